@@ -1,0 +1,63 @@
+# SecGov — `make run` starts the demo city; `make test` runs the whole suite.
+# Both set up everything first: Debian packages when missing, the virtual environment,
+# the Python packages from the requirements files and the compiled translations.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+MO     := secgov/translations/zh/LC_MESSAGES/messages.mo
+
+.PHONY: run test setup system-deps lint format translations extract-messages bench clean
+
+setup: system-deps $(VENV)/.deps $(MO)
+
+system-deps:
+	@./scripts/system-deps
+
+$(VENV)/.deps: requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@touch $@
+
+$(MO): secgov/translations/zh/LC_MESSAGES/messages.po $(VENV)/.deps
+	$(BIN)/pybabel compile -d secgov/translations -D messages
+	@touch $@
+
+translations: $(MO)
+
+extract-messages: $(VENV)/.deps
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o secgov/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i secgov/translations/messages.pot -d secgov/translations -D messages
+
+run: setup
+	$(BIN)/python -m secgov db upgrade
+	@$(BIN)/python -m secgov demo
+	@echo ""
+	@echo "SecGov is starting on http://$(HOST):$(PORT)/"
+	@echo "Sign in with one of the demo logins above. The admin account must set up"
+	@echo "two-factor authentication (any TOTP authenticator app) at its first sign-in."
+	@echo "Stop the server with Ctrl-C."
+	@echo ""
+	SECGOV_COOKIE_SECURE=0 $(BIN)/python -m secgov serve --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup lint
+	@echo "== test suite on SQLite =="
+	$(BIN)/python -m pytest
+	@echo "== test suite on PostgreSQL ($(PG_TEST_URL)) =="
+	@./scripts/pg-available "$(PG_TEST_URL)"; rc=$$?; \
+	if [ $$rc -eq 0 ]; then SECGOV_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest; \
+	elif [ $$rc -eq 2 ]; then true; else exit 1; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(MO)

@@ -1,0 +1,1 @@
+"""The assessments domain package."""

@@ -1,0 +1,1 @@
+"""Tables of the assessments domain (added by the issues that build it)."""

@@ -1,0 +1,1 @@
+"""Tables of the assets domain (added by the issues that build it)."""

@@ -1,0 +1,1 @@
+"""Tables of the drills domain (added by the issues that build it)."""

@@ -1,0 +1,228 @@
+"""The append-only, hash-chained audit log: recording and verification."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+
+from secgov.models import AuditEntry
+
+log = logging.getLogger("secgov.audit")
+
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x5EC60A
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, and through which channel (web, api, cli, job)."""
+
+    username: str
+    user_id: int | None = None
+    channel: str = "web"
+    ip: str = ""
+    department_id: int | None = None
+
+    @classmethod
+    def system(cls, channel: str = "cli") -> Actor:
+        return cls(username="system", channel=channel)
+
+    @classmethod
+    def of(cls, user, channel: str = "web", ip: str = "") -> Actor:
+        return cls(
+            username=user.username,
+            user_id=user.id,
+            channel=channel,
+            ip=ip,
+            department_id=user.department_id,
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+CHAINED_FIELDS = (
+    "seq",
+    "created_at",
+    "actor",
+    "actor_id",
+    "channel",
+    "ip",
+    "action",
+    "object_type",
+    "object_id",
+    "department_id",
+    "detail",
+)
+
+
+def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
+    """SHA-256 of the previous hash and this entry's canonical content."""
+    content = _dumps({name: getattr(entry, name) for name in CHAINED_FIELDS})
+    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def _lock_writers(session: Session) -> None:
+    # SQLite writers already hold the database's write lock (BEGIN IMMEDIATE);
+    # PostgreSQL writers queue on an advisory lock held until commit.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: Any = "",
+    department_id: int | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    **extra: Any,
+) -> AuditEntry:
+    """Append one event to the chain, in the caller's transaction."""
+    _lock_writers(session)
+    last = session.exec(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    detail: dict[str, Any] = dict(extra)
+    if before is not None:
+        detail["before"] = before
+    if after is not None:
+        detail["after"] = after
+    entry = AuditEntry(
+        seq=seq,
+        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        actor=actor.username,
+        actor_id=actor.user_id,
+        channel=actor.channel,
+        ip=actor.ip,
+        action=action,
+        object_type=object_type,
+        object_id="" if object_id is None else str(object_id),
+        department_id=department_id if department_id is not None else actor.department_id,
+        detail=_dumps(detail),
+        prev_hash=prev_hash,
+        hash="",
+    )
+    entry.hash = entry_hash(entry, prev_hash)
+    session.add(entry)
+    session.flush()
+    log.info("audit seq=%s action=%s head=%s", seq, action, entry.hash)
+    return entry
+
+
+def head(session: Session) -> tuple[int, str] | None:
+    """The newest entry's (seq, hash): record it elsewhere to detect a truncated tail."""
+    row = session.exec(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else None
+
+
+@dataclass
+class Verification:
+    ok: bool
+    checked: int
+    bad_seq: int | None = None
+    reason: str = ""
+    head: tuple[int, str] | None = None
+
+
+def verify(session: Session, expected_head: tuple[int, str] | None = None, batch: int = 2000) -> Verification:
+    """Walk the chain in order; name the first entry that breaks it."""
+    prev_hash, expected_seq, checked = GENESIS, 1, 0
+    last: tuple[int, str] | None = None
+    after = 0
+    while True:
+        rows = session.exec(
+            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            break
+        for entry in rows:
+            if entry.seq != expected_seq:
+                return Verification(False, checked, expected_seq, f"entry {expected_seq} is missing", last)
+            if entry.prev_hash != prev_hash:
+                return Verification(False, checked, entry.seq, "link to the previous entry is broken", last)
+            if entry_hash(entry, prev_hash) != entry.hash:
+                return Verification(False, checked, entry.seq, "content does not match its hash", last)
+            prev_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
+            last = (entry.seq, entry.hash)
+        after = rows[-1].seq
+        session.expunge_all()
+    if expected_head is not None:
+        seq, digest = expected_head
+        if last is None or last[0] < seq:
+            return Verification(False, checked, seq, f"the chain ends before the recorded head {seq}", last)
+        row = session.get(AuditEntry, seq)
+        if row is None or row.hash != digest:
+            return Verification(False, checked, seq, "the recorded head does not match", last)
+    return Verification(True, checked, head=last)
+
+
+def count(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(AuditEntry)).one()
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+class AuditFilter(BaseModel):
+    """Filters of the audit page and API."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    actor: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=64, description="An action or its prefix, e.g. auth.")
+    since: date | None = None
+    until: date | None = None
+
+    @classmethod
+    def from_args(cls, args) -> AuditFilter:
+        """Read the query string leniently (web page): an unreadable field is dropped."""
+        data = {k: args.get(k) for k in ("actor", "action", "since", "until") if args.get(k)}
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors()}
+            return cls.model_validate({k: v for k, v in data.items() if k not in bad})
+
+
+def list_entries(
+    session: Session, viewer, filters: AuditFilter, *, page: int = 1, page_size: int = 50
+) -> tuple[list[AuditEntry], int]:
+    """Entries in the viewer's scope; events without a department are the city's (root) only."""
+    from secgov.authz import in_scope
+
+    where = []
+    if viewer.department.parent_id is not None:
+        where.append(in_scope(AuditEntry.department_id, viewer))
+    if filters.actor:
+        where.append(AuditEntry.actor == filters.actor)
+    if filters.action:
+        where.append(AuditEntry.action.startswith(filters.action, autoescape=True))
+    if filters.since:
+        where.append(AuditEntry.created_at >= filters.since.isoformat())
+    if filters.until:
+        where.append(AuditEntry.created_at < (filters.until + timedelta(days=1)).isoformat())
+    total = session.exec(select(func.count()).select_from(AuditEntry).where(*where)).one()
+    rows = session.exec(
+        select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc()).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return list(rows), total

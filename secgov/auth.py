@@ -1,0 +1,312 @@
+"""Authentication: Argon2id passwords, TOTP with replay protection, sessions, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import UTC, datetime
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
+from flask_babel import gettext as _
+from sqlmodel import Session, func, select
+
+from secgov import audit
+from secgov.audit import Actor
+from secgov.errors import Invalid, NotFound, Throttled
+from secgov.models import ApiToken, User
+
+# OWASP's Argon2id floor: 19 MiB of memory, two passes, one lane.
+hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+
+PASSWORD_MIN = 12
+PASSWORD_MAX = 256
+TOKEN_PREFIX = "sgv_"  # noqa: S105 - a public prefix that marks SecGov tokens, not a secret
+TOTP_ISSUER = "SecGov"
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """Raise Invalid unless the password is long enough and not the user name."""
+    if len(password) < PASSWORD_MIN:
+        raise Invalid(_("The password must have at least %(n)d characters.", n=PASSWORD_MIN), field="password")
+    if len(password) > PASSWORD_MAX:
+        raise Invalid(_("The password is too long."), field="password")
+    if username and password.lower() == username.lower():
+        raise Invalid(_("The password must not be the user name."), field="password")
+
+
+def _verify_hash(stored: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(func.lower(User.username) == username.strip().lower())).first()
+
+
+def throttle():
+    return current_app.extensions["secgov_throttle"]
+
+
+def authenticate(session: Session, username: str, password: str, ip: str, channel: str = "web") -> User:
+    """Check a password login; failures are throttled, audited and worded the same way."""
+    username = (username or "").strip()[:64]
+    generic = _("Wrong user name or password.")
+    if throttle().blocked(username, ip):
+        _audit_side(Actor(username=username or "anonymous", channel=channel, ip=ip), "auth.login_throttled")
+        raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
+    user = find_user(session, username) if username else None
+    if user is None:
+        # Spend the same time as a real check, so timing does not reveal who exists.
+        _verify_hash(_DUMMY_HASH, password or "")
+        ok = False
+    else:
+        ok = _verify_hash(user.password_hash, password or "") and not user.disabled
+    if not ok:
+        throttle().failed(username, ip)
+        actor = Actor.of(user, channel, ip) if user else Actor(username=username or "anonymous", channel=channel, ip=ip)
+        _audit_side(actor, "auth.login_failed", reason="disabled" if user and user.disabled else "credentials")
+        raise Invalid(generic)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.add(user)
+    return user
+
+
+def complete_login(session: Session, user: User, ip: str, channel: str = "web") -> None:
+    """Record a successful sign-in (after MFA when the user has it)."""
+    throttle().succeeded(user.username)
+    user.last_login_at = datetime.now(UTC)
+    session.add(user)
+    audit.record(
+        session,
+        Actor.of(user, channel, ip),
+        "auth.login",
+        object_type="user",
+        object_id=user.username,
+        mfa=user.mfa_enabled,
+    )
+
+
+def _audit_side(actor: Actor, action: str, **extra) -> None:
+    """Record an event in its own transaction: it must survive the refused request."""
+    from flask import g, has_app_context
+
+    from secgov.db import write_session
+
+    if has_app_context() and g.get("db_session") is not None:
+        # The request is refused: drop its transaction (and its write lock on SQLite).
+        g.db_session.rollback()
+    with write_session() as side:
+        audit.record(side, actor, action, **extra)
+
+
+def audit_denial(actor: Actor, action: str, **extra) -> None:
+    _audit_side(actor, action, **extra)
+
+
+# --- TOTP ----------------------------------------------------------------------------------
+
+
+def mfa_required(session: Session, user: User) -> bool:
+    from secgov.settings import get_setting
+
+    required = set(get_setting(session, "mfa_required_roles"))
+    return bool(user.roles & required)
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(user: User, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+
+
+def _matching_step(secret: str, code: str, now: float | None = None) -> int | None:
+    code = (code or "").strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int((now if now is not None else time.time()) // totp.interval)
+    # One step of clock drift either way.
+    for step in (current - 1, current, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def verify_totp(
+    session: Session, user: User, code: str, ip: str, secret: str | None = None, channel: str = "web"
+) -> None:
+    """Accept a TOTP code once: its time step must be newer than the last one used."""
+    key = f"totp:{user.username}"
+    counter = throttle().counter
+    if counter.get(key) >= throttle().per_account:
+        _audit_side(Actor.of(user, channel, ip), "auth.mfa_throttled")
+        raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
+    step = _matching_step(secret or user.totp_secret or "", code)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        counter.hit(key, throttle().window)
+        reason = "replayed" if step is not None else "wrong_code"
+        _audit_side(Actor.of(user, channel, ip), "auth.mfa_failed", reason=reason)
+        raise Invalid(_("The code is wrong or was already used. Wait for the next code."), field="code")
+    counter.reset(key)
+    user.totp_last_step = step
+    session.add(user)
+
+
+def enable_totp(session: Session, user: User, secret: str, code: str, actor: Actor) -> None:
+    """Turn on TOTP after the user proved the authenticator works; other sessions end."""
+    verify_totp(session, user, code, actor.ip, secret=secret, channel=actor.channel)
+    user.totp_secret = secret
+    user.session_version += 1
+    user.version += 1
+    session.add(user)
+    audit.record(
+        session,
+        actor,
+        "user.mfa_enabled",
+        object_type="user",
+        object_id=user.username,
+        department_id=user.department_id,
+    )
+
+
+def disable_totp(session: Session, user: User, actor: Actor) -> None:
+    """Remove a user's TOTP (self-service or by an admin); every session of the user ends."""
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.session_version += 1
+    user.version += 1
+    session.add(user)
+    audit.record(
+        session,
+        actor,
+        "user.mfa_disabled",
+        object_type="user",
+        object_id=user.username,
+        department_id=user.department_id,
+    )
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+def revoke_sessions(session: Session, user: User, actor: Actor, reason: str) -> None:
+    """Invalidate every session cookie of user (logout, sign out everywhere)."""
+    user.session_version += 1
+    session.add(user)
+    audit.record(
+        session, actor, f"auth.{reason}", object_type="user", object_id=user.username, department_id=user.department_id
+    )
+
+
+def change_password(session: Session, user: User, current: str, new: str, actor: Actor) -> None:
+    """Change one's own password; all sessions end, including this one's old cookie."""
+    if not _verify_hash(user.password_hash, current or ""):
+        _audit_side(actor, "user.password_change_failed", object_type="user", object_id=user.username)
+        raise Invalid(_("The current password is wrong."), field="current_password")
+    check_password_policy(new, user.username)
+    set_password(session, user, new, actor)
+
+
+def set_password(session: Session, user: User, new: str, actor: Actor) -> None:
+    check_password_policy(new, user.username)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = datetime.now(UTC)
+    user.session_version += 1
+    user.version += 1
+    session.add(user)
+    audit.record(
+        session,
+        actor,
+        "user.password_changed",
+        object_type="user",
+        object_id=user.username,
+        department_id=user.department_id,
+    )
+
+
+def load_session_user(session: Session, user_id: str) -> User | None:
+    """Flask-Login's loader: "id:version"; a stale version or a disabled user is no one."""
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        uid, version = int(raw_id), int(raw_version)
+    except (ValueError, AttributeError):
+        return None
+    user = session.get(User, uid)
+    if user is None or user.disabled or user.session_version != version:
+        return None
+    return user
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str, actor: Actor) -> tuple[ApiToken, str]:
+    """Make a token for user; the plain text is returned once and never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise Invalid(_("Give the token a name of at most 100 characters."), field="name")
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, prefix=plain[:10], token_hash=_token_digest(plain))
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "token.created",
+        object_type="api_token",
+        object_id=token.id,
+        department_id=user.department_id,
+        name=name,
+        owner=user.username,
+    )
+    return token, plain
+
+
+def revoke_token(session: Session, user: User, token_id: int, actor: Actor) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound(_("Not found."))
+    if token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+        session.add(token)
+        audit.record(
+            session,
+            actor,
+            "token.revoked",
+            object_type="api_token",
+            object_id=token.id,
+            department_id=user.department_id,
+            owner=user.username,
+        )
+    return token
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    """The active owner of an unrevoked token, or None."""
+    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
+        return None
+    token = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain))).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or user.disabled:
+        return None
+    return user

@@ -1,0 +1,82 @@
+"""Configuration: defaults, overridden by the environment, overridden by create_app(config)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("SECGOV_INSTANCE_PATH", ROOT / "instance"))
+
+ROLES = ("admin", "officer", "leader", "drill_team", "auditor")
+LANGUAGES = ("zh", "en")
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def load_secret_key(instance: Path = INSTANCE) -> str:
+    """Return SECRET_KEY from the environment, or from instance/secret_key (created once)."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Create with 0600 so other local users cannot read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def default_database_url(instance: Path = INSTANCE) -> str:
+    """The embedded SQLite database under instance/."""
+    return f"sqlite:///{instance / 'secgov.sqlite3'}"
+
+
+def from_environment() -> dict:
+    """Build the configuration mapping from defaults and environment variables."""
+    return {
+        "SECRET_KEY": None,  # resolved lazily by create_app so that tests need no file
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "SECGOV_SCAN_ALLOWED_NETWORKS": os.environ.get("SECGOV_SCAN_ALLOWED_NETWORKS", "127.0.0.0/8"),
+        # Sessions: server-side revocation through the user's session version; no remember-me.
+        "SESSION_COOKIE_SECURE": _bool("SECGOV_COOKIE_SECURE", True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "secgov_session",
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=_int("SECGOV_SESSION_ABSOLUTE_MINUTES", 8 * 60)),
+        "SECGOV_SESSION_IDLE_MINUTES": _int("SECGOV_SESSION_IDLE_MINUTES", 30),
+        "SECGOV_SESSION_ABSOLUTE_MINUTES": _int("SECGOV_SESSION_ABSOLUTE_MINUTES", 8 * 60),
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # Login throttling.
+        "SECGOV_LOGIN_MAX_PER_ACCOUNT": _int("SECGOV_LOGIN_MAX_PER_ACCOUNT", 5),
+        "SECGOV_LOGIN_MAX_PER_ADDRESS": _int("SECGOV_LOGIN_MAX_PER_ADDRESS", 20),
+        "SECGOV_LOGIN_WINDOW_SECONDS": _int("SECGOV_LOGIN_WINDOW_SECONDS", 15 * 60),
+        # Roles whose members must use TOTP, unless changed in the settings page.
+        "SECGOV_MFA_REQUIRED_ROLES": os.environ.get("SECGOV_MFA_REQUIRED_ROLES", "admin"),
+        # Request bodies above this size are refused with 413.
+        "MAX_CONTENT_LENGTH": _int("SECGOV_MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
+        "MAX_JSON_BYTES": _int("SECGOV_MAX_JSON_BYTES", 1024 * 1024),
+        "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead, which has its own limits
+        "BABEL_DEFAULT_LOCALE": os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh"),
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("SECGOV_TIMEZONE", "Asia/Shanghai"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "SECGOV_TRUSTED_PROXIES": _int("SECGOV_TRUSTED_PROXIES", 0),
+        "SECGOV_SQL_ECHO": _bool("SECGOV_SQL_ECHO", False),
+    }

@@ -1,0 +1,384 @@
+"""Departments and users: input and output schemas, and the services that hold their rules."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from flask_babel import gettext as _
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from secgov import audit, auth
+from secgov.audit import Actor
+from secgov.authz import department_in_scope, in_scope
+from secgov.config import ROLES
+from secgov.errors import Conflict, Invalid, NotFound
+from secgov.models import ApiToken, Department, User, UserRole
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=CODE_RE.pattern)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Role = Literal["admin", "officer", "leader", "drill_team", "auditor"]
+Kind = Literal["city", "bureau", "unit"]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DepartmentCreate(Input):
+    code: Code
+    name: Name
+    name_en: OptName = ""
+    kind: Kind
+    parent: Code | None = None
+
+
+class DepartmentUpdate(Input):
+    name: Name | None = None
+    name_en: OptName | None = None
+    kind: Kind | None = None
+    parent: Code | None = None
+    version: int | None = Field(
+        default=None, description="The version you read; a newer one on the server is a conflict."
+    )
+
+
+class DepartmentRead(BaseModel):
+    id: int
+    code: str
+    name: str
+    name_en: str
+    kind: str
+    parent: str | None
+    version: int
+
+
+class UserCreate(Input):
+    username: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=USERNAME_RE.pattern)
+    ]
+    display_name: OptName = ""
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    department: Code
+    roles: list[Role] = Field(min_length=1, max_length=5)
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("email")
+        return value
+
+
+class UserUpdate(Input):
+    display_name: OptName | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = None
+    department: Code | None = None
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
+    disabled: bool | None = None
+    version: int | None = None
+
+    _email = field_validator("email")(UserCreate._email.__func__)
+
+
+class UserRead(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    email: str
+    department: str
+    roles: list[str]
+    disabled: bool
+    mfa_enabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    version: int
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def department_read(dept: Department, codes: dict[int, str]) -> DepartmentRead:
+    return DepartmentRead(
+        id=dept.id,
+        code=dept.code,
+        name=dept.name,
+        name_en=dept.name_en,
+        kind=dept.kind,
+        parent=codes.get(dept.parent_id) if dept.parent_id else None,
+        version=dept.version,
+    )
+
+
+def user_read(user: User) -> UserRead:
+    return UserRead(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        department=user.department.code,
+        roles=sorted(user.roles),
+        disabled=user.disabled,
+        mfa_enabled=user.mfa_enabled,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        version=user.version,
+    )
+
+
+def departments_in_scope(session: Session, viewer: User) -> list[Department]:
+    """The viewer's department subtree, in tree order."""
+    return list(session.exec(select(Department).where(in_scope(Department.id, viewer)).order_by(Department.path)).all())
+
+
+def code_map(session: Session) -> dict[int, str]:
+    return dict(session.exec(select(Department.id, Department.code)).all())
+
+
+def department_by_code(
+    session: Session, code: str, viewer: User | None = None, field: str = "department"
+) -> Department:
+    """The department with code, visible to viewer (None: the CLI, which sees all)."""
+    dept = session.exec(select(Department).where(Department.code == code)).first()
+    if dept is None or (viewer is not None and not department_in_scope(dept, viewer)):
+        raise Invalid(_("Unknown department: %(code)s", code=code), field=field)
+    return dept
+
+
+def list_users(
+    session: Session, viewer: User, *, q: str = "", page: int = 1, page_size: int = 50
+) -> tuple[list[User], int]:
+    """Users in the viewer's scope, filtered by a free text, one page of them."""
+    where = [in_scope(User.department_id, viewer)]
+    if q:
+        like = f"%{q.lower()}%"
+        where.append(or_(func.lower(User.username).like(like), func.lower(User.display_name).like(like)))
+    total = session.exec(select(func.count()).select_from(User).where(*where)).one()
+    users = session.exec(
+        select(User).where(*where).order_by(User.username).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return list(users), total
+
+
+# --- departments ----------------------------------------------------------------------------
+
+
+def _check_version(obj, version: int | None) -> None:
+    if version is not None and version != obj.version:
+        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+
+
+def _snapshot_department(dept: Department, codes: dict[int, str] | None = None) -> dict:
+    return {
+        "code": dept.code,
+        "name": dept.name,
+        "name_en": dept.name_en,
+        "kind": dept.kind,
+        "parent_id": dept.parent_id,
+    }
+
+
+def create_department(session: Session, data: DepartmentCreate, actor: Actor, viewer: User | None = None) -> Department:
+    """Add a department under its parent (only the city itself has none)."""
+    if session.exec(select(Department).where(func.lower(Department.code) == data.code.lower())).first():
+        raise Conflict(_("The code %(code)s is already used.", code=data.code))
+    parent = department_by_code(session, data.parent, viewer, field="parent") if data.parent else None
+    if parent is None:
+        if data.kind != "city" or session.exec(select(Department).where(Department.parent_id.is_(None))).first():
+            raise Invalid(_("Every department except the city needs a parent."), field="parent")
+    elif data.kind == "city":
+        raise Invalid(_("The city is the root and has no parent."), field="kind")
+    dept = Department(
+        code=data.code, name=data.name, name_en=data.name_en, kind=data.kind, parent_id=parent.id if parent else None
+    )
+    session.add(dept)
+    session.flush()
+    dept.path = f"{parent.path if parent else '/'}{dept.id}/"
+    session.add(dept)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "department.created",
+        object_type="department",
+        object_id=dept.code,
+        department_id=dept.id,
+        after=_snapshot_department(dept),
+    )
+    return dept
+
+
+def update_department(
+    session: Session, dept: Department, data: DepartmentUpdate, actor: Actor, viewer: User | None = None
+) -> Department:
+    """Rename or move a department; moving re-roots its whole subtree."""
+    _check_version(dept, data.version)
+    before = _snapshot_department(dept)
+    changes = data.model_dump(exclude_unset=True, exclude={"version", "parent"})
+    for key, value in changes.items():
+        if value is not None:
+            setattr(dept, key, value)
+    if "parent" in data.model_fields_set and data.parent is not None:
+        parent = department_by_code(session, data.parent, viewer, field="parent")
+        if parent.path.startswith(dept.path):
+            raise Invalid(_("A department cannot be moved under itself."), field="parent")
+        if dept.parent_id is None:
+            raise Invalid(_("The city is the root and has no parent."), field="parent")
+        if parent.id != dept.parent_id:
+            old_path, new_path = dept.path, f"{parent.path}{dept.id}/"
+            for node in session.exec(
+                select(Department).where(Department.path.startswith(old_path, autoescape=True))
+            ).all():
+                node.path = new_path + node.path[len(old_path) :]
+                session.add(node)
+            dept.parent_id = parent.id
+    if dept.kind == "city" and dept.parent_id is not None:
+        raise Invalid(_("The city is the root and has no parent."), field="kind")
+    dept.version += 1
+    session.add(dept)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "department.updated",
+        object_type="department",
+        object_id=dept.code,
+        department_id=dept.id,
+        before=before,
+        after=_snapshot_department(dept),
+    )
+    return dept
+
+
+def delete_department(session: Session, dept: Department, actor: Actor) -> None:
+    """Remove an empty department: no sub-departments and no users."""
+    if session.exec(select(func.count()).select_from(Department).where(Department.parent_id == dept.id)).one():
+        raise Conflict(_("This department still has sub-departments."))
+    if session.exec(select(func.count()).select_from(User).where(User.department_id == dept.id)).one():
+        raise Conflict(_("This department still has users."))
+    before = _snapshot_department(dept)
+    audit.record(
+        session,
+        actor,
+        "department.deleted",
+        object_type="department",
+        object_id=dept.code,
+        department_id=dept.parent_id,
+        before=before,
+    )
+    session.delete(dept)
+    session.flush()
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def _snapshot_user(user: User) -> dict:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "department_id": user.department_id,
+        "roles": sorted(user.roles),
+        "disabled": user.disabled,
+    }
+
+
+def create_user(session: Session, data: UserCreate, actor: Actor, viewer: User | None = None) -> User:
+    """Add a user with a password that meets the policy."""
+    if auth.find_user(session, data.username):
+        raise Conflict(_("The user name %(name)s is already taken.", name=data.username))
+    dept = department_by_code(session, data.department, viewer)
+    auth.check_password_policy(data.password, data.username)
+    user = User(
+        username=data.username,
+        display_name=data.display_name,
+        email=data.email,
+        department_id=dept.id,
+        password_hash=auth.hash_password(data.password),
+    )
+    user.role_rows = [UserRole(role=r) for r in sorted(set(data.roles))]
+    session.add(user)
+    session.flush()
+    session.refresh(user)
+    audit.record(
+        session,
+        actor,
+        "user.created",
+        object_type="user",
+        object_id=user.username,
+        department_id=dept.id,
+        after=_snapshot_user(user),
+    )
+    return user
+
+
+def update_user(session: Session, user: User, data: UserUpdate, actor: Actor, viewer: User | None = None) -> User:
+    """Change a user's profile, department, roles or disabled flag."""
+    _check_version(user, data.version)
+    before = _snapshot_user(user)
+    fields = data.model_fields_set
+    if "display_name" in fields and data.display_name is not None:
+        user.display_name = data.display_name
+    if "email" in fields and data.email is not None:
+        user.email = data.email
+    if "department" in fields and data.department is not None:
+        user.department_id = department_by_code(session, data.department, viewer).id
+    if "roles" in fields and data.roles is not None:
+        wanted = set(data.roles)
+        if actor.user_id == user.id and "admin" in user.roles and "admin" not in wanted:
+            raise Invalid(_("You cannot remove your own admin role."), field="roles")
+        user.role_rows = [row for row in user.role_rows if row.role in wanted] + [
+            UserRole(user_id=user.id, role=r) for r in sorted(wanted - user.roles)
+        ]
+    if "disabled" in fields and data.disabled is not None and data.disabled != user.disabled:
+        if actor.user_id == user.id and data.disabled:
+            raise Invalid(_("You cannot disable your own account."), field="disabled")
+        user.disabled = data.disabled
+        # A disabled account loses every session at once.
+        user.session_version += 1
+    user.version += 1
+    session.add(user)
+    session.flush()
+    session.refresh(user)
+    after = _snapshot_user(user)
+    if after != before:
+        audit.record(
+            session,
+            actor,
+            "user.updated",
+            object_type="user",
+            object_id=user.username,
+            department_id=user.department_id,
+            before=before,
+            after=after,
+        )
+    return user
+
+
+def user_by_username(session: Session, username: str, viewer: User | None = None) -> User:
+    user = auth.find_user(session, username)
+    if user is None or (viewer is not None and not department_in_scope(user.department, viewer)):
+        raise NotFound(_("Not found."))
+    return user
+
+
+def user_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.exec(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())).all()
+    )
+
+
+def valid_roles(values: list[str]) -> list[str]:
+    bad = [v for v in values if v not in ROLES]
+    if bad:
+        raise Invalid(_("Unknown role."), field="roles")
+    return values

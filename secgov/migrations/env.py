@@ -1,0 +1,36 @@
+"""Alembic environment: the URL comes from the Config built in secgov.db.alembic_config."""
+
+from alembic import context
+
+from secgov.db import make_engine, metadata
+from secgov.models import UTCDateTime
+
+target_metadata = metadata()
+config = context.config
+
+
+def render_item(type_, obj, autogen_context):
+    """Render the UTC timestamp type as its plain SQL type, so migrations import no app code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and obj.__class__.__module__.startswith("sqlmodel"):
+        autogen_context.imports.add("import sqlmodel")
+    return False
+
+
+def run_migrations() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url, single_use=True)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            render_item=render_item,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations()

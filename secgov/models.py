@@ -1,0 +1,169 @@
+"""Core tables: departments, users and their roles, API tokens, settings, the audit log.
+
+No `from __future__ import annotations` here: SQLModel resolves relationships from real types.
+"""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Relationship, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every database (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a timezone-aware one is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def ts_field(nullable: bool = True, **kwargs):
+    """A UTC timestamp column."""
+    return Field(sa_type=UTCDateTime, nullable=nullable, **kwargs)
+
+
+DEPARTMENT_KINDS = ("city", "bureau", "unit")
+
+
+class Department(SQLModel, table=True):
+    """A node of the city's department tree; `path` (/1/4/9/) makes subtree scope one query."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=200)
+    name_en: str = Field(default="", max_length=200)
+    kind: str = Field(max_length=10)
+    parent_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    path: str = Field(default="", max_length=500, index=True)
+    version: int = Field(default=1)
+    created_at: datetime = ts_field(nullable=False, default_factory=utcnow)
+
+
+class UserRole(SQLModel, table=True):
+    __tablename__ = "user_role"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    role: str = Field(max_length=20, primary_key=True)
+
+
+class User(SQLModel, table=True):
+    """A person who signs in. Roles are rows of user_role; scope is the department subtree."""
+
+    __tablename__ = "user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=254)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    password_hash: str = Field(max_length=255)
+    disabled: bool = Field(default=False)
+    # Bumped on logout, password change, MFA change, disable and "sign out everywhere":
+    # every cookie carrying an older version stops working.
+    session_version: int = Field(default=1)
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    language: str | None = Field(default=None, max_length=5)
+    version: int = Field(default=1)
+    created_at: datetime = ts_field(nullable=False, default_factory=utcnow)
+    password_changed_at: datetime | None = ts_field()
+    last_login_at: datetime | None = ts_field()
+
+    role_rows: list[UserRole] = Relationship(
+        sa_relationship_kwargs={"lazy": "selectin", "cascade": "all, delete-orphan"}
+    )
+    department: Department = Relationship(sa_relationship_kwargs={"lazy": "joined"})
+
+    @property
+    def roles(self) -> set[str]:
+        return {row.role for row in self.role_rows}
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles & set(roles))
+
+    # Flask-Login protocol. The id carries the session version, so a bumped version makes
+    # every existing session cookie unusable.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return bool(self.totp_secret)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the API: only its SHA-256 is stored; it acts with its owner's roles."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = ts_field(nullable=False, default_factory=utcnow)
+    last_used_at: datetime | None = ts_field()
+    revoked_at: datetime | None = ts_field()
+
+
+class Setting(SQLModel, table=True):
+    """An administrator's setting; values are JSON."""
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: str = Field(sa_type=sa.Text)
+    updated_at: datetime = ts_field(nullable=False, default_factory=utcnow)
+    updated_by: str = Field(default="", max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One audit event. Append-only: database triggers refuse UPDATE and DELETE.
+
+    `hash` is SHA-256 over `prev_hash` and the canonical JSON of the other columns.
+    """
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    created_at: str = Field(max_length=40, index=True)
+    actor: str = Field(max_length=64)
+    actor_id: int | None = Field(default=None)
+    channel: str = Field(max_length=10)
+    ip: str = Field(default="", max_length=64)
+    action: str = Field(max_length=64, index=True)
+    object_type: str = Field(default="", max_length=64)
+    object_id: str = Field(default="", max_length=64)
+    department_id: int | None = Field(default=None, index=True)
+    detail: str = Field(default="{}", sa_type=sa.Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -1,0 +1,38 @@
+"""The production WSGI server: gunicorn, with each worker building its own app."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Server(BaseApplication):
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from secgov import create_app
+
+        return create_app()
+
+
+def run(host: str = "127.0.0.1", port: int = 5000, workers: int = 2, threads: int = 4) -> None:
+    """Serve on host:port until interrupted."""
+    _Server(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "errorlog": "-",
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "limit_request_line": 8190,
+            "preload_app": False,
+        }
+    ).run()

@@ -1,0 +1,1 @@
+"""Web pages of the core: sign-in, account, administration, audit log."""

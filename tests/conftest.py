@@ -1,0 +1,152 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL via SECGOV_TEST_DATABASE_URL),
+an app and client per test on an emptied database, factories and sign-in helpers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+from helpers import PASSWORD
+from sqlalchemy import inspect, text
+from sqlmodel import Session
+
+from secgov import auth, create_app
+from secgov.audit import Actor
+from secgov.db import make_engine, upgrade
+from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user
+
+_HASH = auth.hash_password(PASSWORD)
+
+
+def pytest_report_header(config):
+    return f"database: {os.environ.get('SECGOV_TEST_DATABASE_URL') or 'SQLite (temporary file)'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A freshly migrated database for the whole run."""
+    url = os.environ.get("SECGOV_TEST_DATABASE_URL")
+    if url:
+        engine = make_engine(url, single_use=True)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+def empty_database(engine) -> None:
+    """Delete every row, the append-only audit table included (its triggers are lifted briefly)."""
+    tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER USER"))
+        else:
+            triggers = conn.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_entry'")
+            ).all()
+            for name, _sql in triggers:
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
+            conn.execute(text("PRAGMA defer_foreign_keys = ON"))
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+            for _name, sql in triggers:
+                conn.execute(text(sql))
+
+
+@pytest.fixture
+def app(database_url):
+    """An application on an empty, migrated database."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "DATABASE_URL": database_url,
+            "SESSION_COOKIE_SECURE": False,
+            "REDIS_URL": None,
+        }
+    )
+    engine = app.extensions["secgov_engine"]
+    empty_database(engine)
+    yield app
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app) -> Iterator[Session]:
+    """A plain session for arranging and checking; commit what you arrange."""
+    with app.app_context(), Session(app.extensions["secgov_engine"], expire_on_commit=False) as s:
+        yield s
+
+
+SYSTEM = Actor.system("cli")
+
+
+@pytest.fixture
+def make_department(app, session):
+    """make_department(code, parent=None, kind=...) -> Department, committed."""
+
+    def make(code: str, parent: str | None = None, kind: str | None = None, name: str | None = None):
+        kind = kind or ("city" if parent is None else "bureau")
+        with app.test_request_context():
+            dept = create_department(
+                session, DepartmentCreate(code=code, name=name or code.upper(), kind=kind, parent=parent), SYSTEM
+            )
+            session.commit()
+        return dept
+
+    return make
+
+
+@pytest.fixture
+def make_user(app, session, make_department):
+    """make_user(username, roles, department="city", mfa=False) -> User with password PASSWORD."""
+    from sqlmodel import select
+
+    from secgov.models import Department
+
+    def make(username: str, roles=("officer",), department: str = "city", mfa: bool = False):
+        with app.test_request_context():
+            if session.exec(select(Department).where(Department.code == department)).first() is None:
+                if session.exec(select(Department).where(Department.parent_id.is_(None))).first() is None:
+                    make_department("city")
+                if department != "city":
+                    make_department(department, parent="city")
+            user = create_user(
+                session,
+                UserCreate(username=username, department=department, roles=list(roles), password=PASSWORD),
+                SYSTEM,
+            )
+            user.password_hash = _HASH
+            if mfa:
+                user.totp_secret = pyotp.random_base32()
+            session.add(user)
+            session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_token(app, session):
+    """api_token(user) -> a bearer token string for user."""
+
+    def make(user) -> str:
+        with app.test_request_context():
+            _token, plain = auth.create_token(session, user, "test", SYSTEM)
+            session.commit()
+        return plain
+
+    return make
