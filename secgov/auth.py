@@ -150,12 +150,15 @@ def verify_totp(
     session: Session, user: User, code: str, ip: str, secret: str | None = None, channel: str = "web"
 ) -> None:
     """Accept a TOTP code once: its time step must be newer than the last one used."""
+    secret = secret or user.totp_secret
+    if not secret:
+        raise Invalid(_("Two-factor authentication is not set up for this account."), field="code")
     key = f"totp:{user.username}"
     counter = throttle().counter
     if counter.get(key) >= throttle().per_account:
         _audit_side(Actor.of(user, channel, ip), "auth.mfa_throttled")
         raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
-    step = _matching_step(secret or user.totp_secret or "", code)
+    step = _matching_step(secret, code)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
         counter.hit(key, throttle().window)
         reason = "replayed" if step is not None else "wrong_code"

@@ -4,7 +4,10 @@ an app and client per test on an emptied database, factories and sign-in helpers
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -25,7 +28,7 @@ def pytest_report_header(config):
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(tmp_path_factory, request) -> str:
     """A freshly migrated database for the whole run."""
     url = os.environ.get("SECGOV_TEST_DATABASE_URL")
     if url:
@@ -35,7 +38,12 @@ def database_url(tmp_path_factory) -> str:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        # On tmpfs where there is one: synchronous=FULL makes every commit an fsync.
+        shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp folder inside it, removed afterwards
+        base = shm if shm.is_dir() else tmp_path_factory.getbasetemp()
+        folder = Path(tempfile.mkdtemp(prefix="secgov-test-", dir=base))
+        request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
+        url = f"sqlite:///{folder / 'test.sqlite3'}"
     upgrade(url)
     return url
 
@@ -86,8 +94,13 @@ def client(app):
 
 @pytest.fixture
 def session(app) -> Iterator[Session]:
-    """A plain session for arranging and checking; commit what you arrange."""
-    with app.app_context(), Session(app.extensions["secgov_engine"], expire_on_commit=False) as s:
+    """A plain session for arranging and checking; commit what you arrange.
+
+    No application context stays pushed: requests made by the test client must each get
+    their own (and so their own `g`), exactly as in production. Wrap service calls that
+    need one in `with app.app_context():` or `app.test_request_context()`.
+    """
+    with Session(app.extensions["secgov_engine"], expire_on_commit=False) as s:
         yield s
 
 

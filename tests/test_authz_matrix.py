@@ -1,0 +1,385 @@
+"""Deny by default, checked two ways.
+
+1. Every URL rule declares who may use it (walks app.url_map).
+2. The role x route matrix: every route and method, every role, with an object inside the
+   user's department scope, one outside it and a missing one. Out of scope and missing answer
+   404; a role without the right answers 403, leaves the database unchanged and is audited.
+
+Later issues add their routes to ROUTES; test_every_route_is_in_the_matrix fails until they do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pyotp
+import pytest
+from helpers import PASSWORD, login
+from sqlalchemy import inspect, text
+from sqlmodel import Session, select
+
+from secgov import auth
+from secgov.audit import Actor
+from secgov.authz import AUTHENTICATED, PUBLIC, declaration
+from secgov.models import ApiToken, AuditEntry, Department, User, UserRole
+
+ROLES = ("admin", "officer", "leader", "drill_team", "auditor")
+ALL = frozenset(ROLES)
+ADMIN = frozenset({"admin"})
+AUDIT_READERS = frozenset({"admin", "auditor"})
+
+# Objects for each kind of path parameter: inside the scope of bureau "a", outside it, missing.
+OBJECTS = {
+    "dept": {"in": "a1", "out": "b", "missing": "no-such-dept"},
+    "user": {"in": "victim.a1", "out": "victim.b", "missing": "no.such.user"},
+    "token": {"in": "OWN", "out": "OTHER", "missing": "999999"},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    method: str
+    path: str  # with {obj} where the object goes
+    access: object  # PUBLIC, AUTHENTICATED or a frozenset of roles
+    obj: str | None = None
+    form: dict = field(default_factory=dict)  # body for web forms / JSON for the API
+    # Where the scope is in the body (create forms): the out-of-scope body and its answer.
+    out_of_scope_body: dict | None = None
+    out_of_scope_status: int = 422
+
+    @property
+    def api(self) -> bool:
+        return self.path.startswith("/api/")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint}"
+
+
+NEW_DEPT = {"code": "new-unit", "name": "New unit", "kind": "unit", "parent": "a1"}
+NEW_USER = {"username": "new.user", "department": "a1", "roles": ["officer"], "password": "a long enough password"}
+
+ROUTES = [
+    # core pages
+    Route("static", "GET", "/static/secgov.css", PUBLIC),
+    Route("main.healthz", "GET", "/healthz", PUBLIC),
+    Route("main.index", "GET", "/", ALL),
+    Route("main.departments", "GET", "/departments", ALL),
+    # sign-in
+    Route("auth.login", "GET", "/login", PUBLIC),
+    Route("auth.login", "POST", "/login", PUBLIC, form={"username": "nobody", "password": "x"}),
+    Route("auth.login_mfa", "GET", "/login/mfa", PUBLIC),
+    Route("auth.login_mfa", "POST", "/login/mfa", PUBLIC, form={"code": "000000"}),
+    Route("auth.logout", "POST", "/logout", PUBLIC),
+    Route("auth.language", "POST", "/language", PUBLIC, form={"lang": "en"}),
+    # own account
+    Route("account.index", "GET", "/account", AUTHENTICATED),
+    Route(
+        "account.password",
+        "POST",
+        "/account/password",
+        AUTHENTICATED,
+        form={"current_password": "wrong", "new_password": "x", "repeat_password": "x"},
+    ),
+    Route("account.mfa", "GET", "/account/mfa", AUTHENTICATED),
+    Route("account.mfa", "POST", "/account/mfa", AUTHENTICATED, form={"code": "000000"}),
+    Route("account.mfa_disable", "POST", "/account/mfa/disable", AUTHENTICATED, form={"code": "000000"}),
+    Route("account.token_create", "POST", "/account/tokens", AUTHENTICATED, form={"name": "laptop"}),
+    Route("account.token_revoke", "POST", "/account/tokens/{obj}/revoke", AUTHENTICATED, obj="token"),
+    Route("account.sign_out_everywhere", "POST", "/account/sign-out-everywhere", AUTHENTICATED),
+    # administration
+    Route("admin.department_create", "GET", "/admin/departments/new", ADMIN),
+    Route(
+        "admin.department_create",
+        "POST",
+        "/admin/departments/new",
+        ADMIN,
+        form=NEW_DEPT,
+        out_of_scope_body={**NEW_DEPT, "parent": "b"},
+    ),
+    Route("admin.department_edit", "GET", "/admin/departments/{obj}/edit", ADMIN, obj="dept"),
+    Route(
+        "admin.department_edit",
+        "POST",
+        "/admin/departments/{obj}/edit",
+        ADMIN,
+        obj="dept",
+        form={"name": "Renamed", "kind": "unit", "parent": "a"},
+    ),
+    Route("admin.department_delete", "POST", "/admin/departments/{obj}/delete", ADMIN, obj="dept"),
+    Route("admin.users", "GET", "/admin/users", ADMIN),
+    Route("admin.user_create", "GET", "/admin/users/new", ADMIN),
+    Route(
+        "admin.user_create",
+        "POST",
+        "/admin/users/new",
+        ADMIN,
+        form=NEW_USER,
+        out_of_scope_body={**NEW_USER, "department": "b"},
+    ),
+    Route("admin.user_edit", "GET", "/admin/users/{obj}", ADMIN, obj="user"),
+    Route(
+        "admin.user_edit",
+        "POST",
+        "/admin/users/{obj}",
+        ADMIN,
+        obj="user",
+        form={"display_name": "Changed", "department": "a1", "roles": ["auditor"]},
+    ),
+    Route(
+        "admin.user_password",
+        "POST",
+        "/admin/users/{obj}/password",
+        ADMIN,
+        obj="user",
+        form={"password": "another long password"},
+    ),
+    Route("admin.user_mfa_reset", "POST", "/admin/users/{obj}/mfa-reset", ADMIN, obj="user"),
+    Route("admin.user_sign_out", "POST", "/admin/users/{obj}/sign-out", ADMIN, obj="user"),
+    Route("admin.settings_page", "GET", "/admin/settings", ADMIN),
+    Route("admin.settings_page", "POST", "/admin/settings", ADMIN, form={"mfa_required_roles": ["admin", "leader"]}),
+    # audit log
+    Route("audit.index", "GET", "/audit", AUDIT_READERS),
+    Route("audit.verify", "GET", "/audit/verify", AUDIT_READERS),
+    # API
+    Route("api.openapi", "GET", "/api/v1/openapi.json", PUBLIC),
+    Route("api.me", "GET", "/api/v1/me", AUTHENTICATED),
+    Route("api_directory.departments_list", "GET", "/api/v1/departments", ALL),
+    Route(
+        "api_directory.departments_create",
+        "POST",
+        "/api/v1/departments",
+        ADMIN,
+        form=NEW_DEPT,
+        out_of_scope_body={**NEW_DEPT, "parent": "b"},
+    ),
+    Route("api_directory.departments_get", "GET", "/api/v1/departments/{obj}", ALL, obj="dept"),
+    Route(
+        "api_directory.departments_update",
+        "PATCH",
+        "/api/v1/departments/{obj}",
+        ADMIN,
+        obj="dept",
+        form={"name": "Renamed"},
+    ),
+    Route("api_directory.departments_delete", "DELETE", "/api/v1/departments/{obj}", ADMIN, obj="dept"),
+    Route("api_directory.users_list", "GET", "/api/v1/users", ADMIN),
+    Route(
+        "api_directory.users_create",
+        "POST",
+        "/api/v1/users",
+        ADMIN,
+        form=NEW_USER,
+        out_of_scope_body={**NEW_USER, "department": "b"},
+    ),
+    Route("api_directory.users_get", "GET", "/api/v1/users/{obj}", ADMIN, obj="user"),
+    Route(
+        "api_directory.users_update",
+        "PATCH",
+        "/api/v1/users/{obj}",
+        ADMIN,
+        obj="user",
+        form={"display_name": "Changed"},
+    ),
+    Route(
+        "api_directory.users_password",
+        "POST",
+        "/api/v1/users/{obj}/password",
+        ADMIN,
+        obj="user",
+        form={"password": "another long password"},
+    ),
+    Route("api_directory.users_sign_out", "POST", "/api/v1/users/{obj}/sign-out", ADMIN, obj="user"),
+    Route("api_audit.audit_list", "GET", "/api/v1/audit", AUDIT_READERS),
+    Route("api_audit.audit_verify", "GET", "/api/v1/audit/verify", AUDIT_READERS),
+]
+
+
+# --- the world every case starts from ---------------------------------------------------------
+
+_HASH = auth.hash_password(PASSWORD)
+_SYSTEM = Actor.system("cli")
+
+
+def _dept(session: Session, code: str, kind: str, parent: Department | None) -> Department:
+    dept = Department(code=code, name=code.upper(), kind=kind, parent_id=parent.id if parent else None)
+    session.add(dept)
+    session.flush()
+    dept.path = f"{parent.path if parent else '/'}{dept.id}/"
+    return dept
+
+
+def _user(session: Session, username: str, dept: Department, roles: list[str], mfa: bool = False) -> User:
+    user = User(
+        username=username,
+        department_id=dept.id,
+        password_hash=_HASH,
+        totp_secret=pyotp.random_base32() if mfa else None,
+    )
+    user.role_rows = [UserRole(role=r) for r in roles]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _token(session: Session, user: User) -> int:
+    token = ApiToken(user_id=user.id, name="t", prefix="sgv_x", token_hash=f"{user.id:064d}")
+    session.add(token)
+    session.flush()
+    return token.id
+
+
+@pytest.fixture
+def world(app, session):
+    """city > a > a1, city > b; one user per role in bureau a (admins with TOTP); victims."""
+    city = _dept(session, "city", "city", None)
+    a = _dept(session, "a", "bureau", city)
+    a1 = _dept(session, "a1", "unit", a)
+    b = _dept(session, "b", "bureau", city)
+    users = {role: _user(session, f"{role}.a", a, [role], mfa=(role == "admin")) for role in ROLES}
+    victim_in = _user(session, "victim.a1", a1, ["officer"])
+    _user(session, "victim.b", b, ["officer"])
+    other_token = _token(session, victim_in)
+    own_tokens = {role: _token(session, user) for role, user in users.items()}
+    session.commit()
+    return {"users": users, "other_token": other_token, "own_tokens": own_tokens}
+
+
+def snapshot(session: Session) -> dict:
+    """Every row of every table except the audit log, for before/after comparisons."""
+    session.rollback()  # end the read transaction: see what the requests committed
+    tables = [t for t in inspect(session.get_bind()).get_table_names() if t not in {"alembic_version", "audit_entry"}]
+    return {t: sorted(map(tuple, session.execute(text(f'SELECT * FROM "{t}"')).all()), key=repr) for t in tables}  # noqa: S608 - table names come from the schema
+
+
+def audit_count(session: Session, action: str) -> int:
+    session.rollback()  # end the read transaction: see what the requests committed
+    return len(session.exec(select(AuditEntry).where(AuditEntry.action == action)).all())
+
+
+class Caller:
+    """Sends one route's request as a signed-in user (web with CSRF token, or API with a token)."""
+
+    def __init__(self, app, user: User | None, token: str | None):
+        self.client = app.test_client()
+        self.token = token
+        self.csrf = None
+        if user is not None and token is None:
+            response = login(self.client, user)
+            assert response.status_code == 302, "sign-in failed"
+        page = self.client.get("/login" if user is None else "/account")
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+        self.csrf = match.group(1) if match else None
+
+    def send(self, route: Route, path: str, body: dict | None):
+        response = self._send(route, path, body)
+        response.get_data()  # buffer the body, then release files such as static ones
+        response.close()
+        return response
+
+    def _send(self, route: Route, path: str, body: dict | None):
+        body = route.form if body is None else body
+        if route.api:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            kwargs = {"json": body} if route.method in {"POST", "PATCH", "PUT"} else {}
+            return self.client.open(path, method=route.method, headers=headers, **kwargs)
+        if route.method == "GET":
+            return self.client.get(path)
+        return self.client.open(path, method=route.method, data={**body, "csrf_token": self.csrf})
+
+
+def _path(route: Route, world, role: str, where: str) -> str:
+    if route.obj is None:
+        return route.path
+    value = OBJECTS[route.obj][where]
+    if value == "OWN":
+        value = str(world["own_tokens"][role])
+    elif value == "OTHER":
+        value = str(world["other_token"])
+    return route.path.format(obj=value)
+
+
+def _caller(app, session, world, role: str, api: bool) -> Caller:
+    user = world["users"][role]
+    if api:
+        with app.test_request_context():
+            _t, plain = auth.create_token(session, user, "matrix", _SYSTEM)
+            session.commit()
+        return Caller(app, user, plain)
+    return Caller(app, user, None)
+
+
+def allowed(route: Route, role: str) -> bool:
+    return route.access in (PUBLIC, AUTHENTICATED) or role in route.access
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+
+def test_every_rule_declares_access(app):
+    missing = [rule.rule for rule in app.url_map.iter_rules() if declaration(app.view_functions[rule.endpoint]) is None]
+    assert missing == [], f"rules without an access declaration: {missing}"
+
+
+def test_every_route_is_in_the_matrix(app):
+    declared = {(r.endpoint, m) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
+    covered = {(r.endpoint, r.method) for r in ROUTES}
+    assert declared - covered == set(), "add these routes to ROUTES"
+    assert covered - declared == set(), "ROUTES names routes that do not exist"
+
+
+def test_matrix_declarations_match_the_code(app):
+    """The matrix states the intended access; the code must say the same."""
+    for route in ROUTES:
+        assert declaration(app.view_functions[route.endpoint]) == route.access, str(route)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_role_route(app, session, world, route: Route, role: str):
+    caller = _caller(app, session, world, role, route.api)
+    denied_before = audit_count(session, "authz.denied")
+    if not allowed(route, role):
+        before = snapshot(session)
+        response = caller.send(route, _path(route, world, role, "in"), None)
+        assert response.status_code == 403, f"{route} as {role}: {response.status_code}"
+        assert snapshot(session) == before, "a denied request changed the database"
+        assert audit_count(session, "authz.denied") == denied_before + 1, "the denial was not audited"
+        if route.api:
+            assert response.json["error"]["code"] == "forbidden"
+        return
+    if route.obj is not None:
+        for where in ("missing", "out"):
+            before = snapshot(session)
+            response = caller.send(route, _path(route, world, role, where), None)
+            assert response.status_code == 404, f"{route} as {role} on a {where} object: {response.status_code}"
+            assert snapshot(session) == before, f"a request on a {where} object changed the database"
+    if route.out_of_scope_body is not None:
+        before = snapshot(session)
+        response = caller.send(route, _path(route, world, role, "in"), route.out_of_scope_body)
+        assert response.status_code == route.out_of_scope_status, f"{route} as {role} with an out-of-scope body"
+        assert snapshot(session) == before
+    response = caller.send(route, _path(route, world, role, "in"), None)
+    assert response.status_code < 500
+    assert response.status_code not in (401, 403, 404, 405), f"{route} as {role}: {response.status_code}"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_anonymous(app, session, world, route: Route):
+    caller = Caller(app, None, None)
+    before = snapshot(session)
+    role_for_path = "officer"
+    response = caller.send(route, _path(route, world, role_for_path, "in"), None)
+    assert response.status_code < 500
+    if route.access == PUBLIC:
+        # Open to anyone: a wrong password may answer 401, but never "forbidden" or "missing".
+        assert response.status_code not in (403, 404)
+        return
+    if route.api:
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "unauthorized"
+    else:
+        assert response.status_code == 302
+        assert "/login" in response.headers["Location"]
+    assert snapshot(session) == before
