@@ -10,7 +10,7 @@ PORT   ?= 5000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 MO     := secgov/translations/zh/LC_MESSAGES/messages.mo
 
-.PHONY: run test setup system-deps lint format translations extract-messages bench clean
+.PHONY: run test setup system-deps lint format translations extract-messages clean
 
 setup: system-deps $(VENV)/.deps $(MO)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 from argon2 import PasswordHasher
@@ -285,8 +285,13 @@ def create_token(session: Session, user: User, name: str, actor: Actor) -> tuple
 
 def revoke_token(session: Session, user: User, token_id: int, actor: Actor) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or token.user_id != user.id:
+    if token is None:
         raise NotFound(_("Not found."))
+    if token.user_id != user.id:
+        # Tokens are personal: another user's token is out of scope.
+        from secgov.authz import deny_out_of_scope
+
+        deny_out_of_scope(user, "api_token", token_id)
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
         session.add(token)
@@ -302,8 +307,8 @@ def revoke_token(session: Session, user: User, token_id: int, actor: Actor) -> A
     return token
 
 
-def user_for_token(session: Session, plain: str) -> User | None:
-    """The active owner of an unrevoked token, or None."""
+def token_owner(session: Session, plain: str) -> tuple[User, ApiToken] | None:
+    """The active owner of an unrevoked token, and the token; or None."""
     if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
         return None
     token = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain))).first()
@@ -312,4 +317,24 @@ def user_for_token(session: Session, plain: str) -> User | None:
     user = session.get(User, token.user_id)
     if user is None or user.disabled:
         return None
-    return user
+    return user, token
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    found = token_owner(session, plain)
+    return found[0] if found else None
+
+
+TOKEN_USE_RESOLUTION = timedelta(minutes=10)
+
+
+def note_token_use(token_id: int) -> None:
+    """Record when a token was last used, at most every few minutes (its own transaction)."""
+    from secgov.db import write_session
+
+    now = datetime.now(UTC)
+    with write_session() as side:
+        token = side.get(ApiToken, token_id)
+        if token is not None and (token.last_used_at is None or now - token.last_used_at > TOKEN_USE_RESOLUTION):
+            token.last_used_at = now
+            side.add(token)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import g
 from sqlalchemy import ColumnElement, select
@@ -86,8 +86,27 @@ def department_in_scope(department: Department, user: User) -> bool:
     return department.path.startswith(user.department.path)
 
 
+def deny_out_of_scope(user: User, object_type: str, object_id: Any) -> NoReturn:
+    """Audit an attempt on an object outside the user's scope, then answer as if it were missing."""
+    from flask import has_request_context, request
+    from flask_babel import gettext as _
+
+    from secgov.audit import Actor
+    from secgov.auth import audit_denial
+
+    in_request = has_request_context()
+    channel = "api" if in_request and request.path.startswith("/api/") else "web"
+    ip = (request.remote_addr or "") if in_request else ""
+    audit_denial(Actor.of(user, channel, ip), "authz.out_of_scope", object_type=object_type, object_id=object_id)
+    raise NotFound(_("Not found."))
+
+
 def get_scoped(session: Session, model: type, object_id: Any, user: User, *, dept_attr: str = "department_id"):
-    """Load model by id for user, or raise NotFound when it is missing or out of scope."""
+    """Load model by id for user, or raise NotFound when it is missing or out of scope.
+
+    This is the one choke point for reading an object by its id: out-of-scope objects do
+    not exist for the user (404, not 403), and the attempt is audited.
+    """
     from flask_babel import gettext as _
 
     obj = session.get(model, object_id) if object_id is not None else None
@@ -99,6 +118,5 @@ def get_scoped(session: Session, model: type, object_id: Any, user: User, *, dep
         department = session.get(Department, getattr(obj, dept_attr))
         ok = department is not None and department_in_scope(department, user)
     if not ok:
-        # Out of scope objects do not exist for this user.
-        raise NotFound(_("Not found."))
+        deny_out_of_scope(user, model.__tablename__, object_id)
     return obj

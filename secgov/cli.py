@@ -230,7 +230,7 @@ def demo(ctx) -> None:
 @click.option(
     "--no-scheduler",
     is_flag=True,
-    help="Do not run scheduled jobs in this process (run 'python -m secgov scheduler' once instead).",
+    help="Do not run scheduled jobs in this process (no jobs exist yet).",
 )
 def serve(host, port, workers, no_scheduler) -> None:
     """Run the production WSGI server (gunicorn)."""

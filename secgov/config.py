@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,24 +24,37 @@ def _bool(name: str, default: bool) -> bool:
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value else default
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"configuration error: {name} must be a whole number, not {value!r}") from None
 
 
 def load_secret_key(instance: Path = INSTANCE) -> str:
-    """Return SECRET_KEY from the environment, or from instance/secret_key (created once)."""
+    """Return SECRET_KEY from the environment, or from instance/secret_key (created once).
+
+    Several workers may start together on a fresh instance: the key is written to a private
+    temporary file and linked into place, so exactly one key wins and nobody reads half of it.
+    """
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # Create with 0600 so other local users cannot read it.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")  # created 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won the race; use its key
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def default_database_url(instance: Path = INSTANCE) -> str:
@@ -74,7 +88,9 @@ def from_environment() -> dict:
         "MAX_CONTENT_LENGTH": _int("SECGOV_MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
         "MAX_JSON_BYTES": _int("SECGOV_MAX_JSON_BYTES", 1024 * 1024),
         "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead, which has its own limits
-        "BABEL_DEFAULT_LOCALE": os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh"),
+        "BABEL_DEFAULT_LOCALE": os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh")
+        if os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh") in LANGUAGES
+        else "zh",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("SECGOV_TIMEZONE", "Asia/Shanghai"),
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
         "SECGOV_TRUSTED_PROXIES": _int("SECGOV_TRUSTED_PROXIES", 0),

@@ -68,6 +68,6 @@ def load_demo() -> list[tuple[str, str, str, str]]:
                 )
             else:
                 auth.set_password(session, user, password, actor)
-                update_user(session, user, UserUpdate(roles=roles, disabled=False), actor)
+                update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
             logins.append((username, ",".join(roles), dept, password))
     return logins

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from secgov import audit, auth
 from secgov.audit import Actor
-from secgov.authz import department_in_scope, in_scope
+from secgov.authz import deny_out_of_scope, department_in_scope, in_scope
 from secgov.config import ROLES
 from secgov.errors import Conflict, Invalid, NotFound
 from secgov.models import ApiToken, Department, User, UserRole
@@ -45,9 +45,7 @@ class DepartmentUpdate(Input):
     name_en: OptName | None = None
     kind: Kind | None = None
     parent: Code | None = None
-    version: int | None = Field(
-        default=None, description="The version you read; a newer one on the server is a conflict."
-    )
+    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
 
 
 class DepartmentRead(BaseModel):
@@ -84,7 +82,7 @@ class UserUpdate(Input):
     department: Code | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
     disabled: bool | None = None
-    version: int | None = None
+    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
 
     _email = field_validator("email")(UserCreate._email.__func__)
 
@@ -171,8 +169,9 @@ def list_users(
 # --- departments ----------------------------------------------------------------------------
 
 
-def _check_version(obj, version: int | None) -> None:
-    if version is not None and version != obj.version:
+def _check_version(obj, version: int) -> None:
+    """Optimistic concurrency: the writer must have read the current version."""
+    if version != obj.version:
         raise Conflict(_("This record was changed by someone else. Reload it and try again."))
 
 
@@ -365,9 +364,12 @@ def update_user(session: Session, user: User, data: UserUpdate, actor: Actor, vi
 
 
 def user_by_username(session: Session, username: str, viewer: User | None = None) -> User:
+    """The user named username, visible to viewer (None: the CLI, which sees all)."""
     user = auth.find_user(session, username)
-    if user is None or (viewer is not None and not department_in_scope(user.department, viewer)):
+    if user is None:
         raise NotFound(_("Not found."))
+    if viewer is not None and not department_in_scope(user.department, viewer):
+        deny_out_of_scope(viewer, "user", username)
     return user
 
 
@@ -382,3 +384,24 @@ def valid_roles(values: list[str]) -> list[str]:
     if bad:
         raise Invalid(_("Unknown role."), field="roles")
     return values
+
+
+def set_language(session: Session, user: User, lang: str, actor: Actor) -> None:
+    """Remember the interface language a user picked."""
+    from secgov.config import LANGUAGES
+
+    if lang not in LANGUAGES:
+        raise Invalid(_("Unknown language."), field="lang")
+    before = user.language
+    user.language = lang
+    session.add(user)
+    audit.record(
+        session,
+        actor,
+        "user.language_changed",
+        object_type="user",
+        object_id=user.username,
+        department_id=user.department_id,
+        before={"language": before},
+        after={"language": lang},
+    )

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 from gunicorn.app.base import BaseApplication
+
+
+def configure_logging() -> None:
+    """Log to stderr; at INFO each audit append logs the new chain head (seq and hash)."""
+    logging.basicConfig(
+        level=os.environ.get("SECGOV_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
 
 
 class _Server(BaseApplication):
@@ -17,6 +28,7 @@ class _Server(BaseApplication):
     def load(self):
         from secgov import create_app
 
+        configure_logging()
         return create_app()
 
 

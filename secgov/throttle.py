@@ -45,6 +45,8 @@ class MemoryCounter:
 class RedisCounter:
     """The same counters in Redis, shared by every worker and host."""
 
+    RETRY_AFTER_SECONDS = 30
+
     def __init__(self, url: str, client=None) -> None:
         if client is None:
             import redis
@@ -52,14 +54,22 @@ class RedisCounter:
             client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._redis = client
         self._fallback = MemoryCounter()
+        self._down_until = 0.0
 
     def _guard(self, op, fallback):
         import redis
 
+        # After a failure, leave Redis alone for a while: a dead store must not add a
+        # timeout to every sign-in, nor a warning to every line of the log.
+        if time.monotonic() < self._down_until:
+            return fallback()
         try:
             return op()
         except redis.RedisError as exc:
-            log.warning("throttle store unavailable, counting in this process: %s", exc)
+            self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+            log.warning(
+                "throttle store unavailable, counting in this process for %ss: %s", self.RETRY_AFTER_SECONDS, exc
+            )
             return fallback()
 
     def hit(self, key: str, window: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from datetime import UTC, datetime
 
 from flask import Flask, abort, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -74,7 +75,13 @@ def _bearer_user():
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None, True
-    return auth.user_for_token(get_session(), token.strip()), True
+    found = auth.token_owner(get_session(), token.strip())
+    if found is None:
+        return None, True
+    user, api_token = found
+    if api_token.last_used_at is None or datetime.now(UTC) - api_token.last_used_at > auth.TOKEN_USE_RESOLUTION:
+        g.secgov_token_to_note = api_token.id
+    return user, True
 
 
 def _web_user(app: Flask):
@@ -114,7 +121,7 @@ def register(app: Flask) -> None:
         api = is_api_request()
         if api:
             user, sent = _bearer_user()
-            if sent and user is None:
+            if sent and user is None and access != PUBLIC:
                 auth.audit_denial(
                     Actor(username="anonymous", channel="api", ip=client_ip()), "auth.token_rejected", path=request.path
                 )
@@ -156,6 +163,13 @@ def register(app: Flask) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        token_id = g.pop("secgov_token_to_note", None)
+        if token_id is not None:
+            # The view has committed or failed by now; drop what is left of its transaction
+            # (and the SQLite write lock with it) before the small write of its own.
+            if g.get("db_session") is not None:
+                g.db_session.rollback()
+            auth.note_token_use(token_id)
         if request.endpoint != "static":
             # Pages and API answers carry data about the city's systems: never cache them.
             headers["Cache-Control"] = "no-store"

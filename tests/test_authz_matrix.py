@@ -105,7 +105,7 @@ ROUTES = [
         "/admin/departments/{obj}/edit",
         ADMIN,
         obj="dept",
-        form={"name": "Renamed", "kind": "unit", "parent": "a"},
+        form={"name": "Renamed", "kind": "unit", "parent": "a", "version": 1},
     ),
     Route("admin.department_delete", "POST", "/admin/departments/{obj}/delete", ADMIN, obj="dept"),
     Route("admin.users", "GET", "/admin/users", ADMIN),
@@ -125,7 +125,7 @@ ROUTES = [
         "/admin/users/{obj}",
         ADMIN,
         obj="user",
-        form={"display_name": "Changed", "department": "a1", "roles": ["auditor"]},
+        form={"display_name": "Changed", "department": "a1", "roles": ["auditor"], "version": 1},
     ),
     Route(
         "admin.user_password",
@@ -161,7 +161,7 @@ ROUTES = [
         "/api/v1/departments/{obj}",
         ADMIN,
         obj="dept",
-        form={"name": "Renamed"},
+        form={"name": "Renamed", "version": 1},
     ),
     Route("api_directory.departments_delete", "DELETE", "/api/v1/departments/{obj}", ADMIN, obj="dept"),
     Route("api_directory.users_list", "GET", "/api/v1/users", ADMIN),
@@ -180,7 +180,7 @@ ROUTES = [
         "/api/v1/users/{obj}",
         ADMIN,
         obj="user",
-        form={"display_name": "Changed"},
+        form={"display_name": "Changed", "version": 1},
     ),
     Route(
         "api_directory.users_password",
@@ -246,11 +246,22 @@ def world(app, session):
     return {"users": users, "other_token": other_token, "own_tokens": own_tokens}
 
 
+# Bookkeeping that legitimately changes on any authenticated call.
+VOLATILE = {("api_token", "last_used_at"), ("user", "last_login_at")}
+
+
 def snapshot(session: Session) -> dict:
     """Every row of every table except the audit log, for before/after comparisons."""
     session.rollback()  # end the read transaction: see what the requests committed
-    tables = [t for t in inspect(session.get_bind()).get_table_names() if t not in {"alembic_version", "audit_entry"}]
-    return {t: sorted(map(tuple, session.execute(text(f'SELECT * FROM "{t}"')).all()), key=repr) for t in tables}  # noqa: S608 - table names come from the schema
+    inspector = inspect(session.get_bind())
+    result = {}
+    for table in inspector.get_table_names():
+        if table in {"alembic_version", "audit_entry"}:
+            continue
+        columns = [c["name"] for c in inspector.get_columns(table) if (table, c["name"]) not in VOLATILE]
+        query = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)} FROM "{table}"'  # noqa: S608 - names from the schema
+        result[table] = sorted(map(tuple, session.execute(text(query)).all()), key=repr)
+    return result
 
 
 def audit_count(session: Session, action: str) -> int:
@@ -340,6 +351,7 @@ def test_matrix_declarations_match_the_code(app):
 def test_role_route(app, session, world, route: Route, role: str):
     caller = _caller(app, session, world, role, route.api)
     denied_before = audit_count(session, "authz.denied")
+    out_of_scope_before = audit_count(session, "authz.out_of_scope")
     if not allowed(route, role):
         before = snapshot(session)
         response = caller.send(route, _path(route, world, role, "in"), None)
@@ -355,6 +367,9 @@ def test_role_route(app, session, world, route: Route, role: str):
             response = caller.send(route, _path(route, world, role, where), None)
             assert response.status_code == 404, f"{route} as {role} on a {where} object: {response.status_code}"
             assert snapshot(session) == before, f"a request on a {where} object changed the database"
+            if where == "out":
+                denied = audit_count(session, "authz.out_of_scope")
+                assert denied == out_of_scope_before + 1, "the out-of-scope attempt was not audited"
     if route.out_of_scope_body is not None:
         before = snapshot(session)
         response = caller.send(route, _path(route, world, role, "in"), route.out_of_scope_body)

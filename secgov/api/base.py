@@ -60,7 +60,9 @@ def json_body(schema: type[M]) -> M:
     """The request body validated by schema; clear 4xx answers for every kind of bad body."""
     if not request.is_json:
         raise UnsupportedMediaType(_("Send the body as application/json."))
-    if (request.content_length or 0) > current_app.config["MAX_JSON_BYTES"]:
+    limit = current_app.config["MAX_JSON_BYTES"]
+    # Content-Length first (cheap); then the real size, which a chunked body does not declare.
+    if (request.content_length or 0) > limit or len(request.get_data(cache=True)) > limit:
         raise TooLarge(_("The request is too large."))
     data = request.get_json(silent=True)
     if data is None:

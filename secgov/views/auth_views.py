@@ -7,8 +7,7 @@ import time
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from secgov import audit, auth
-from secgov.audit import Actor
+from secgov import auth, directory
 from secgov.authz import mfa_setup_allowed, public
 from secgov.config import LANGUAGES
 from secgov.db import get_session
@@ -114,15 +113,6 @@ def language():
         user = g.secgov_user
         if user is not None and user.language != lang:
             db = get_session()
-            user.language = lang
-            db.add(user)
-            audit.record(
-                db,
-                Actor.of(user, "web", client_ip()),
-                "user.language_changed",
-                object_type="user",
-                object_id=user.username,
-                language=lang,
-            )
+            directory.set_language(db, user, lang, actor())
             db.commit()
     return redirect(safe_next(request.form.get("next"), url_for("main.index")))
