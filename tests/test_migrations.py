@@ -1,0 +1,143 @@
+"""Migrations: from empty to head and back on a database of their own, `alembic check` is clean,
+the audit triggers survive, and upgrading a populated database keeps every row."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from audit_support import EXPECTED_TRIGGERS, audit_trigger_names
+from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from secgov import audit
+from secgov.db import alembic_config, make_engine, metadata, new_session, upgrade
+from secgov.demo import DEPARTMENTS, USERS, load_demo
+
+
+def _backends() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get("SECGOV_TEST_DATABASE_URL") else ["sqlite"]
+
+
+@pytest.fixture(params=_backends())
+def scratch_url(request, tmp_path):
+    """The URL of an empty database of this test's own: a temp file, or a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    server = make_url(os.environ["SECGOV_TEST_DATABASE_URL"])
+    name = f"secgov_scratch_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _head_revision(url: str) -> str:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def _current_revision(conn) -> str | None:
+    if "alembic_version" not in inspect(conn).get_table_names():
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _assert_at_head(url: str) -> None:
+    engine = make_engine(url, single_use=True)
+    try:
+        with engine.connect() as conn:
+            assert _current_revision(conn) == _head_revision(url)
+            assert set(metadata().tables) <= set(inspect(conn).get_table_names())
+            assert audit_trigger_names(conn) == EXPECTED_TRIGGERS[engine.dialect.name]
+        # The triggers work, not merely exist.
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_entry (seq, created_at, actor, channel, ip, action, object_type, object_id,"
+                    " detail, prev_hash, hash) VALUES (1, 'now', 'test', 'cli', '', 'test.migrated', '', '', '{}',"
+                    " :genesis, :genesis)"
+                ),
+                {"genesis": audit.GENESIS},
+            )
+        for statement in ("UPDATE audit_entry SET actor = 'x'", "DELETE FROM audit_entry"):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+                conn.execute(text(statement))
+        if engine.dialect.name == "postgresql":
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+                conn.execute(text("TRUNCATE audit_entry"))
+    finally:
+        engine.dispose()
+
+
+def test_single_head():
+    assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
+
+def test_upgrade_downgrade_upgrade_from_empty(scratch_url):
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "head")
+    _assert_at_head(scratch_url)
+    # A fresh database built by the migrations matches the models.
+    command.check(cfg)
+
+    command.downgrade(cfg, "base")
+    engine = make_engine(scratch_url, single_use=True)
+    try:
+        with engine.connect() as conn:
+            assert _current_revision(conn) is None
+            assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+            if engine.dialect.name == "postgresql":
+                functions = conn.execute(
+                    text("SELECT count(*) FROM pg_proc WHERE proname = 'audit_entry_append_only'")
+                ).scalar()
+                assert functions == 0
+    finally:
+        engine.dispose()
+
+    command.upgrade(cfg, "head")
+    _assert_at_head(scratch_url)
+    command.check(cfg)
+
+
+def test_alembic_check_is_clean(database_url):
+    command.check(alembic_config(database_url))
+
+
+def _row_counts(engine) -> dict[str, int]:
+    tables = metadata().sorted_tables
+    with engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables}
+
+
+def test_upgrading_a_populated_database_keeps_every_row(app, database_url):
+    with app.app_context():
+        load_demo()
+    engine = app.extensions["secgov_engine"]
+    before = _row_counts(engine)
+    assert before["department"] == len(DEPARTMENTS)
+    assert before["user"] == len(USERS)
+    assert before["user_role"] >= len(USERS)
+    assert before["audit_entry"] >= len(DEPARTMENTS) + len(USERS)
+    with new_session(engine, write=False) as s:
+        head = audit.head(s)
+
+    engine.dispose()  # no connection of ours in the way of the migration
+    upgrade(database_url)
+
+    assert _row_counts(engine) == before
+    with new_session(engine, write=False) as s:
+        result = audit.verify(s, head)
+    assert result.ok, result.reason
+    with engine.connect() as conn:
+        assert audit_trigger_names(conn) == EXPECTED_TRIGGERS[engine.dialect.name]
