@@ -137,11 +137,25 @@ def head(session: Session) -> tuple[int, str] | None:
 
 @dataclass
 class Verification:
+    """The outcome of a chain check; `problem` is a stable code, `reason` its English wording."""
+
     ok: bool
     checked: int
     bad_seq: int | None = None
-    reason: str = ""
+    problem: str = ""
     head: tuple[int, str] | None = None
+
+    REASONS = {
+        "missing": "entry {seq} is missing",
+        "broken_link": "link to the previous entry is broken",
+        "hash_mismatch": "content does not match its hash",
+        "ends_before_head": "the chain ends before the recorded head {seq}",
+        "head_mismatch": "the recorded head does not match",
+    }
+
+    @property
+    def reason(self) -> str:
+        return self.REASONS[self.problem].format(seq=self.bad_seq) if self.problem else ""
 
 
 def verify(session: Session, expected_head: tuple[int, str] | None = None, batch: int = 2000) -> Verification:
@@ -157,11 +171,11 @@ def verify(session: Session, expected_head: tuple[int, str] | None = None, batch
             break
         for entry in rows:
             if entry.seq != expected_seq:
-                return Verification(False, checked, expected_seq, f"entry {expected_seq} is missing", last)
+                return Verification(False, checked, expected_seq, "missing", last)
             if entry.prev_hash != prev_hash:
-                return Verification(False, checked, entry.seq, "link to the previous entry is broken", last)
+                return Verification(False, checked, entry.seq, "broken_link", last)
             if entry_hash(entry, prev_hash) != entry.hash:
-                return Verification(False, checked, entry.seq, "content does not match its hash", last)
+                return Verification(False, checked, entry.seq, "hash_mismatch", last)
             prev_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
             last = (entry.seq, entry.hash)
         after = rows[-1].seq
@@ -169,10 +183,10 @@ def verify(session: Session, expected_head: tuple[int, str] | None = None, batch
     if expected_head is not None:
         seq, digest = expected_head
         if last is None or last[0] < seq:
-            return Verification(False, checked, seq, f"the chain ends before the recorded head {seq}", last)
+            return Verification(False, checked, seq, "ends_before_head", last)
         row = session.get(AuditEntry, seq)
         if row is None or row.hash != digest:
-            return Verification(False, checked, seq, "the recorded head does not match", last)
+            return Verification(False, checked, seq, "head_mismatch", last)
     return Verification(True, checked, head=last)
 
 

@@ -239,3 +239,16 @@ def test_scope_hides_other_bureaus_everywhere(client, make_user, api_token, tree
     codes = {d["code"] for d in client.get("/api/v1/departments", headers=headers).json["items"]}
     assert codes == {"a", "a1"}
     assert client.get("/api/v1/departments/b", headers=headers).status_code == 404
+
+
+def test_user_page_acts_on_the_user_shown_not_the_admin(client, make_user, tree):
+    admin = make_user("root.admin", roles=("admin",), department="city", mfa=True)
+    make_user("bob", roles=("officer",), department="a1")
+    assert login(client, admin).status_code == 302
+    page = client.get("/admin/users/bob", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "User bob" in page
+    assert 'action="/admin/users/bob/password"' in page
+    assert 'action="/admin/users/bob/sign-out"' in page
+    assert "/admin/users/root.admin/" not in page
+    new_page = client.get("/admin/users/new").get_data(as_text=True)
+    assert 'name="username"' in new_page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 
 from secgov import audit
 from secgov.audit import AuditFilter, list_entries
@@ -13,6 +14,18 @@ from secgov.db import get_session
 from secgov.forms import int_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def problem_label(result: audit.Verification) -> str:
+    """Why a chain check failed, in the reader's language."""
+    labels = {
+        "missing": _("Entry %(seq)d is missing.", seq=result.bad_seq or 0),
+        "broken_link": _("The link to the previous entry is broken."),
+        "hash_mismatch": _("The content does not match its hash."),
+        "ends_before_head": _("The chain ends before the recorded head %(seq)d.", seq=result.bad_seq or 0),
+        "head_mismatch": _("The recorded head does not match."),
+    }
+    return labels.get(result.problem, result.reason)
 
 
 @bp.get("")
@@ -33,4 +46,4 @@ def index():
 def verify():
     """Check the whole chain and show the result with the current head."""
     result = audit.verify(get_session())
-    return render_template("audit/verify.html", result=result)
+    return render_template("audit/verify.html", result=result, reason=problem_label(result))
