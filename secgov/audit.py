@@ -233,7 +233,7 @@ def list_entries(
         where.append(AuditEntry.action.startswith(filters.action, autoescape=True))
     if filters.since:
         where.append(AuditEntry.created_at >= filters.since.isoformat())
-    if filters.until:
+    if filters.until and filters.until < date.max:
         where.append(AuditEntry.created_at < (filters.until + timedelta(days=1)).isoformat())
     total = session.exec(select(func.count()).select_from(AuditEntry).where(*where)).one()
     rows = session.exec(

@@ -169,8 +169,13 @@ def verify_totp(
     session.add(user)
 
 
-def enable_totp(session: Session, user: User, secret: str, code: str, actor: Actor) -> None:
-    """Turn on TOTP after the user proved the authenticator works; other sessions end."""
+def enable_totp(session: Session, user: User, secret: str, code: str, password: str, actor: Actor) -> None:
+    """Turn on TOTP after the user gave their password and proved the authenticator works.
+
+    The password keeps a stolen session cookie from enrolling the thief's authenticator.
+    Every other session ends.
+    """
+    confirm_password(user, password, actor, "user.mfa_enable", "password")
     verify_totp(session, user, code, actor.ip, secret=secret, channel=actor.channel)
     user.totp_secret = secret
     user.session_version += 1
@@ -215,11 +220,23 @@ def revoke_sessions(session: Session, user: User, actor: Actor, reason: str) -> 
     )
 
 
+def confirm_password(user: User, password: str, actor: Actor, action: str, field: str) -> None:
+    """Re-check a signed-in user's password before a sensitive change.
+
+    Throttled like sign-in, so that a stolen session cookie is no unlimited password guesser.
+    """
+    if throttle().blocked(user.username, actor.ip):
+        _audit_side(actor, f"{action}_throttled", object_type="user", object_id=user.username)
+        raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
+    if not _verify_hash(user.password_hash, password or ""):
+        throttle().failed(user.username, actor.ip)
+        _audit_side(actor, f"{action}_failed", object_type="user", object_id=user.username, reason="password")
+        raise Invalid(_("The current password is wrong."), field=field)
+
+
 def change_password(session: Session, user: User, current: str, new: str, actor: Actor) -> None:
     """Change one's own password; all sessions end, including this one's old cookie."""
-    if not _verify_hash(user.password_hash, current or ""):
-        _audit_side(actor, "user.password_change_failed", object_type="user", object_id=user.username)
-        raise Invalid(_("The current password is wrong."), field="current_password")
+    confirm_password(user, current, actor, "user.password_change", "current_password")
     check_password_policy(new, user.username)
     set_password(session, user, new, actor)
 

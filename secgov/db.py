@@ -133,7 +133,15 @@ def alembic_config(url: str):
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Create or migrate the database at url."""
+    """Create or migrate the database at url, then refresh the control catalogs from the data files."""
     from alembic import command
 
+    from assets.controls import sync_catalog
+
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        engine = make_engine(url, single_use=True)
+        try:
+            sync_catalog(engine)
+        finally:
+            engine.dispose()

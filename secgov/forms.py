@@ -47,9 +47,12 @@ def error_dict(exc: ServiceError) -> dict[str, str]:
 
 def safe_next(target: str | None, default: str) -> str:
     """A redirect target on this host only: a path, never a scheme, a host or '//'."""
-    if not target:
+    if not target or not target.isprintable():  # control characters: header injection, or 500
         return default
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. an unclosed IPv6 host: "//["
+        return default
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target

@@ -167,3 +167,24 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="{}", sa_type=sa.Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class Responsibility(SQLModel, table=True):
+    """Who holds a duty for a subject, from when to when; history is never overwritten.
+
+    subject_type/subject_id name any record (an asset, later a risk, a drill, ...); duty is
+    e.g. "owner". The open row (valid_to NULL) is the current holder.
+    """
+
+    __tablename__ = "responsibility"
+    __table_args__ = (sa.Index("ix_responsibility_subject", "subject_type", "subject_id", "duty", "valid_to"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=40)
+    subject_id: int
+    duty: str = Field(max_length=40)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    valid_from: datetime = ts_field(nullable=False)
+    valid_to: datetime | None = ts_field()
+    assigned_by: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=500)

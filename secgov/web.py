@@ -112,6 +112,16 @@ def register(app: Flask) -> None:
     app.view_functions["static"] = static
 
     @app.before_request
+    def _refuse_nul_bytes():
+        # No input may carry NUL bytes: nobody types them, and PostgreSQL cannot store them.
+        values = [request.path]
+        for source in (request.args, request.form):
+            for key, items in source.lists():
+                values += [key, *items]
+        if any("\x00" in value for value in values):
+            abort(400)
+
+    @app.before_request
     def _access_check():
         g.secgov_user = None
         view = app.view_functions.get(request.endpoint) if request.endpoint else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import current_app, jsonify, request
+from flask import abort, current_app, jsonify, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import SecurityScheme, SpecTree
@@ -64,12 +64,32 @@ def json_body(schema: type[M]) -> M:
     # Content-Length first (cheap); then the real size, which a chunked body does not declare.
     if (request.content_length or 0) > limit or len(request.get_data(cache=True)) > limit:
         raise TooLarge(_("The request is too large."))
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply for the parser: not a body any client sends
+        data = None
     if data is None:
         raise ServiceError(_("The body is not valid JSON."))
     if not isinstance(data, dict):
         raise ServiceError(_("The body must be a JSON object."))
+    if _has_nul(data):
+        # Like NUL bytes in forms (secgov.web): never valid, and PostgreSQL cannot store them.
+        abort(400)
     return schema.model_validate(data)
+
+
+def _has_nul(data: Any) -> bool:
+    """Whether any key or string anywhere in parsed JSON holds a NUL byte (no recursion)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return False
 
 
 def query_args(schema: type[M]) -> M:

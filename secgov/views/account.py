@@ -76,7 +76,7 @@ def mfa():
     if request.method == "POST":
         db = get_session()
         try:
-            auth.enable_totp(db, user, secret, request.form.get("code", ""), actor())
+            auth.enable_totp(db, user, secret, request.form.get("code", ""), request.form.get("password", ""), actor())
         except (Invalid, Throttled) as exc:
             db.rollback()
             return render_template(
