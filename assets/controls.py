@@ -1,0 +1,307 @@
+"""Security controls: the catalog in the database, grading assets, control status, coverage."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from flask_babel import gettext as _
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, case, func
+from sqlmodel import Session, select
+
+from assets.models import Asset, AssetControl, Control
+from secgov import audit, catalog
+from secgov.audit import Actor
+from secgov.errors import Conflict, NotFound
+
+# Which of the six assessment areas each MLPS family feeds (our reading of the seed report;
+# data-protection points of the computing environment count as information protection).
+FAMILY_AREA = {
+    "PE": "equipment_review",
+    "CN": "system_protection",
+    "AB": "system_protection",
+    "CE": "system_protection",
+    "MC": "system_protection",
+    "MP": "policies",
+    "MO": "policies",
+    "MS": "policies",
+    "BM": "construction_operations",
+    "OM": "construction_operations",
+}
+INFORMATION_POINTS = ("数据", "个人信息", "剩余信息")
+
+Status = Literal["implemented", "partial", "planned", "not_implemented", "not_applicable"]
+
+
+def _catalog_rows() -> list[Control]:
+    rows: list[Control] = []
+    for position, item in enumerate(catalog.mlps_control_points()):
+        area = FAMILY_AREA.get(item["family"], "")
+        if item["family"] == "CE" and any(word in item["control_point_zh"] for word in INFORMATION_POINTS):
+            area = "information_protection"
+        rows.append(
+            Control(
+                id=f"mlps.{item['id']}",
+                catalog="mlps",
+                code=item["id"],
+                family=item["family"],
+                extension=item["extension"],
+                area=area,
+                title_zh=item["control_point_zh"],
+                title_en=item.get("control_point_en", ""),
+                levels=catalog.control_levels(item),
+                position=position,
+            )
+        )
+    for position, item in enumerate(catalog.domain()["assessment_areas"]["items"]):
+        rows.append(
+            Control(
+                id=f"area.{item['code']}",
+                catalog="area",
+                code=item["code"],
+                area=item["code"],
+                title_zh=item["zh"],
+                title_en=item["en"],
+                position=position,
+            )
+        )
+    for position, item in enumerate(catalog.nist_csf()):
+        rows.append(
+            Control(
+                id=f"csf.{item['id']}",
+                catalog="csf",
+                code=item["id"],
+                title_en=item["title"] or item["text"],
+                title_zh="",
+                parent=f"csf.{item['parent']}" if item.get("parent") else "",
+                position=position,
+            )
+        )
+    return rows
+
+
+def sync_catalog(engine: Engine) -> int:
+    """Insert or refresh the controls from the catalog files (run by `db upgrade`)."""
+    rows = _catalog_rows()
+    with Session(engine) as session, session.begin():
+        existing = {c.id: c for c in session.exec(select(Control)).all()}
+        for row in rows:
+            current = existing.get(row.id)
+            if current is None:
+                session.add(row)
+                continue
+            for name in (
+                "catalog",
+                "code",
+                "family",
+                "extension",
+                "area",
+                "title_zh",
+                "title_en",
+                "levels",
+                "parent",
+                "position",
+            ):
+                setattr(current, name, getattr(row, name))
+            session.add(current)
+    return len(rows)
+
+
+def required_control_ids(session: Session, level: int | None, extensions: list[str]) -> set[str]:
+    """The MLPS control points that an asset of this level and these extensions must have."""
+    if level is None:
+        return set()
+    wanted = {"general", *extensions}
+    controls = session.exec(
+        select(Control.id, Control.extension, Control.levels).where(Control.catalog == "mlps")
+    ).all()
+    return {cid for cid, extension, levels in controls if extension in wanted and level in levels}
+
+
+def grade(session: Session, asset: Asset) -> tuple[int, int]:
+    """Bring the asset's controls in line with its level: add what is newly required, mark the
+    rest not required. Statuses already recorded are kept. Returns (added, no longer required)."""
+    required = required_control_ids(session, asset.mlps_level, asset.mlps_extensions or [])
+    rows = {
+        row.control_id: row for row in session.exec(select(AssetControl).where(AssetControl.asset_id == asset.id)).all()
+    }
+    added = dropped = 0
+    for control_id, row in rows.items():
+        should = control_id in required
+        if row.required != should:
+            dropped += 0 if should else 1
+            row.required = should
+            session.add(row)
+    for control_id in sorted(required - rows.keys()):
+        session.add(AssetControl(asset_id=asset.id, control_id=control_id))
+        added += 1
+    session.flush()
+    return added, dropped
+
+
+class AssetControlUpdate(BaseModel):
+    """What a reviewer records on one control of an asset."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: Status
+    evidence: str = Field(default="", max_length=4000)
+    reviewed_on: date | None = None
+    version: int
+
+
+class AssetControlRead(BaseModel):
+    control_id: str
+    catalog: str
+    code: str
+    family: str
+    area: str
+    title: str
+    required: bool
+    status: str
+    evidence: str
+    reviewer: str
+    reviewed_on: date | None
+    version: int
+
+
+def control_read(row: AssetControl, control: Control, lang: str) -> AssetControlRead:
+    return AssetControlRead(
+        control_id=row.control_id,
+        catalog=control.catalog,
+        code=control.code,
+        family=control.family,
+        area=control.area,
+        title=(control.title_en if lang == "en" else control.title_zh) or control.title_zh or control.title_en,
+        required=row.required,
+        status=row.status,
+        evidence=row.evidence,
+        reviewer=row.reviewer,
+        reviewed_on=row.reviewed_on,
+        version=row.version,
+    )
+
+
+def asset_controls(session: Session, asset: Asset, *, required_only: bool = True) -> list[tuple[AssetControl, Control]]:
+    """The asset's controls with their catalog entries, in catalog order."""
+    query = (
+        select(AssetControl, Control)
+        .join(Control, Control.id == AssetControl.control_id)
+        .where(AssetControl.asset_id == asset.id)
+    )
+    if required_only:
+        query = query.where(AssetControl.required.is_(True))
+    return list(session.exec(query.order_by(Control.catalog, Control.position)).all())
+
+
+def get_asset_control(session: Session, asset: Asset, control_id: str) -> AssetControl:
+    row = session.exec(
+        select(AssetControl).where(AssetControl.asset_id == asset.id, AssetControl.control_id == control_id)
+    ).first()
+    if row is None:
+        raise NotFound(_("Not found."))
+    return row
+
+
+def update_control(
+    session: Session, asset: Asset, control_id: str, data: AssetControlUpdate, actor: Actor
+) -> AssetControl:
+    """Record a control's status with its evidence; the actor is the reviewer."""
+    row = get_asset_control(session, asset, control_id)
+    if data.version != row.version:
+        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+    before = {"status": row.status, "evidence": row.evidence, "reviewer": row.reviewer, "reviewed_on": row.reviewed_on}
+    row.status = data.status
+    row.evidence = data.evidence
+    row.reviewer = actor.username
+    row.reviewed_on = data.reviewed_on or datetime.now(UTC).date()
+    row.version += 1
+    row.updated_at = datetime.now(UTC)
+    session.add(row)
+    session.flush()
+    after = {"status": row.status, "evidence": row.evidence, "reviewer": row.reviewer, "reviewed_on": row.reviewed_on}
+    audit.record(
+        session,
+        actor,
+        "asset_control.updated",
+        object_type="asset",
+        object_id=asset.code,
+        department_id=asset.department_id,
+        control=control_id,
+        before=before,
+        after=after,
+    )
+    return row
+
+
+class Coverage(BaseModel):
+    """Required controls of an asset or a department, and how far they are implemented."""
+
+    required: int = 0
+    applicable: int = 0
+    implemented: int = 0
+    partial: int = 0
+    planned: int = 0
+    not_implemented: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        """Implemented counts fully, partial half; not-applicable controls are left out."""
+        if not self.applicable:
+            return None
+        return round(100 * (self.implemented + 0.5 * self.partial) / self.applicable, 1)
+
+
+def coverage_by_asset(session: Session, asset_ids: list[int]) -> dict[int, Coverage]:
+    """Coverage of each asset in one grouped query."""
+    if not asset_ids:
+        return {}
+    counts = {
+        status: func.sum(case((AssetControl.status == status, 1), else_=0)) for status in catalog.CONTROL_STATUSES
+    }
+    rows = session.exec(
+        select(AssetControl.asset_id, func.count(), *counts.values())
+        .where(AssetControl.asset_id.in_(asset_ids), AssetControl.required.is_(True))
+        .group_by(AssetControl.asset_id)
+    ).all()
+    result = {asset_id: Coverage() for asset_id in asset_ids}
+    for asset_id, total, *per_status in rows:
+        by_status = dict(zip(catalog.CONTROL_STATUSES, (int(n or 0) for n in per_status), strict=True))
+        result[asset_id] = Coverage(
+            required=int(total),
+            applicable=int(total) - by_status["not_applicable"],
+            implemented=by_status["implemented"],
+            partial=by_status["partial"],
+            planned=by_status["planned"],
+            not_implemented=by_status["not_implemented"],
+        )
+    return result
+
+
+def coverage_by_department(session: Session, department_ids: list[int]) -> dict[int, Coverage]:
+    """Coverage of each department's own assets (not its sub-departments'), one query."""
+    if not department_ids:
+        return {}
+    counts = {
+        status: func.sum(case((AssetControl.status == status, 1), else_=0)) for status in catalog.CONTROL_STATUSES
+    }
+    rows = session.exec(
+        select(Asset.department_id, func.count(), *counts.values())
+        .join(AssetControl, AssetControl.asset_id == Asset.id)
+        .where(Asset.department_id.in_(department_ids), AssetControl.required.is_(True))
+        .group_by(Asset.department_id)
+    ).all()
+    result: dict[int, Coverage] = defaultdict(Coverage)
+    for dept_id, total, *per_status in rows:
+        by_status = dict(zip(catalog.CONTROL_STATUSES, (int(n or 0) for n in per_status), strict=True))
+        result[dept_id] = Coverage(
+            required=int(total),
+            applicable=int(total) - by_status["not_applicable"],
+            implemented=by_status["implemented"],
+            partial=by_status["partial"],
+            planned=by_status["planned"],
+            not_implemented=by_status["not_implemented"],
+        )
+    return {d: result.get(d, Coverage()) for d in department_ids}
