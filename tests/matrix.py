@@ -1,0 +1,41 @@
+"""The role x route matrix's vocabulary, shared by the route lists of each package.
+
+Each package lists its routes in tests/matrix_<package>.py as ROUTES; tests/test_authz_matrix.py
+runs them all. Object kinds (`obj`) are resolved by the `world` fixture there: "dept", "user",
+"token", "asset", "vendor", "engagement", "exemption".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from secgov.authz import AUTHENTICATED, PUBLIC  # noqa: F401 - re-exported for the route lists
+
+ROLES = ("admin", "officer", "leader", "drill_team", "auditor")
+ALL = frozenset(ROLES)
+ADMIN = frozenset({"admin"})
+AUDIT_READERS = frozenset({"admin", "auditor"})
+ASSET_WRITERS = frozenset({"admin", "officer"})
+APPROVERS = frozenset({"admin", "leader"})
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    method: str
+    path: str  # with {obj} where the object goes
+    access: object  # PUBLIC, AUTHENTICATED or a frozenset of roles
+    obj: str | None = None
+    form: dict = field(default_factory=dict)  # body for web forms / JSON for the API
+    # Where the scope is in the body (create forms): the out-of-scope body and its answer.
+    # Objects without a department (vendors) have no out-of-scope case: set no_scope=True.
+    out_of_scope_body: dict | None = None
+    out_of_scope_status: int = 422
+    no_scope: bool = False
+
+    @property
+    def api(self) -> bool:
+        return self.path.startswith("/api/")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint}"
