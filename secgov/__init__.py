@@ -67,6 +67,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     web.register(app)
 
     import assessments.views
+    import assets.api
+    import assets.io_views
+    import assets.vendor_api
+    import assets.vendor_views
     import assets.views
     import drills.views
     from secgov import api
@@ -79,12 +83,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         admin.bp,
         audit_log.bp,
         assets.views.bp,
+        assets.vendor_views.bp,
+        assets.io_views.bp,
         assessments.views.bp,
         drills.views.bp,
         *api.blueprints,
+        assets.api.bp,
+        assets.vendor_api.bp,
     ):
         app.register_blueprint(blueprint)
-    for blueprint in api.blueprints:
+    for blueprint in (*api.blueprints, assets.api.bp, assets.vendor_api.bp):
         # The API authenticates with bearer tokens only, never cookies: no CSRF to forge.
         csrf.exempt(blueprint)
     return app
