@@ -196,6 +196,13 @@ def asset_controls(session: Session, asset: Asset, *, required_only: bool = True
     return list(session.exec(query.order_by(Control.catalog, Control.position)).all())
 
 
+def control_by_id(session: Session, control_id: str) -> Control:
+    control = session.get(Control, control_id)
+    if control is None:
+        raise NotFound(_("Not found."))
+    return control
+
+
 def get_asset_control(session: Session, asset: Asset, control_id: str) -> AssetControl:
     row = session.exec(
         select(AssetControl).where(AssetControl.asset_id == asset.id, AssetControl.control_id == control_id)

@@ -1,5 +1,229 @@
-"""Web pages of the assets domain. The blueprint is registered now; its pages come with its issue."""
+"""Web pages of the asset inventory: list, detail, registration, editing, controls."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from pydantic import ValidationError
+from sqlmodel import select
+
+from assets import controls, services
+from assets.models import Asset
+from assets.services import AssetCreate, AssetQuery, AssetUpdate
+from secgov import catalog, directory, responsibility
+from secgov.authz import ALL_ROLES, get_scoped, in_scope, require_user, roles
+from secgov.db import get_session
+from secgov.errors import ServiceError, validation_details
+from secgov.forms import error_dict, parse_form
+from secgov.models import User
 
 bp = Blueprint("assets", __name__, url_prefix="/assets")
+
+WRITERS = ("admin", "officer")
+LIST_ARGS = (
+    "q",
+    "sector",
+    "department",
+    "mlps_level",
+    "is_cii",
+    "classified",
+    "lifecycle",
+    "vendor_origin",
+    "sort",
+    "page",
+)
+
+
+def _lang() -> str:
+    locale = get_locale()
+    return locale.language if locale else "zh"
+
+
+def _asset(asset_id: int) -> Asset:
+    return get_scoped(get_session(), Asset, asset_id, require_user())
+
+
+def _choices():
+    db = get_session()
+    viewer = require_user()
+    people = db.exec(
+        select(User).where(in_scope(User.department_id, viewer), User.disabled.is_(False)).order_by(User.username)
+    ).all()
+    return {
+        "sectors": catalog.sectors(),
+        "departments": directory.departments_in_scope(db, viewer),
+        "people": people,
+        "data_levels": catalog.DATA_LEVELS,
+        "lifecycles": catalog.LIFECYCLES,
+        "extensions": catalog.MLPS_EXTENSIONS,
+        "levels": catalog.MLPS_LEVELS,
+    }
+
+
+def _query_from_args() -> tuple[AssetQuery, list[str]]:
+    """The list's filters from the query string; unreadable ones are dropped and named."""
+    data = {k: request.args[k] for k in LIST_ARGS if request.args.get(k, "").strip()}
+    try:
+        return AssetQuery.model_validate(data), []
+    except ValidationError as exc:
+        details = validation_details(exc)
+        bad = {d["field"].split(".")[0] for d in details}
+        return AssetQuery.model_validate({k: v for k, v in data.items() if k not in bad}), [
+            d["message"] for d in details
+        ]
+
+
+@bp.get("")
+@roles(*ALL_ROLES)
+def index():
+    """The asset register in the user's scope, filtered and sorted on the server."""
+    query, problems = _query_from_args()
+    db = get_session()
+    try:
+        rows, total = services.list_assets(db, require_user(), query)
+    except ServiceError as exc:
+        problems.append(exc.message)
+        query = query.model_copy(update={"department": None})
+        rows, total = services.list_assets(db, require_user(), query)
+    for problem in problems:
+        flash(problem, "warning")
+    items = services.read_many(db, rows)
+    coverage = controls.coverage_by_asset(db, [r.id for r in rows])
+    args = {k: v for k, v in query.model_dump(exclude={"page", "page_size"}).items() if v not in (None, "")}
+    return render_template(
+        "assets/index.html", items=items, total=total, query=query, args=args, coverage=coverage, **_choices()
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles(*WRITERS)
+def create():
+    """Register an asset."""
+    if request.method == "GET":
+        return render_template(
+            "assets/form.html", asset=None, form={"owner": require_user().username}, errors={}, **_choices()
+        )
+    data, errors = parse_form(
+        AssetCreate, empty_is_none=("mlps_level",), lists=("mlps_extensions",), checkboxes=("is_cii", "classified")
+    )
+    if data is not None:
+        db = get_session()
+        try:
+            asset = services.create_asset(db, data, _actor(), require_user())
+            db.commit()
+            flash(_("Asset %(code)s was registered.", code=asset.code), "success")
+            return redirect(url_for("assets.detail", asset_id=asset.id))
+        except ServiceError as exc:
+            db.rollback()
+            errors = error_dict(exc)
+    return render_template("assets/form.html", asset=None, form=_echo(), errors=errors, **_choices()), 422
+
+
+def _actor():
+    from secgov.web import actor
+
+    return actor()
+
+
+def _echo() -> dict:
+    form = dict(request.form)
+    form["mlps_extensions"] = request.form.getlist("mlps_extensions")
+    form["is_cii"] = "is_cii" in request.form
+    form["classified"] = "classified" in request.form
+    return form
+
+
+@bp.get("/<int:asset_id>")
+@roles(*ALL_ROLES)
+def detail(asset_id: int):
+    """Everything about one asset: facts, owner and grade history, controls, vendors."""
+    db = get_session()
+    asset = _asset(asset_id)
+    record = services.read_many(db, [asset])[0]
+    lang = _lang()
+    return render_template(
+        "assets/detail.html",
+        asset=asset,
+        record=record,
+        controls=[
+            (row, controls.control_read(row, control, lang)) for row, control in controls.asset_controls(db, asset)
+        ],
+        coverage=controls.coverage_by_asset(db, [asset.id])[asset.id],
+        grades=services.grade_history(db, asset),
+        owners=responsibility.history(db, "asset", asset.id, services.OWNER),
+        department=directory.code_map(db).get(asset.department_id, ""),
+        statuses=catalog.CONTROL_STATUSES,
+        vendor_panel=_vendor_panel(asset),
+    )
+
+
+def _vendor_panel(asset: Asset) -> dict | None:
+    """The engagements panel's data when the vendor pages provide it."""
+    try:
+        from assets import vendors
+    except ImportError:  # pragma: no cover - the vendor module is always present in a release
+        return None
+    panel = getattr(vendors, "engagement_panel", None)
+    return panel(get_session(), asset) if panel else None
+
+
+@bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])
+@roles(*WRITERS)
+def edit(asset_id: int):
+    """Edit an asset; a new level regrades it and keeps the statuses already recorded."""
+    db = get_session()
+    asset = _asset(asset_id)
+    record = services.read_many(db, [asset])[0]
+    if request.method == "GET":
+        form = record.model_dump()
+        form["network_targets"] = "\n".join(record.network_targets)
+        form["expected_ports"] = " ".join(record.expected_ports)
+        form["owner"] = record.owner or ""
+        return render_template("assets/form.html", asset=asset, form=form, errors={}, **_choices())
+    data, errors = parse_form(
+        AssetUpdate, empty_is_none=("mlps_level",), lists=("mlps_extensions",), checkboxes=("is_cii", "classified")
+    )
+    if data is not None:
+        try:
+            services.update_asset(db, asset, data, _actor(), require_user())
+            db.commit()
+            flash(_("Asset %(code)s was saved.", code=asset.code), "success")
+            return redirect(url_for("assets.detail", asset_id=asset.id))
+        except ServiceError as exc:
+            db.rollback()
+            errors = error_dict(exc)
+    return render_template("assets/form.html", asset=asset, form=_echo(), errors=errors, **_choices()), 422
+
+
+@bp.post("/<int:asset_id>/delete")
+@roles(*WRITERS)
+def delete(asset_id: int):
+    """Remove an asset record."""
+    db = get_session()
+    asset = _asset(asset_id)
+    code = asset.code
+    services.delete_asset(db, asset, _actor())
+    db.commit()
+    flash(_("Asset %(code)s was deleted.", code=code), "success")
+    return redirect(url_for("assets.index"))
+
+
+@bp.post("/<int:asset_id>/controls/<control_id>")
+@roles(*WRITERS)
+def control_update(asset_id: int, control_id: str):
+    """Record one control's status and evidence."""
+    db = get_session()
+    asset = _asset(asset_id)
+    data, errors = parse_form(controls.AssetControlUpdate, empty_is_none=("reviewed_on",))
+    if data is None:
+        flash(_("The control was not saved: %(problems)s", problems="; ".join(errors.values())), "danger")
+        return redirect(url_for("assets.detail", asset_id=asset.id, _anchor="controls"))
+    try:
+        controls.update_control(db, asset, control_id, data, _actor())
+        db.commit()
+        flash(_("Control %(code)s was saved.", code=control_id), "success")
+    except ServiceError as exc:
+        db.rollback()
+        flash(exc.message, "danger")
+    return redirect(url_for("assets.detail", asset_id=asset.id, _anchor="controls"))

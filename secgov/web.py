@@ -161,8 +161,11 @@ def register(app: Flask) -> None:
     def _template_globals():
         from flask_babel import get_locale
 
+        from secgov import catalog
+
         locale = get_locale()
-        return {"current_locale": locale.language if locale else "zh"}
+        lang = locale.language if locale else "zh"
+        return {"current_locale": lang, "catalog_label": lambda kind, code: catalog.label(kind, code, lang)}
 
     @app.after_request
     def _headers(response):
