@@ -1,4 +1,4 @@
-"""The demo city: departments and one user per role (later issues add their data)."""
+"""The demo city: departments, one user per role, and each domain's demo data."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import secrets
 
 from sqlmodel import select
 
+import assets.demo
 from secgov import auth
 from secgov.audit import Actor
 from secgov.db import write_session
@@ -70,4 +71,5 @@ def load_demo() -> list[tuple[str, str, str, str]]:
                 auth.set_password(session, user, password, actor)
                 update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
             logins.append((username, ",".join(roles), dept, password))
+        assets.demo.load(session, actor)
     return logins

@@ -1,0 +1,40 @@
+"""The demo city: realistic, idempotent, and every demo target on loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlmodel import func, select
+
+from assets import services
+from assets.models import Asset, AssetControl
+from secgov import audit
+from secgov.demo import load_demo
+
+
+def test_demo_city_is_rich_idempotent_and_on_loopback(app, session):
+    with app.app_context():
+        load_demo()
+        load_demo()
+    assets = session.exec(select(Asset)).all()
+    assert 55 <= len(assets) <= 70
+    assert len({a.code for a in assets}) == len(assets)
+    loopback = ipaddress.ip_network("127.0.0.0/8")
+    for asset in assets:
+        for target in asset.network_targets:
+            assert ipaddress.ip_network(target, strict=False).subnet_of(loopback), (asset.code, target)
+    assert {a.sector for a in assets} >= {
+        "government",
+        "transport",
+        "utilities",
+        "healthcare",
+        "public_safety",
+        "energy",
+        "finance",
+    }
+    assert any(a.is_cii for a in assets) and any(a.classified for a in assets)
+    assert any(services.filing_missing(a) for a in assets)
+    assert any(a.mlps_level is None for a in assets)
+    statuses = dict(session.exec(select(AssetControl.status, func.count()).group_by(AssetControl.status)).all())
+    assert set(statuses) == {"implemented", "partial", "planned", "not_implemented", "not_applicable"}
+    assert audit.verify(session).ok
