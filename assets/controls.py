@@ -312,3 +312,56 @@ def coverage_by_department(session: Session, department_ids: list[int]) -> dict[
             not_implemented=by_status["not_implemented"],
         )
     return {d: result.get(d, Coverage()) for d in department_ids}
+
+
+class DepartmentCoverage(BaseModel):
+    department: str
+    name: str
+    depth: int
+    assets: int
+    own: Coverage
+    total: Coverage
+
+    @property
+    def percent(self) -> float | None:
+        return self.total.percent
+
+
+def coverage_tree(session: Session, viewer) -> list[DepartmentCoverage]:
+    """Coverage of each department in the viewer's scope: its own assets and its whole subtree."""
+    from secgov.directory import departments_in_scope
+
+    departments = departments_in_scope(session, viewer)
+    ids = [d.id for d in departments]
+    own = coverage_by_department(session, ids)
+    counts = (
+        dict(
+            session.exec(
+                select(Asset.department_id, func.count())
+                .where(Asset.department_id.in_(ids))
+                .group_by(Asset.department_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    base = viewer.department.path.count("/")
+    rows = []
+    for dept in departments:
+        total, assets = Coverage(), 0
+        for other in departments:
+            if other.path.startswith(dept.path):
+                for name in Coverage.model_fields:
+                    setattr(total, name, getattr(total, name) + getattr(own[other.id], name))
+                assets += counts.get(other.id, 0)
+        rows.append(
+            DepartmentCoverage(
+                department=dept.code,
+                name=dept.name,
+                depth=dept.path.count("/") - base,
+                assets=assets,
+                own=own[dept.id],
+                total=total,
+            )
+        )
+    return rows

@@ -96,6 +96,13 @@ def index():
     )
 
 
+@bp.get("/coverage")
+@roles(*ALL_ROLES)
+def coverage():
+    """Control coverage by department, each with its whole subtree."""
+    return render_template("assets/coverage.html", rows=controls.coverage_tree(get_session(), require_user()))
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @roles(*WRITERS)
 def create():

@@ -69,6 +69,8 @@ def from_environment() -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "SECGOV_SCAN_ALLOWED_NETWORKS": os.environ.get("SECGOV_SCAN_ALLOWED_NETWORKS", "127.0.0.0/8"),
+        # Network targets of an asset: the largest CIDR block accepted, in addresses.
+        "SECGOV_MAX_TARGET_ADDRESSES": _int("SECGOV_MAX_TARGET_ADDRESSES", 256),
         # Sessions: server-side revocation through the user's session version; no remember-me.
         "SESSION_COOKIE_SECURE": _bool("SECGOV_COOKIE_SECURE", True),
         "SESSION_COOKIE_HTTPONLY": True,

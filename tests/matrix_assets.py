@@ -18,6 +18,8 @@ CONTROL = "mlps.general.PE.02"
 
 ROUTES = [
     Route("assets.index", "GET", "/assets", ALL),
+    Route("assets.coverage", "GET", "/assets/coverage", ALL),
+    Route("assets_api.assets_coverage", "GET", "/api/v1/assets/coverage", ALL),
     Route("assets.create", "GET", "/assets/new", ASSET_WRITERS),
     Route(
         "assets.create",
