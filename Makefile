@@ -8,9 +8,10 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+BENCH_ARGS ?=
 MO     := secgov/translations/zh/LC_MESSAGES/messages.mo
 
-.PHONY: run test setup system-deps lint format translations extract-messages clean
+.PHONY: run test bench setup system-deps lint format translations extract-messages clean
 
 setup: system-deps $(VENV)/.deps $(MO)
 
@@ -58,6 +59,11 @@ test: setup lint
 	@./scripts/pg-available "$(PG_TEST_URL)"; rc=$$?; \
 	if [ $$rc -eq 0 ]; then SECGOV_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest; \
 	elif [ $$rc -eq 2 ]; then true; else exit 1; fi
+
+# 20,000 synthetic assets: import, latency and throughput of the production server on
+# 127.0.0.1, SQL statements per request. Report on stdout and in bench/results/latest.json.
+bench: setup
+	$(BIN)/python bench/bench_assets.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(MO)

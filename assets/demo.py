@@ -4,11 +4,12 @@ states. Network targets are loopback addresses (127.0.x.y), so demo scans stay o
 from __future__ import annotations
 
 import random
+from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
 from assets import services
-from assets.models import Asset, AssetControl
+from assets.models import Asset, AssetControl, Vendor
 from secgov import audit
 from secgov.audit import Actor
 
@@ -864,7 +865,9 @@ def load(session: Session, actor: Actor) -> int:
         _vary_controls(session, asset, rng)
         created += 1
     if created:
-        audit.record(session, actor, "demo.assets_loaded", object_type="asset", created=created, note="control statuses seeded")
+        audit.record(
+            session, actor, "demo.assets_loaded", object_type="asset", created=created, note="control statuses seeded"
+        )
     return created
 
 
@@ -877,3 +880,109 @@ def _vary_controls(session: Session, asset: Asset, rng: random.Random) -> None:
             row.evidence = "2026年度等级测评报告 / MLPS evaluation report 2026"
             row.reviewer = "officer"
         session.add(row)
+
+
+# name, origin, country, confidentiality agreement signed (None: none on file)
+VENDORS = [
+    ("海滨数智科技有限公司 Haibin Digital Intelligence", "domestic", "CN", date(2025, 3, 1)),
+    ("华东信息系统集成有限公司 East China Systems Integration", "domestic", "CN", date(2024, 11, 15)),
+    ("中科安控技术股份有限公司 Zhongke Secure Control", "domestic", "CN", date(2025, 6, 20)),
+    ("城联交通科技有限公司 Chenglian Transport Technology", "domestic", "CN", date(2024, 8, 9)),
+    ("水云自动化有限公司 Shuiyun Automation", "domestic", "CN", date(2025, 1, 12)),
+    ("康立医疗信息技术有限公司 Kangli Medical IT", "domestic", "CN", date(2025, 2, 3)),
+    ("国盾密码服务有限公司 Guodun Cryptography Services", "domestic", "CN", date(2023, 12, 1)),
+    ("海港云计算有限公司 Haigang Cloud", "domestic", "CN", date(2025, 4, 18)),
+    ("恒通运维服务有限公司 Hengtong Operations Services", "domestic", "CN", None),
+    ("金盾安防工程有限公司 Jindun Security Engineering", "domestic", "CN", date(2024, 5, 30)),
+    ("北辰能源软件有限公司 Beichen Energy Software", "domestic", "CN", date(2025, 7, 7)),
+    ("Nordlicht Automation GmbH", "foreign", "DE", date(2023, 9, 1)),
+    ("Pacific Signal Systems Inc.", "foreign", "US", None),
+    ("Kanto Medical Imaging K.K.", "foreign", "JP", date(2024, 2, 14)),
+    ("Lumière Conseil SAS", "foreign", "FR", date(2025, 3, 3)),
+    ("Northgate Infrastructure Capital Ltd", "foreign", "GB", None),
+    ("中欧智联交通有限公司 Sino-Euro Smart Mobility (JV)", "joint_venture", "CN", date(2024, 10, 10)),
+    ("海滨西门光电合资有限公司 Haibin-Westgate Optics (JV)", "joint_venture", "CN", None),
+    ("中新水务技术有限公司 Sino-Singapore Water Technology (JV)", "joint_venture", "CN", date(2025, 5, 5)),
+    ("亚太数据中心合资公司 Asia-Pacific Data Centre (JV)", "joint_venture", "CN", date(2024, 4, 1)),
+]
+
+# asset code, vendor (prefix of its name), role, started on
+ENGAGEMENTS = [
+    ("TRF-SIG-01", "城联交通", "builder", date(2022, 4, 1)),
+    ("TRF-SIG-01", "恒通运维", "operator", date(2023, 1, 1)),
+    ("TRF-SIG-01", "Pacific Signal", "product_supplier", date(2022, 4, 1)),
+    ("TRF-SIG-02", "中欧智联", "builder", date(2024, 6, 1)),  # warning: joint venture builds a critical system
+    ("TRF-CAM-01", "海滨西门", "product_supplier", date(2021, 9, 1)),
+    ("MTR-SCADA-01", "中科安控", "builder", date(2020, 5, 1)),
+    ("MTR-AFC-01", "中欧智联", "operator", date(2023, 3, 1)),  # warning: joint venture operates
+    ("MTR-CBTC-01", "Nordlicht", "planner", date(2019, 2, 1)),  # violation: classified, foreign planner
+    ("WTR-SCADA-01", "水云自动化", "builder", date(2021, 1, 1)),
+    ("WTR-LEAK-01", "中新水务", "builder", date(2024, 9, 1)),  # warning, cleared by an approved exemption
+    ("WTR-PLT-01", "Nordlicht", "advisor", date(2023, 5, 1)),  # advisers never trigger the policy
+    ("EGV-PORTAL-01", "海滨数智", "builder", date(2021, 6, 1)),
+    ("EGV-PORTAL-01", "Lumière", "advisor", date(2024, 1, 1)),
+    ("EGV-OA-01", "华东信息", "builder", date(2020, 3, 1)),
+    ("EGV-CLOUD-01", "海港云计算", "operator", date(2022, 1, 1)),
+    ("EGV-DATA-01", "亚太数据中心", "operator", date(2024, 2, 1)),  # warning, with a pending exemption request
+    ("CYB-PKI-01", "国盾密码", "builder", date(2019, 8, 1)),
+    ("HLT-HIS-01", "康立医疗", "builder", date(2020, 10, 1)),
+    ("HLT-PACS-01", "Kanto Medical", "builder", date(2021, 4, 1)),  # healthcare is not a critical sector
+    ("PSB-VID-01", "海滨西门", "builder", date(2022, 7, 1)),  # violation: classified, joint-venture builder
+    ("PSB-110-01", "金盾安防", "builder", date(2018, 5, 1)),
+    ("ENG-DMS-01", "北辰能源", "builder", date(2021, 3, 1)),
+    ("ENG-EMS-01", "Pacific Signal", "planner", date(2025, 2, 1)),  # warning: foreign planner in energy
+    ("ENG-EV-01", "Northgate", "investor", date(2023, 11, 1)),  # investors never trigger the policy
+    ("FIN-SSC-01", "海滨数智", "operator", date(2022, 2, 1)),
+]
+
+
+def load_vendors(session: Session, actor: Actor, officer, leader) -> int:
+    """Vendors of all three origins and engagements giving violations, warnings and exemptions."""
+    from assets import vendors
+
+    existing = {v.name: v for v in session.exec(select(Vendor)).all()}
+    if len(existing) >= len(VENDORS):
+        return 0
+    for name, origin, country, nda in VENDORS:
+        if name not in existing:
+            data = vendors.VendorCreate(name=name, origin=origin, country=country, confidentiality_agreement_on=nda)
+            existing[name] = vendors.create_vendor(session, data, actor)
+    by_prefix = {name: vendor for name, vendor in existing.items()}
+    assets_by_code = {a.code: a for a in session.exec(select(Asset)).all()}
+    made = {}
+    for code, prefix, role, started in ENGAGEMENTS:
+        vendor = next(v for name, v in by_prefix.items() if name.startswith(prefix))
+        data = vendors.EngagementCreate(vendor_id=vendor.id, role=role, started_on=started)
+        made[code] = vendors.add_engagement(session, assets_by_code[code], data, actor)
+    officer_actor = Actor.of(officer, "cli")
+    leader_actor = Actor.of(leader, "cli")
+    today = vendors.today_utc()
+    approved = vendors.request_exemption(
+        session,
+        vendors.ExemptionCreate(
+            engagement_id=made["WTR-LEAK-01"].id,
+            reason="管网漏损监测为非涉密系统，合资厂商承建期间由本地团队驻场运维并签署保密协议。"
+            " Non-classified; local staff on site and an NDA signed.",
+            expires_on=today.replace(year=today.year + 1),
+        ),
+        officer_actor,
+        officer,
+    )
+    vendors.decide_exemption(
+        session,
+        approved,
+        True,
+        vendors.ExemptionDecision(note="同意，一年后复核。 Approved; review in a year."),
+        leader_actor,
+    )
+    vendors.request_exemption(
+        session,
+        vendors.ExemptionCreate(
+            engagement_id=made["EGV-DATA-01"].id,
+            reason="数据中心运维合同将于明年到期，期间加强审计。 Contract ends next year; extra auditing meanwhile.",
+            expires_on=today + timedelta(days=180),
+        ),
+        officer_actor,
+        officer,
+    )
+    return len(VENDORS)

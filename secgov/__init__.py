@@ -68,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import assessments.views
     import assets.api
+    import assets.exchange_api
     import assets.io_views
     import assets.vendor_api
     import assets.vendor_views
@@ -89,10 +90,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         drills.views.bp,
         *api.blueprints,
         assets.api.bp,
+        assets.exchange_api.bp,
         assets.vendor_api.bp,
     ):
         app.register_blueprint(blueprint)
-    for blueprint in (*api.blueprints, assets.api.bp, assets.vendor_api.bp):
+    for blueprint in (*api.blueprints, assets.api.bp, assets.exchange_api.bp, assets.vendor_api.bp):
         # The API authenticates with bearer tokens only, never cookies: no CSRF to forge.
         csrf.exempt(blueprint)
     return app

@@ -239,3 +239,149 @@ def serve(host, port, workers, no_scheduler) -> None:
     # No scheduled jobs exist yet; --no-scheduler is accepted now so that deployments
     # written against the documented command line keep working when they arrive.
     run(host=host, port=port, workers=workers)
+
+
+# --- registers: import and export -------------------------------------------------------------
+#
+# Without --as the commands act as the system, with the whole city in scope: imports check
+# departments and owners against every department (the services take viewer None for that),
+# exports list every asset (through a viewer in the root department, `assets.exchange.CityView`).
+# With --as USERNAME they act as that user, with the user's roles and department scope, exactly
+# as the web pages and the API would.
+
+IMPORT_ROLES = frozenset({"admin", "officer"})
+
+
+class _NothingWritten(Exception):
+    """Ends an import's transaction with a rollback."""
+
+
+def _acting_user(session, username: str | None, allowed: frozenset[str] | None):
+    """(actor, viewer) for --as USERNAME, or the system with no viewer."""
+    from secgov import auth
+    from secgov.audit import Actor
+
+    if username is None:
+        return Actor.system("cli"), None
+    user = auth.find_user(session, username)
+    if user is None or user.disabled:
+        _fail(f"no active user named {username}", 2)
+    if allowed is not None and not user.roles & allowed:
+        _fail(f"{user.username} may not do this (roles needed: {', '.join(sorted(allowed))})", 2)
+    return Actor.of(user, "cli"), user
+
+
+@main.group("import")
+def import_() -> None:
+    """Import a register from a .csv or .xlsx file (all or nothing unless --partial)."""
+
+
+def _import_register(ctx: click.Context, register: str, path: str, partial: bool, username: str | None) -> None:
+    from pathlib import Path
+
+    from assets import exchange
+    from secgov.db import write_session
+
+    app = _app(ctx)
+    file = Path(path)
+    with app.app_context():
+        limit = exchange.max_upload_bytes()
+        try:
+            if file.stat().st_size > limit:
+                _fail(f"{path}: the file is larger than {exchange.size_text(limit)}", 2)
+            data = file.read_bytes()
+        except OSError as exc:
+            _fail(f"{path}: {exc.strerror or exc}", 2)
+        run = exchange.import_assets if register == "assets" else exchange.import_vendors
+        try:
+            with write_session() as session:
+                actor, viewer = _acting_user(session, username, IMPORT_ROLES)
+                report = run(session, data, file.name, actor, viewer, partial=partial)
+                if not report.written:
+                    raise _NothingWritten  # leaves the transaction rolled back
+        except _NothingWritten:
+            pass
+        for error in report.errors:
+            where = f"row {error.row}" if error.row else "file"
+            click.echo(
+                f"{where}, {error.column}: {error.message}" if error.column else f"{where}: {error.message}", err=True
+            )
+        if not report.written:
+            _fail(f"nothing was written: {len(report.errors)} problems in {path}", 2)
+        skipped = f"; {report.rejected_rows} rows with problems skipped" if report.errors else ""
+        click.echo(f"imported {report.created} {register} from {path} ({report.total_rows} rows{skipped})")
+
+
+@import_.command("assets")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--partial", is_flag=True, help="Write the valid rows and report the others.")
+@click.option("--as", "username", default=None, metavar="USERNAME", help="Act as this user, within their scope.")
+@click.pass_context
+def import_assets(ctx, path, partial, username) -> None:
+    """Import assets from FILE (.csv or .xlsx)."""
+    _import_register(ctx, "assets", path, partial, username)
+
+
+@import_.command("vendors")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--partial", is_flag=True, help="Write the valid rows and report the others.")
+@click.option("--as", "username", default=None, metavar="USERNAME", help="Act as this user.")
+@click.pass_context
+def import_vendors(ctx, path, partial, username) -> None:
+    """Import vendors from FILE (.csv or .xlsx)."""
+    _import_register(ctx, "vendors", path, partial, username)
+
+
+@main.group("export")
+def export() -> None:
+    """Export a register to a .csv or .xlsx file (formula injection neutralised)."""
+
+
+def _export_register(ctx: click.Context, register: str, fmt: str | None, out: str, username: str | None) -> None:
+    from pathlib import Path
+
+    from assets import exchange
+    from secgov.db import get_engine, new_session
+    from secgov.errors import ServiceError
+
+    target = Path(out)
+    fmt = fmt or (target.suffix.lower().lstrip(".") if target.suffix.lower() in (".csv", ".xlsx") else "csv")
+    app = _app(ctx)
+    with app.app_context(), new_session(get_engine(), write=False) as session:
+        _actor, viewer = _acting_user(session, username, None)
+        try:
+            if register == "assets":
+                data = exchange.export_assets(session, viewer, None, fmt)
+            else:
+                data = exchange.export_vendors(session, viewer, exchange.VendorExportQuery(format=fmt))
+        except ServiceError as exc:
+            _fail(exc.message, 2)
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        _fail(f"{out}: {exc.strerror or exc}", 2)
+    click.echo(f"exported {register} to {out} ({fmt}, {len(data)} bytes)")
+
+
+@export.command("assets")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None, help="Default: from --out, else csv."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option("--as", "username", default=None, metavar="USERNAME", help="Export what this user sees.")
+@click.pass_context
+def export_assets(ctx, fmt, out, username) -> None:
+    """Export the asset register (the whole city, or what --as USERNAME sees)."""
+    _export_register(ctx, "assets", fmt, out, username)
+
+
+@export.command("vendors")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None, help="Default: from --out, else csv."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option("--as", "username", default=None, metavar="USERNAME", help="Act as this user.")
+@click.pass_context
+def export_vendors(ctx, fmt, out, username) -> None:
+    """Export the vendor register."""
+    _export_register(ctx, "vendors", fmt, out, username)

@@ -89,6 +89,8 @@ def from_environment() -> dict:
         # Request bodies above this size are refused with 413.
         "MAX_CONTENT_LENGTH": _int("SECGOV_MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
         "MAX_JSON_BYTES": _int("SECGOV_MAX_JSON_BYTES", 1024 * 1024),
+        # Register files (CSV/XLSX imports); their upload routes allow this much (plus the form).
+        "SECGOV_MAX_UPLOAD_BYTES": _int("SECGOV_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead, which has its own limits
         "BABEL_DEFAULT_LOCALE": os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh")
         if os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh") in LANGUAGES

@@ -72,4 +72,6 @@ def load_demo() -> list[tuple[str, str, str, str]]:
                 update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
             logins.append((username, ",".join(roles), dept, password))
         assets.demo.load(session, actor)
+        officer, leader = auth.find_user(session, "officer"), auth.find_user(session, "leader")
+        assets.demo.load_vendors(session, actor, officer, leader)
     return logins

@@ -11,7 +11,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from secgov import audit
+from secgov import audit, catalog
 from secgov.audit import Actor
 from secgov.config import ROLES
 from secgov.errors import Invalid
@@ -29,9 +29,39 @@ def _check_roles(value: Any) -> list[str]:
     return sorted(set(value))
 
 
+def _vendor_policy_default() -> dict:
+    return {
+        "enabled": True,
+        "critical_sectors": catalog.critical_sectors(),
+        "restricted_roles": catalog.restricted_roles(),
+        "restricted_origins": ["foreign", "joint_venture"],
+    }
+
+
+def _check_vendor_policy(value: Any) -> dict:
+    """Every code known; only planning, building and operating can be restricted (SPEC §1)."""
+    known: dict[str, list[str]] = {
+        "critical_sectors": list(catalog.sector_codes()),
+        "restricted_roles": catalog.restricted_roles(),
+        "restricted_origins": list(catalog.VENDOR_ORIGINS),
+    }
+    if not isinstance(value, dict) or set(value) != {"enabled", *known} or not isinstance(value["enabled"], bool):
+        raise Invalid(_("The vendor-origin policy setting is malformed."), field="vendor_origin_policy")
+    for key, codes in known.items():
+        given = value[key]
+        if not isinstance(given, list) or not all(isinstance(code, str) for code in given):
+            raise Invalid(_("The vendor-origin policy setting is malformed."), field=key)
+        unknown = [code for code in given if code not in codes]
+        if unknown:
+            raise Invalid(_("Not allowed in the vendor-origin policy: %(code)s", code=unknown[0][:40]), field=key)
+    # Stored in catalog order, without duplicates.
+    return {"enabled": value["enabled"], **{key: [c for c in codes if c in value[key]] for key, codes in known.items()}}
+
+
 # name -> (default factory, validator)
 KNOWN: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
     "mfa_required_roles": (_roles_default, _check_roles),
+    "vendor_origin_policy": (_vendor_policy_default, _check_vendor_policy),
 }
 
 

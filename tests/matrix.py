@@ -2,7 +2,9 @@
 
 Each package lists its routes in tests/matrix_<package>.py as ROUTES; tests/test_authz_matrix.py
 runs them all. Object kinds (`obj`) are resolved by the `world` fixture there: "dept", "user",
-"token", "asset", "vendor", "engagement", "exemption".
+"token", "asset", "vendor", "engagement" (API form: "<asset>/vendors/<engagement>"),
+"engagement_page" (pages: "<asset>/engagements/<engagement>"), "engagement_id", "exemption".
+A body value "{kind[in]}" (or out, missing) stands for that object's id, e.g. {"vendor_id": "{vendor[in]}"}.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Route:
     out_of_scope_body: dict | None = None
     out_of_scope_status: int = 422
     no_scope: bool = False
+    # Files sent with the form as multipart/form-data (web and API): {field: (filename, content)}.
+    files: dict = field(default_factory=dict)
 
     @property
     def api(self) -> bool:

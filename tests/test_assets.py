@@ -355,9 +355,17 @@ def test_pages_register_edit_and_record_a_control(client, city, session):
 def test_coverage_by_department_rolls_up_the_subtree(api, session, client, city):
     admin = api("admin")
     in_a1 = admin("POST", "/api/v1/assets", json=asset_body("ROLL-1", mlps_level=1, mlps_filing_number="")).json
-    admin("POST", "/api/v1/assets", json=asset_body("ROLL-2", mlps_level=1, mlps_filing_number="", department="b", owner="officer.b"))
+    admin(
+        "POST",
+        "/api/v1/assets",
+        json=asset_body("ROLL-2", mlps_level=1, mlps_filing_number="", department="b", owner="officer.b"),
+    )
     first = admin("GET", f"/api/v1/assets/{in_a1['id']}/controls").json["items"][0]
-    admin("PATCH", f"/api/v1/assets/{in_a1['id']}/controls/{first['control_id']}", json={"status": "implemented", "version": 1})
+    admin(
+        "PATCH",
+        f"/api/v1/assets/{in_a1['id']}/controls/{first['control_id']}",
+        json={"status": "implemented", "version": 1},
+    )
     rows = {r["department"]: r for r in admin("GET", "/api/v1/assets/coverage").json["items"]}
     assert rows["a1"]["assets"] == 1 and rows["a"]["assets"] == 1 and rows["b"]["assets"] == 1
     assert rows["city"]["assets"] == 2

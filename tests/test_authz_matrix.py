@@ -11,6 +11,7 @@ Later issues add their routes to ROUTES; test_every_route_is_in_the_matrix fails
 from __future__ import annotations
 
 import importlib
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -282,6 +283,13 @@ def _asset_world(session: Session, inside: Department, outside: Department, owne
             "missing": f"{a_in.id}/vendors/999999",
         },
         "exemption": {"in": str(x_in.id), "out": str(x_out.id), "missing": "999999"},
+        # The web pages' form of an engagement path, and a bare engagement id (for bodies).
+        "engagement_page": {
+            "in": f"{a_in.id}/engagements/{e_in.id}",
+            "out": f"{a_out.id}/engagements/{e_out.id}",
+            "missing": f"{a_in.id}/engagements/999999",
+        },
+        "engagement_id": {"in": str(e_in.id), "out": str(e_out.id), "missing": "999999"},
     }
 
 
@@ -308,12 +316,29 @@ def audit_count(session: Session, action: str) -> int:
     return len(session.exec(select(AuditEntry).where(AuditEntry.action == action)).all())
 
 
+# A body value "{kind[where]}" names an object of the world, e.g. {"vendor_id": "{vendor[in]}"}.
+BODY_REF = re.compile(r"\{(\w+)\[(in|out|missing)\]\}")
+
+
+def resolve_body(body: dict, objects: dict | None) -> dict:
+    """The body with its references to world objects replaced by their ids."""
+    if not objects:
+        return body
+
+    def one(value):
+        match = BODY_REF.fullmatch(value) if isinstance(value, str) else None
+        return objects[match[1]][match[2]] if match else value
+
+    return {key: one(value) for key, value in body.items()}
+
+
 class Caller:
     """Sends one route's request as a signed-in user (web with CSRF token, or API with a token)."""
 
-    def __init__(self, app, user: User | None, token: str | None):
+    def __init__(self, app, user: User | None, token: str | None, objects: dict | None = None):
         self.client = app.test_client()
         self.token = token
+        self.objects = objects
         self.csrf = None
         if user is not None and token is None:
             response = login(self.client, user)
@@ -329,14 +354,17 @@ class Caller:
         return response
 
     def _send(self, route: Route, path: str, body: dict | None):
-        body = route.form if body is None else body
+        body = resolve_body(route.form if body is None else body, self.objects)
+        uploads = {name: (io.BytesIO(content), filename) for name, (filename, content) in route.files.items()}
         if route.api:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             kwargs = {"json": body} if route.method in {"POST", "PATCH", "PUT"} else {}
+            if uploads:
+                kwargs = {"data": {**body, **uploads}}
             return self.client.open(path, method=route.method, headers=headers, **kwargs)
         if route.method == "GET":
             return self.client.get(path)
-        return self.client.open(path, method=route.method, data={**body, "csrf_token": self.csrf})
+        return self.client.open(path, method=route.method, data={**body, **uploads, "csrf_token": self.csrf})
 
 
 def _path(route: Route, world, role: str, where: str) -> str:
@@ -356,8 +384,8 @@ def _caller(app, session, world, role: str, api: bool) -> Caller:
         with app.test_request_context():
             _t, plain = auth.create_token(session, user, "matrix", _SYSTEM)
             session.commit()
-        return Caller(app, user, plain)
-    return Caller(app, user, None)
+        return Caller(app, user, plain, world["objects"])
+    return Caller(app, user, None, world["objects"])
 
 
 def allowed(route: Route, role: str) -> bool:
@@ -421,7 +449,7 @@ def test_role_route(app, session, world, route: Route, role: str):
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 def test_anonymous(app, session, world, route: Route):
-    caller = Caller(app, None, None)
+    caller = Caller(app, None, None, world["objects"])
     before = snapshot(session)
     role_for_path = "officer"
     response = caller.send(route, _path(route, world, role_for_path, "in"), None)

@@ -38,3 +38,22 @@ def test_demo_city_is_rich_idempotent_and_on_loopback(app, session):
     statuses = dict(session.exec(select(AssetControl.status, func.count()).group_by(AssetControl.status)).all())
     assert set(statuses) == {"implemented", "partial", "planned", "not_implemented", "not_applicable"}
     assert audit.verify(session).ok
+
+
+def test_demo_vendors_give_violations_warnings_and_one_approved_exemption(app, session):
+    from assets import vendors
+    from assets.models import Vendor
+    from secgov import auth
+
+    with app.app_context():
+        load_demo()
+        load_demo()
+    origins = {v.origin for v in session.exec(select(Vendor)).all()}
+    assert origins == {"domestic", "foreign", "joint_venture"}
+    assert 18 <= len(session.exec(select(Vendor)).all()) <= 25
+    with app.test_request_context():
+        report = vendors.compliance(session, auth.find_user(session, "officer"))
+    assert {f.asset_code for f in report.violations} == {"MTR-CBTC-01", "PSB-VID-01"}
+    assert {f.asset_code for f in report.warnings} == {"TRF-SIG-02", "MTR-AFC-01", "ENG-EMS-01", "EGV-DATA-01"}
+    assert {f.asset_code for f in report.exempted} == {"WTR-LEAK-01"}
+    assert len(report.pending_exemptions) == 1
