@@ -56,6 +56,7 @@ if str(ROOT) not in sys.path:
 GOAL_P95_MS = 50.0
 GOAL_RPS = 300.0
 QUIET_SHARE = 0.10  # the measurements wait (for a while) until other processes use at most this much CPU
+MEASURE_ATTEMPTS = 3  # an HTTP measurement disturbed by other processes is taken again, up to this often
 OFFICER = "officer"  # a demo officer of the city: sees every asset; admins would need TOTP
 DETAIL_CODE = "TRF-SIG-01"  # a demo system (level 3, IoT, controls and vendors): the detail measured
 
@@ -605,20 +606,37 @@ def measure_http(server: Server, password: str, token: str, detail_id: int, args
     def probe() -> dict[str, float]:
         return cpu_snapshot(server)
 
+    def undisturbed(label: str, measure) -> dict:
+        # A measurement during which other processes took more than QUIET_SHARE of the CPU is
+        # repeated (twice at most) once the machine is quiet again; the report shows the last.
+        for attempt in range(1, MEASURE_ATTEMPTS + 1):
+            result = _with_cpu(asdict(measure()))
+            result["attempts"] = attempt
+            share = result["cpu"]["other_processes_share"]
+            if share <= QUIET_SHARE or attempt == MEASURE_ATTEMPTS:
+                return result
+            log(f"{label}: other processes took {share:.0%} of the CPU meanwhile; measuring again")
+            wait_until_quiet(QUIET_SHARE, args.wait_quiet)
+        raise AssertionError("unreachable")
+
     try:
         for key, label, path, is_api in ENDPOINTS:
             client = api if is_api else web
             log(f"latency: {label} × {args.requests}")
-            result = httpload.sequential(client, path.format(id=detail_id), args.requests, probe=probe)
-            latency[key] = _with_cpu(asdict(result))
+            latency[key] = undisturbed(
+                label,
+                lambda c=client, p=path: httpload.sequential(c, p.format(id=detail_id), args.requests, probe=probe),
+            )
         for key in THROUGHPUT:
             _key, label, path, is_api = next(e for e in ENDPOINTS if e[0] == key)
             log(f"throughput: {label}, {args.clients} clients for {args.duration:g} s")
             template = api if is_api else web
-            result = httpload.concurrent(
-                template, path.format(id=detail_id), args.clients, args.duration, probe=probe, stagger=0.1
+            throughput[key] = undisturbed(
+                label,
+                lambda t=template, p=path: httpload.concurrent(
+                    t, p.format(id=detail_id), args.clients, args.duration, probe=probe, stagger=0.1
+                ),
             )
-            throughput[key] = _with_cpu(asdict(result))
     finally:
         web.close()
         api.close()

@@ -1,6 +1,7 @@
 """A small HTTP load generator on the standard library: keep-alive connections, cookies, threads.
 
-Only for the benchmark's own server on the loopback address: Client refuses any other host.
+Only for the benchmark's own server on the loopback address: a Client takes a port, never a
+host, and always connects to 127.0.0.1.
 """
 
 from __future__ import annotations
