@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -261,29 +260,35 @@ class Coverage(BaseModel):
         return round(100 * (self.implemented + 0.5 * self.partial) / self.applicable, 1)
 
 
+def _status_counts():
+    """One SUM per control status, for grouped coverage queries."""
+    return [func.sum(case((AssetControl.status == status, 1), else_=0)) for status in catalog.CONTROL_STATUSES]
+
+
+def _coverage(total, per_status) -> Coverage:
+    by_status = dict(zip(catalog.CONTROL_STATUSES, (int(n or 0) for n in per_status), strict=True))
+    return Coverage(
+        required=int(total),
+        applicable=int(total) - by_status["not_applicable"],
+        implemented=by_status["implemented"],
+        partial=by_status["partial"],
+        planned=by_status["planned"],
+        not_implemented=by_status["not_implemented"],
+    )
+
+
 def coverage_by_asset(session: Session, asset_ids: list[int]) -> dict[int, Coverage]:
     """Coverage of each asset in one grouped query."""
     if not asset_ids:
         return {}
-    counts = {
-        status: func.sum(case((AssetControl.status == status, 1), else_=0)) for status in catalog.CONTROL_STATUSES
-    }
     rows = session.exec(
-        select(AssetControl.asset_id, func.count(), *counts.values())
+        select(AssetControl.asset_id, func.count(), *_status_counts())
         .where(AssetControl.asset_id.in_(asset_ids), AssetControl.required.is_(True))
         .group_by(AssetControl.asset_id)
     ).all()
     result = {asset_id: Coverage() for asset_id in asset_ids}
     for asset_id, total, *per_status in rows:
-        by_status = dict(zip(catalog.CONTROL_STATUSES, (int(n or 0) for n in per_status), strict=True))
-        result[asset_id] = Coverage(
-            required=int(total),
-            applicable=int(total) - by_status["not_applicable"],
-            implemented=by_status["implemented"],
-            partial=by_status["partial"],
-            planned=by_status["planned"],
-            not_implemented=by_status["not_implemented"],
-        )
+        result[asset_id] = _coverage(total, per_status)
     return result
 
 
@@ -291,27 +296,16 @@ def coverage_by_department(session: Session, department_ids: list[int]) -> dict[
     """Coverage of each department's own assets (not its sub-departments'), one query."""
     if not department_ids:
         return {}
-    counts = {
-        status: func.sum(case((AssetControl.status == status, 1), else_=0)) for status in catalog.CONTROL_STATUSES
-    }
     rows = session.exec(
-        select(Asset.department_id, func.count(), *counts.values())
+        select(Asset.department_id, func.count(), *_status_counts())
         .join(AssetControl, AssetControl.asset_id == Asset.id)
         .where(Asset.department_id.in_(department_ids), AssetControl.required.is_(True))
         .group_by(Asset.department_id)
     ).all()
-    result: dict[int, Coverage] = defaultdict(Coverage)
+    result = {dept_id: Coverage() for dept_id in department_ids}
     for dept_id, total, *per_status in rows:
-        by_status = dict(zip(catalog.CONTROL_STATUSES, (int(n or 0) for n in per_status), strict=True))
-        result[dept_id] = Coverage(
-            required=int(total),
-            applicable=int(total) - by_status["not_applicable"],
-            implemented=by_status["implemented"],
-            partial=by_status["partial"],
-            planned=by_status["planned"],
-            not_implemented=by_status["not_implemented"],
-        )
-    return {d: result.get(d, Coverage()) for d in department_ids}
+        result[dept_id] = _coverage(total, per_status)
+    return result
 
 
 class DepartmentCoverage(BaseModel):
