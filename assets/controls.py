@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Literal
 
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, case, func
+from sqlalchemy import Engine, case, func, insert
 from sqlmodel import Session, select
 
 from assets.models import Asset, AssetControl, Control
@@ -110,34 +111,73 @@ def sync_catalog(engine: Engine) -> int:
 
 def required_control_ids(session: Session, level: int | None, extensions: list[str]) -> set[str]:
     """The MLPS control points that an asset of this level and these extensions must have."""
-    if level is None:
-        return set()
-    wanted = {"general", *extensions}
-    controls = session.exec(
-        select(Control.id, Control.extension, Control.levels).where(Control.catalog == "mlps")
-    ).all()
-    return {cid for cid, extension, levels in controls if extension in wanted and level in levels}
+    return _Requirements(session).of(level, extensions)
+
+
+class _Requirements:
+    """The MLPS catalog read once, answering "what does this level and extension set require?"."""
+
+    def __init__(self, session: Session):
+        self._session = session
+        self._controls: list | None = None
+        self._answers: dict[tuple[int, frozenset[str]], set[str]] = {}
+
+    def of(self, level: int | None, extensions: list[str]) -> set[str]:
+        if level is None:
+            return set()
+        key = (level, frozenset(extensions))
+        if key not in self._answers:
+            if self._controls is None:
+                self._controls = self._session.exec(
+                    select(Control.id, Control.extension, Control.levels).where(Control.catalog == "mlps")
+                ).all()
+            wanted = {"general", *extensions}
+            self._answers[key] = {cid for cid, ext, levels in self._controls if ext in wanted and level in levels}
+        return self._answers[key]
 
 
 def grade(session: Session, asset: Asset) -> tuple[int, int]:
     """Bring the asset's controls in line with its level: add what is newly required, mark the
     rest not required. Statuses already recorded are kept. Returns (added, no longer required)."""
-    required = required_control_ids(session, asset.mlps_level, asset.mlps_extensions or [])
-    rows = {
-        row.control_id: row for row in session.exec(select(AssetControl).where(AssetControl.asset_id == asset.id)).all()
-    }
-    added = dropped = 0
-    for control_id, row in rows.items():
-        should = control_id in required
-        if row.required != should:
-            dropped += 0 if should else 1
-            row.required = should
-            session.add(row)
-    for control_id in sorted(required - rows.keys()):
-        session.add(AssetControl(asset_id=asset.id, control_id=control_id))
-        added += 1
+    return grade_many(session, [asset])[asset.id]
+
+
+def grade_many(session: Session, assets: Sequence[Asset]) -> dict[int, tuple[int, int]]:
+    """grade() for many assets (flushed, so with ids): one catalog read, one query per 500
+    assets for the controls they have, one multi-row INSERT for the controls they lack."""
+    requirements = _Requirements(session)
+    ids = [asset.id for asset in assets]
+    existing: dict[int, dict[str, AssetControl]] = {asset_id: {} for asset_id in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in session.exec(select(AssetControl).where(AssetControl.asset_id.in_(chunk))):
+            existing[row.asset_id][row.control_id] = row
+    now = datetime.now(UTC)
+    new_rows: list[dict] = []
+    outcome: dict[int, tuple[int, int]] = {}
+    for asset in assets:
+        required = requirements.of(asset.mlps_level, asset.mlps_extensions or [])
+        rows = existing[asset.id]
+        dropped = 0
+        for control_id, row in rows.items():
+            should = control_id in required
+            if row.required != should:
+                dropped += 0 if should else 1
+                row.required = should
+                session.add(row)
+        new = sorted(required - rows.keys())
+        new_rows.extend(
+            {"asset_id": asset.id, "control_id": control_id, "required": True, "status": "not_implemented",
+             "evidence": "", "reviewer": "", "version": 1, "updated_at": now}
+            for control_id in new
+        )  # fmt: skip
+        outcome[asset.id] = (len(new), dropped)
     session.flush()
-    return added, dropped
+    if new_rows:
+        # Plain multi-row INSERTs, not one ORM object per control: a graded asset gets dozens
+        # of controls, and an import of thousands of assets hundreds of thousands of them.
+        session.execute(insert(AssetControl.__table__), new_rows)
+    return outcome
 
 
 class AssetControlUpdate(BaseModel):

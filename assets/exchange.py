@@ -3,7 +3,7 @@
 Imports check every row before writing anything and answer with a row-by-row report
 (`ImportReport`). By default they are all-or-nothing: one bad row and nothing is written. With
 ``partial=True`` the good rows are written and the bad ones reported. Every record is created by
-the register's own service (`create_asset`, `create_vendor`), so controls, owners and the audit
+the register's own service (`create_assets`, `create_vendor`), so controls, owners and the audit
 trail come out exactly as when a person registers it by hand; the import adds one audit entry of
 its own ("assets.imported", "vendors.imported"). The caller commits when `ImportReport.written`,
 and rolls back otherwise.
@@ -32,11 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from assets.models import Asset, AssetControl, AssetGrade, Vendor
-from assets.services import AssetCreate, AssetQuery, create_asset, list_assets, read_many
+from assets.services import AssetCreate, AssetQuery, create_assets, list_assets, read_many
 from assets.vendors import VendorCreate, VendorQuery, create_vendor, list_vendors
 from secgov import audit, catalog, tabular
 from secgov.audit import Actor
 from secgov.authz import department_in_scope
+from secgov.db import refresh_statistics, write_session
 from secgov.errors import ServiceError, validation_details
 from secgov.models import AuditEntry, Department, Responsibility, User
 from secgov.tabular import Row, TabularError
@@ -74,9 +75,12 @@ MAX_ROWS = 50_000
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
 _TRUE = frozenset({"true", "yes", "y", "1", "是", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "否", "f"})
-# Created records are dropped from the session every so many rows: an import of 20,000 graded
-# assets creates well over a million control rows, which must not all stay in memory.
-_RELEASE_EVERY = 200
+# Imports hand the service this many rows at a time, and drop the created records
+# from the session after each batch: an import of 20,000 graded assets creates over a million
+# control rows, which must not all stay in memory.
+_BATCH = 200
+# Imports that create at least this many assets refresh the planner's statistics.
+_ANALYZE_AFTER = 500
 _EXPORT_PAGE = 200
 
 
@@ -282,37 +286,47 @@ def _write(
     report: ImportReport,
     good: list[tuple[int, Any]],
     partial: bool,
-    create: Callable[[Any], object],
+    create_many: Callable[[list[Any]], object],
     release: tuple[type, ...] = (),
 ) -> None:
     """Create the checked records unless all-or-nothing and something is wrong.
 
     The checks above mirror the services' own, so a refusal here means that the database
-    changed meanwhile. All or nothing, the import then stops (the caller rolls back); in partial
-    mode each row is written under a savepoint, so that a refused row leaves nothing behind."""
+    changed meanwhile. Each batch is written under a savepoint; a refused batch is undone and
+    written again row by row, each row under its own savepoint, to name the row. All or nothing,
+    the import then stops (the caller rolls back); in partial mode it goes on with the next row,
+    and the refused row leaves nothing behind."""
     if report.errors and not partial:
         return
-    for count, (number, data) in enumerate(good, start=1):
-        try:
-            if partial:
-                with session.begin_nested():
-                    create(data)
-            else:
-                create(data)
-        except ServiceError as exc:
-            problem = RowError(number, exc.field or "", exc.message)
-        except IntegrityError:
-            problem = RowError(number, "", _("This row conflicts with a change made meanwhile: import the file again."))
+    for start in range(0, len(good), _BATCH):
+        batch = good[start : start + _BATCH]
+        if _attempt(session, [data for _number, data in batch], create_many) is None:
+            report.created += len(batch)
         else:
-            report.created += 1
-            if release and count % _RELEASE_EVERY == 0:
-                _release(session, release)
-            continue
-        report.errors.append(problem)
-        if not partial:
-            report.created = 0
-            return
+            for number, data in batch:
+                problem = _attempt(session, [data], create_many)
+                if problem is None:
+                    report.created += 1
+                    continue
+                report.errors.append(RowError(number, *problem))
+                if not partial:
+                    report.created = 0
+                    return
+        if release:
+            _release(session, release)
     report.errors.sort(key=lambda e: e.row)
+
+
+def _attempt(session: Session, items: list[Any], create_many: Callable[[list[Any]], object]) -> tuple[str, str] | None:
+    """Create items under a savepoint: None, or the (column, message) of the refusal."""
+    try:
+        with session.begin_nested():
+            create_many(items)
+    except ServiceError as exc:
+        return exc.field or "", exc.message
+    except IntegrityError:
+        return "", _("This row conflicts with a change made meanwhile: import the file again.")
+    return None
 
 
 def _release(session: Session, types: tuple[type, ...]) -> None:
@@ -439,11 +453,13 @@ def import_assets(
         report,
         good,
         partial,
-        lambda asset: create_asset(session, asset, actor, viewer),
+        lambda items: create_assets(session, items, actor, viewer),
         release=(Asset, AssetControl, AssetGrade, Responsibility, AuditEntry),
     )
     if report.written:
         _record_import(session, actor, "assets.imported", "asset", filename, report, partial)
+        if report.created >= _ANALYZE_AFTER:
+            refresh_statistics(session, ("asset", "asset_control", "asset_grade", "responsibility"))
     return report
 
 
@@ -498,11 +514,54 @@ def _asset_rows(session: Session, viewer: User | CityView, query: AssetQuery) ->
         page += 1
 
 
-def export_assets(session: Session, viewer: User | None, query: AssetQuery | None = None, fmt: str = "csv") -> bytes:
+def export_assets(
+    session: Session,
+    viewer: User | None,
+    query: AssetQuery | None = None,
+    fmt: str = "csv",
+    actor: Actor | None = None,
+) -> bytes:
     """Every asset in the viewer's scope that matches the filters, as CSV or XLSX, with the
-    columns of the import. viewer None: the system, which sees the whole city."""
+    columns of the import. viewer None: the system, which sees the whole city. With an actor,
+    the export is audited (see record_export)."""
     scope: User | CityView = viewer if viewer is not None else city_view(session)
-    return _write_table(ASSET_COLUMNS, _asset_rows(session, scope, query or AssetQuery()), fmt, "assets")
+    query = query or AssetQuery()
+    rows = _Counted(_asset_rows(session, scope, query))
+    data = _write_table(ASSET_COLUMNS, rows, fmt, "assets")
+    if actor is not None:
+        filters = query.model_dump(exclude={"page", "page_size"}, exclude_defaults=True)
+        record_export(actor, "assets", fmt, rows.count, filters)
+    return data
+
+
+class _Counted:
+    """An iterator of rows that counts what went through it."""
+
+    def __init__(self, rows: Iterable[Sequence[object]]):
+        self._rows = iter(rows)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Sequence[object]]:
+        for row in self._rows:
+            self.count += 1
+            yield row
+
+
+def record_export(actor: Actor, register: str, fmt: str, rows: int, filters: dict[str, Any]) -> None:
+    """Audit an export: a register leaving the system is worth knowing about (who, which rows,
+    which filters). Exports are reads (GET requests, CLI commands) with no write transaction
+    of their own, so the entry is written in a transaction of its own."""
+    with write_session() as side:
+        audit.record(
+            side,
+            actor,
+            f"{register}.exported",
+            object_type="asset" if register == "assets" else "vendor",
+            object_id=register,
+            format=fmt,
+            rows=rows,
+            filters=filters,
+        )
 
 
 def _write_table(columns: Sequence[str], rows: Iterable[Sequence[object]], fmt: str, title: str) -> bytes:
@@ -563,7 +622,7 @@ def import_vendors(
             report.errors.extend(check.errors(VENDOR_COLUMNS))
         elif vendor is not None:
             good.append((row.number, vendor))
-    _write(session, report, good, partial, lambda vendor: create_vendor(session, vendor, actor))
+    _write(session, report, good, partial, lambda items: [create_vendor(session, v, actor) for v in items])
     if report.written:
         _record_import(session, actor, "vendors.imported", "vendor", filename, report, partial)
     return report
@@ -598,11 +657,20 @@ def _vendor_rows(session: Session, export: BaseModel) -> Iterator[list[object]]:
         page += 1
 
 
-def export_vendors(session: Session, viewer: User | None = None, export: BaseModel | None = None) -> bytes:
+def export_vendors(
+    session: Session, viewer: User | None = None, export: BaseModel | None = None, actor: Actor | None = None
+) -> bytes:
     """The vendor register (city-wide: every role reads it) as CSV or XLSX, with the columns of the
-    import; export holds the format and the list's filters (VendorExportQuery)."""
+    import; export holds the format and the list's filters (VendorExportQuery). With an actor,
+    the export is audited."""
     export = export if export is not None else VendorExportQuery()
-    return _write_table(VENDOR_COLUMNS, _vendor_rows(session, export), export.format, "vendors")
+    rows = _Counted(_vendor_rows(session, export))
+    data = _write_table(VENDOR_COLUMNS, rows, export.format, "vendors")
+    if actor is not None:
+        record_export(
+            actor, "vendors", export.format, rows.count, export.model_dump(exclude={"format"}, exclude_defaults=True)
+        )
+    return data
 
 
 __all__ = [
@@ -622,6 +690,7 @@ __all__ = [
     "export_assets",
     "export_filename",
     "export_vendors",
+    "record_export",
     "import_assets",
     "import_vendors",
     "max_upload_bytes",

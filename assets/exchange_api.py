@@ -131,7 +131,9 @@ def vendors_import():
 def assets_export():
     """Every asset in the caller's scope matching the filters, as CSV or XLSX (the import's columns)."""
     export = query_args(exchange.AssetExportQuery)
-    data = exchange.export_assets(get_session(), require_user(), exchange.asset_query(export), export.format)
+    data = exchange.export_assets(
+        get_session(), require_user(), exchange.asset_query(export), export.format, actor=actor()
+    )
     return attachment(data, "assets", export.format)
 
 
@@ -141,4 +143,5 @@ def assets_export():
 def vendors_export():
     """The vendor register as CSV or XLSX (the import's columns)."""
     export = query_args(exchange.VendorExportQuery)
-    return attachment(exchange.export_vendors(get_session(), require_user(), export), "vendors", export.format)
+    data = exchange.export_vendors(get_session(), require_user(), export, actor=actor())
+    return attachment(data, "vendors", export.format)

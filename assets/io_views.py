@@ -148,7 +148,9 @@ def export_assets():
     # such as page are not filters and are left out.
     args = {k: request.args[k] for k in ("format", *ASSET_FILTERS) if request.args.get(k, "").strip()}
     export = exchange.AssetExportQuery.model_validate(args)
-    data = exchange.export_assets(get_session(), require_user(), exchange.asset_query(export), export.format)
+    data = exchange.export_assets(
+        get_session(), require_user(), exchange.asset_query(export), export.format, actor=actor()
+    )
     return attachment(data, "assets", export.format)
 
 
@@ -158,5 +160,5 @@ def export_vendors():
     """The vendor register as CSV or XLSX."""
     args = {k: request.args[k] for k in ("format", *exchange.VENDOR_FILTERS) if request.args.get(k, "").strip()}
     export = exchange.VendorExportQuery.model_validate(args)
-    data = exchange.export_vendors(get_session(), require_user(), export)
+    data = exchange.export_vendors(get_session(), require_user(), export, actor=actor())
     return attachment(data, "vendors", export.format)

@@ -14,6 +14,15 @@ from secgov.models import ts_field, utcnow
 class Asset(SQLModel, table=True):
     """A critical information system of the city. Its owner is a Responsibility (duty "owner")."""
 
+    __table_args__ = (
+        # Codes are unique regardless of case; the index also serves the code look-ups.
+        sa.Index("uq_asset_code_lower", sa.func.lower(sa.text("code")), unique=True),
+        # The register's usual filters ("level-3 transport systems", "CII in energy"): counted
+        # from the index alone, and paged in code order without sorting.
+        sa.Index("ix_asset_sector_level_code", "sector", "mlps_level", "code"),
+        sa.Index("ix_asset_sector_cii_code", "sector", "is_cii", "code"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=200, index=True)

@@ -44,12 +44,16 @@ def _asset(asset_id: int) -> Asset:
     return get_scoped(get_session(), Asset, asset_id, require_user())
 
 
-def _choices():
+def _choices(people: bool = True):
     db = get_session()
     viewer = require_user()
-    people = db.exec(
-        select(User).where(in_scope(User.department_id, viewer), User.disabled.is_(False)).order_by(User.username)
-    ).all()
+    people = (
+        db.exec(
+            select(User).where(in_scope(User.department_id, viewer), User.disabled.is_(False)).order_by(User.username)
+        ).all()
+        if people
+        else []
+    )
     return {
         "sectors": catalog.sectors(),
         "departments": directory.departments_in_scope(db, viewer),
@@ -92,7 +96,13 @@ def index():
     coverage = controls.coverage_by_asset(db, [r.id for r in rows])
     args = {k: v for k, v in query.model_dump(exclude={"page", "page_size"}).items() if v not in (None, "")}
     return render_template(
-        "assets/index.html", items=items, total=total, query=query, args=args, coverage=coverage, **_choices()
+        "assets/index.html",
+        items=items,
+        total=total,
+        query=query,
+        args=args,
+        coverage=coverage,
+        **_choices(people=False),
     )
 
 

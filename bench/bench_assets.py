@@ -391,25 +391,25 @@ def import_worker(mode: str, csv_path: str, trace_writes: int) -> dict:
 
 
 def _memory_pass(exchange, write_session, actor_type, data: bytes, name: str, trace_writes: int) -> dict:
-    real_create = getattr(exchange, "create_asset", None)
+    real_create = getattr(exchange, "create_assets", None)
     checkpoints: list[tuple[int, float]] = []
     state = {"writes": 0, "checked_at": None, "check_seconds": None, "held": None}
     started = 0.0
 
-    def traced_create(*args, **kwargs):
+    def traced_create(session, items, *args, **kwargs):  # one batch of rows
         if state["writes"] == 0:
             state["check_seconds"] = round(time.perf_counter() - started, 2)
             state["checked_at"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
-        state["writes"] += 1
-        if state["writes"] % 100 == 0:
+        elif state["writes"] % 100 == 0:
             checkpoints.append((state["writes"], round(tracemalloc.get_traced_memory()[0] / 2**20, 1)))
-        if state["writes"] > trace_writes:
+        if state["writes"] >= trace_writes:
             state["held"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
             raise _StopTracing
-        return real_create(*args, **kwargs)
+        state["writes"] += len(items)
+        return real_create(session, items, *args, **kwargs)
 
     if real_create is not None and trace_writes > 0:
-        exchange.create_asset = traced_create
+        exchange.create_assets = traced_create
     tracemalloc.start()
     started = time.perf_counter()
     try:
@@ -423,7 +423,7 @@ def _memory_pass(exchange, write_session, actor_type, data: bytes, name: str, tr
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         if real_create is not None:
-            exchange.create_asset = real_create
+            exchange.create_assets = real_create
     return {
         "tracemalloc_peak_mib": round(peak / 2**20, 1),
         "after_checks_mib": state["checked_at"],

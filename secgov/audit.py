@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -86,6 +86,19 @@ def _lock_writers(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
 
 
+@dataclass
+class Event:
+    """One event to append: what happened to which object, with its details."""
+
+    action: str
+    object_type: str = ""
+    object_id: Any = ""
+    department_id: int | None = None
+    before: dict | None = None
+    after: dict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -99,34 +112,58 @@ def record(
     **extra: Any,
 ) -> AuditEntry:
     """Append one event to the chain, in the caller's transaction."""
+    event = Event(action, object_type, object_id, department_id, before, after, extra)
+    return record_many(session, actor, [event])[0]
+
+
+def record_many(session: Session, actor: Actor, events: list[Event]) -> list[AuditEntry]:
+    """Append events to the chain in order, in the caller's transaction: one lock, one look at
+    the chain's head and one flush for the lot (an import appends thousands)."""
+    if not events:
+        return []
     _lock_writers(session)
     last = session.exec(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    detail: dict[str, Any] = dict(extra)
-    if before is not None:
-        detail["before"] = before
-    if after is not None:
-        detail["after"] = after
-    entry = AuditEntry(
-        seq=seq,
-        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        actor=actor.username,
-        actor_id=actor.user_id,
-        channel=actor.channel,
-        ip=actor.ip,
-        action=action,
-        object_type=object_type,
-        object_id="" if object_id is None else str(object_id),
-        department_id=department_id if department_id is not None else actor.department_id,
-        detail=_dumps(detail),
-        prev_hash=prev_hash,
-        hash="",
-    )
-    entry.hash = entry_hash(entry, prev_hash)
-    session.add(entry)
+    entries = []
+    for event in events:
+        detail: dict[str, Any] = dict(event.extra)
+        if event.before is not None:
+            detail["before"] = event.before
+        if event.after is not None:
+            detail["after"] = event.after
+        entry = AuditEntry(
+            seq=seq,
+            created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            actor=actor.username,
+            actor_id=actor.user_id,
+            channel=actor.channel,
+            ip=actor.ip,
+            action=event.action,
+            object_type=event.object_type,
+            object_id="" if event.object_id is None else str(event.object_id),
+            department_id=event.department_id if event.department_id is not None else actor.department_id,
+            detail=_dumps(detail),
+            prev_hash=prev_hash,
+            hash="",
+        )
+        entry.hash = entry_hash(entry, prev_hash)
+        entries.append(entry)
+        seq, prev_hash = seq + 1, entry.hash
+    session.add_all(entries)
     session.flush()
-    log.info("audit seq=%s action=%s head=%s", seq, action, entry.hash)
-    return entry
+    first, final = entries[0], entries[-1]
+    if first is final:
+        log.info("audit seq=%s action=%s head=%s", final.seq, final.action, final.hash)
+    else:
+        log.info(
+            "audit seq=%s..%s (%d entries, last %s) head=%s",
+            first.seq,
+            final.seq,
+            len(entries),
+            final.action,
+            final.hash,
+        )
+    return entries
 
 
 def head(session: Session) -> tuple[int, str] | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 CATALOG_DIR = Path(__file__).parent / "catalogs"
@@ -73,6 +75,15 @@ def nist_csf() -> list[dict]:
 
 def label(kind: str, code: Any, lang: str) -> str:
     """The zh or en label of a catalog code, or the code itself when unknown."""
+    found = labels(kind, lang).get(code)
+    if found is not None:
+        return MappingProxyType(found)
+    return "" if code is None else str(code)
+
+
+@cache
+def labels(kind: str, lang: str) -> Mapping[Any, str]:
+    """Every code of a catalog list with its zh or en label (pages label dozens of rows)."""
     entries: list[dict] = {
         "sector": sectors(),
         "vendor_origin": domain()["vendor_origins"],
@@ -83,7 +94,9 @@ def label(kind: str, code: Any, lang: str) -> str:
         "mlps_family": mlps()["families"],
     }.get(kind, [])
     key = "level" if kind == "mlps_level" else "code"
+    found: dict[Any, str] = {}
     for entry in entries:
-        if entry.get(key) == code:
-            return entry.get("en" if lang == "en" else "zh") or entry.get("zh") or str(code)
-    return "" if code is None else str(code)
+        found.setdefault(
+            entry.get(key), entry.get("en" if lang == "en" else "zh") or entry.get("zh") or str(entry.get(key))
+        )
+    return MappingProxyType(found)

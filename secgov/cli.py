@@ -348,12 +348,12 @@ def _export_register(ctx: click.Context, register: str, fmt: str | None, out: st
     fmt = fmt or (target.suffix.lower().lstrip(".") if target.suffix.lower() in (".csv", ".xlsx") else "csv")
     app = _app(ctx)
     with app.app_context(), new_session(get_engine(), write=False) as session:
-        _actor, viewer = _acting_user(session, username, None)
+        actor, viewer = _acting_user(session, username, None)
         try:
             if register == "assets":
-                data = exchange.export_assets(session, viewer, None, fmt)
+                data = exchange.export_assets(session, viewer, None, fmt, actor=actor)
             else:
-                data = exchange.export_vendors(session, viewer, exchange.VendorExportQuery(format=fmt))
+                data = exchange.export_vendors(session, viewer, exchange.VendorExportQuery(format=fmt), actor=actor)
         except ServiceError as exc:
             _fail(exc.message, 2)
     try:

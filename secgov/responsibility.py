@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import or_
@@ -29,45 +29,81 @@ def assign(
 
     Reassigning to the current holder changes nothing and returns None.
     """
+    rows = assign_many(session, subject_type, duty, [(subject_id, user, department_id)], actor, reason=reason, at=at)
+    return rows[0]
+
+
+def assign_many(
+    session: Session,
+    subject_type: str,
+    duty: str,
+    assignments: Sequence[tuple[int, User, int | None]],
+    actor: Actor,
+    *,
+    reason: str = "",
+    at: datetime | None = None,
+) -> list[Responsibility | None]:
+    """assign() for many subjects at once, each (subject id, user, department id for the audit):
+    one query for the current holders, one flush, one audit append. One result per assignment."""
+    if not assignments:
+        return []
     at = at or datetime.now(UTC)
-    current = session.exec(
-        select(Responsibility).where(
-            Responsibility.subject_type == subject_type,
-            Responsibility.subject_id == subject_id,
-            Responsibility.duty == duty,
-            Responsibility.valid_to.is_(None),
+    ids = sorted({subject_id for subject_id, _user, _dept in assignments})
+    current: dict[int, Responsibility] = {}
+    for chunk in _chunks(ids):
+        for row in session.exec(
+            select(Responsibility).where(
+                Responsibility.subject_type == subject_type,
+                Responsibility.subject_id.in_(chunk),
+                Responsibility.duty == duty,
+                Responsibility.valid_to.is_(None),
+            )
+        ):
+            current[row.subject_id] = row
+    results: list[Responsibility | None] = []
+    events: list[audit.Event] = []
+    for subject_id, user, department_id in assignments:
+        holder = current.get(subject_id)
+        if holder is not None and holder.user_id == user.id:
+            results.append(None)
+            continue
+        before = None
+        if holder is not None:
+            holder.valid_to = at
+            session.add(holder)
+            before = {"user_id": holder.user_id}
+        row = Responsibility(
+            subject_type=subject_type,
+            subject_id=subject_id,
+            duty=duty,
+            user_id=user.id,
+            valid_from=at,
+            assigned_by=actor.username,
+            reason=reason[:500],
         )
-    ).first()
-    if current is not None and current.user_id == user.id:
-        return None
-    before = None
-    if current is not None:
-        current.valid_to = at
-        session.add(current)
-        before = {"user_id": current.user_id}
-    row = Responsibility(
-        subject_type=subject_type,
-        subject_id=subject_id,
-        duty=duty,
-        user_id=user.id,
-        valid_from=at,
-        assigned_by=actor.username,
-        reason=reason[:500],
-    )
-    session.add(row)
+        session.add(row)
+        current[subject_id] = row
+        results.append(row)
+        events.append(
+            audit.Event(
+                "responsibility.assigned",
+                object_type=subject_type,
+                object_id=subject_id,
+                department_id=department_id,
+                before=before,
+                after={"user": user.username, "duty": duty},
+                extra={"reason": reason},
+            )
+        )
     session.flush()
-    audit.record(
-        session,
-        actor,
-        "responsibility.assigned",
-        object_type=subject_type,
-        object_id=subject_id,
-        department_id=department_id,
-        before=before,
-        after={"user": user.username, "duty": duty},
-        reason=reason,
-    )
-    return row
+    audit.record_many(session, actor, events)
+    return results
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
+    """Slices of at most `size` ids: an IN list stays well below every database's parameter limit."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def holders(

@@ -187,7 +187,11 @@ def register(app: Flask) -> None:
 
         locale = get_locale()
         lang = locale.language if locale else "zh"
-        return {"current_locale": lang, "catalog_label": lambda kind, code: catalog.label(kind, code, lang)}
+        return {
+            "current_locale": lang,
+            "catalog_label": lambda kind, code: catalog.label(kind, code, lang),
+            "catalog_labels": lambda kind: catalog.labels(kind, lang),
+        }
 
     @app.after_request
     def _headers(response):

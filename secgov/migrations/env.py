@@ -1,9 +1,16 @@
 """Alembic environment: the URL comes from the Config built in secgov.db.alembic_config."""
 
+import warnings
+
 from alembic import context
 
 from secgov.db import make_engine, metadata
 from secgov.models import UTCDateTime
+
+# SQLite's reflection cannot read expression indexes (uq_asset_code_lower on lower(code)), so
+# autogenerate skips comparing them there and says so; PostgreSQL compares them.
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
+warnings.filterwarnings("ignore", message="autogenerate skipping metadata-specified expression-based index")
 
 target_metadata = metadata()
 config = context.config
