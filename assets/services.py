@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from assets import controls
@@ -232,34 +232,29 @@ def asset_read(asset: Asset, department_code: str, owner: str | None) -> AssetRe
 
 
 def read_many(session: Session, assets: list[Asset]) -> list[AssetRead]:
-    """Output records for a page of assets: departments and owners in one query each."""
-    ids = [a.id for a in assets]
-    dept_ids = {a.department_id for a in assets}
-    codes = (
-        dict(session.exec(select(Department.id, Department.code).where(Department.id.in_(dept_ids))).all())
-        if dept_ids
-        else {}
-    )
-    owners = _owner_names(session, ids)
-    return [asset_read(a, codes.get(a.department_id, ""), owners.get(a.id)) for a in assets]
-
-
-def _owner_names(session: Session, ids: list[int]) -> dict[int, str]:
+    """Output records for a page of assets: their departments' codes and current owners in one query."""
     from secgov.models import Responsibility
 
-    if not ids:
-        return {}
-    rows = session.exec(
-        select(Responsibility.subject_id, User.username)
-        .join(User, User.id == Responsibility.user_id)
-        .where(
-            Responsibility.subject_type == "asset",
-            Responsibility.subject_id.in_(ids),
-            Responsibility.duty == OWNER,
-            Responsibility.valid_to.is_(None),
+    if not assets:
+        return []
+    ids = [a.id for a in assets]
+    owner = and_(
+        Responsibility.subject_type == "asset",
+        Responsibility.subject_id == Asset.id,
+        Responsibility.duty == OWNER,
+        Responsibility.valid_to.is_(None),
+    )
+    extra = {
+        asset_id: (code, username)
+        for asset_id, code, username in session.exec(
+            select(Asset.id, Department.code, User.username)
+            .join(Department, Department.id == Asset.department_id)
+            .outerjoin(Responsibility, owner)
+            .outerjoin(User, User.id == Responsibility.user_id)
+            .where(Asset.id.in_(ids))
         )
-    ).all()
-    return dict(rows)
+    }
+    return [asset_read(a, *extra.get(a.id, ("", None))) for a in assets]
 
 
 def _filters(session: Session, viewer: User, query: AssetQuery) -> list:

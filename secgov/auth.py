@@ -328,11 +328,15 @@ def token_owner(session: Session, plain: str) -> tuple[User, ApiToken] | None:
     """The active owner of an unrevoked token, and the token; or None."""
     if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
         return None
-    token = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain))).first()
-    if token is None or token.revoked_at is not None:
+    found = session.exec(
+        select(User, ApiToken)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _token_digest(plain))
+    ).first()
+    if found is None:
         return None
-    user = session.get(User, token.user_id)
-    if user is None or user.disabled:
+    user, token = found
+    if token.revoked_at is not None or user.disabled:
         return None
     return user, token
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -29,7 +30,13 @@ class _Server(BaseApplication):
         from secgov import create_app
 
         configure_logging()
-        return create_app()
+        app = create_app()
+        # What the app holds now (routes, templates, catalogs, translations) lives as long as
+        # the worker: keep it out of the collector's full passes, which otherwise walk it again
+        # and again while requests allocate.
+        gc.collect()
+        gc.freeze()
+        return app
 
 
 def run(host: str = "127.0.0.1", port: int = 5000, workers: int = 2, threads: int = 4) -> None:
