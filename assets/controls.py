@@ -8,7 +8,7 @@ from typing import Literal
 
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, case, func, insert
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, select
 
 from assets.models import Asset, AssetControl, Control
@@ -300,21 +300,23 @@ class Coverage(BaseModel):
         return round(100 * (self.implemented + 0.5 * self.partial) / self.applicable, 1)
 
 
-def _status_counts():
-    """One SUM per control status, for grouped coverage queries."""
-    return [func.sum(case((AssetControl.status == status, 1), else_=0)) for status in catalog.CONTROL_STATUSES]
-
-
-def _coverage(total, per_status) -> Coverage:
-    by_status = dict(zip(catalog.CONTROL_STATUSES, (int(n or 0) for n in per_status), strict=True))
-    return Coverage(
-        required=int(total),
-        applicable=int(total) - by_status["not_applicable"],
-        implemented=by_status["implemented"],
-        partial=by_status["partial"],
-        planned=by_status["planned"],
-        not_implemented=by_status["not_implemented"],
-    )
+def _tally(rows, keys: list[int]) -> dict[int, Coverage]:
+    """Coverage per key from (key, status, count) rows; keys without rows get an empty one."""
+    counts: dict[int, dict[str, int]] = {key: {} for key in keys}
+    for key, status, n in rows:
+        counts.setdefault(key, {})[status] = int(n)
+    result = {}
+    for key, by_status in counts.items():
+        total = sum(by_status.values())
+        result[key] = Coverage(
+            required=total,
+            applicable=total - by_status.get("not_applicable", 0),
+            implemented=by_status.get("implemented", 0),
+            partial=by_status.get("partial", 0),
+            planned=by_status.get("planned", 0),
+            not_implemented=by_status.get("not_implemented", 0),
+        )
+    return result
 
 
 def coverage_by_asset(session: Session, asset_ids: list[int]) -> dict[int, Coverage]:
@@ -322,14 +324,11 @@ def coverage_by_asset(session: Session, asset_ids: list[int]) -> dict[int, Cover
     if not asset_ids:
         return {}
     rows = session.exec(
-        select(AssetControl.asset_id, func.count(), *_status_counts())
+        select(AssetControl.asset_id, AssetControl.status, func.count())
         .where(AssetControl.asset_id.in_(asset_ids), AssetControl.required.is_(True))
-        .group_by(AssetControl.asset_id)
+        .group_by(AssetControl.asset_id, AssetControl.status)
     ).all()
-    result = {asset_id: Coverage() for asset_id in asset_ids}
-    for asset_id, total, *per_status in rows:
-        result[asset_id] = _coverage(total, per_status)
-    return result
+    return _tally(rows, asset_ids)
 
 
 def coverage_by_department(session: Session, department_ids: list[int]) -> dict[int, Coverage]:
@@ -337,15 +336,12 @@ def coverage_by_department(session: Session, department_ids: list[int]) -> dict[
     if not department_ids:
         return {}
     rows = session.exec(
-        select(Asset.department_id, func.count(), *_status_counts())
+        select(Asset.department_id, AssetControl.status, func.count())
         .join(AssetControl, AssetControl.asset_id == Asset.id)
         .where(Asset.department_id.in_(department_ids), AssetControl.required.is_(True))
-        .group_by(Asset.department_id)
+        .group_by(Asset.department_id, AssetControl.status)
     ).all()
-    result = {dept_id: Coverage() for dept_id in department_ids}
-    for dept_id, total, *per_status in rows:
-        result[dept_id] = _coverage(total, per_status)
-    return result
+    return _tally(rows, department_ids)
 
 
 class DepartmentCoverage(BaseModel):
