@@ -45,13 +45,13 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-import httpload
-import synth
-
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+import httpload  # noqa: E402 - after the project's root is on the path (synth reads the import's columns)
+import synth  # noqa: E402
 
 GOAL_P95_MS = 50.0
 GOAL_RPS = 300.0

@@ -12,24 +12,7 @@ import csv
 import io
 import random
 
-# The import's columns (assets.exchange.ASSET_COLUMNS), in the order of an export.
-COLUMNS = (
-    "code",
-    "name",
-    "description",
-    "sector",
-    "department",
-    "owner",
-    "mlps_level",
-    "mlps_filing_number",
-    "mlps_extensions",
-    "is_cii",
-    "classified",
-    "data_level",
-    "lifecycle",
-    "network_targets",
-    "expected_ports",
-)
+from assets.exchange import ASSET_COLUMNS
 
 # sector: (weight, demo departments that run such systems, kinds of system)
 SECTORS: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
@@ -127,8 +110,8 @@ def assets_csv(count: int, seed: int = 2026) -> bytes:
     levels = [lv for lv, _w in LEVELS]
     level_weights = [w for _lv, w in LEVELS]
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=ASSET_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
     for i in range(1, count + 1):
         sector = rng.choices(sectors, weights)[0]
         _weight, departments, kinds = SECTORS[sector]
@@ -155,23 +138,23 @@ def assets_csv(count: int, seed: int = 2026) -> bytes:
         if rng.random() < 0.03:
             targets.append(f"{loopback(i + 2_000_000).rsplit('.', 1)[0]}.0/30")
         writer.writerow(
-            [
-                f"BENCH-{i:05d}",
-                f"{district} {kind.split(' ', 1)[0]} #{i:05d} {kind.split(' ', 1)[1]}",
-                f"{kind}, {district}. Synthetic record for the SecGov benchmark"
+            {
+                "code": f"BENCH-{i:05d}",
+                "name": f"{district} {kind.split(' ', 1)[0]} #{i:05d} {kind.split(' ', 1)[1]}",
+                "description": f"{kind}, {district}. Synthetic record for the SecGov benchmark"
                 + (" (transport bureau)." if transport_owned else "."),
-                sector,
-                department,
-                owner,
-                level,
-                filing,
-                extensions,
-                "true" if is_cii else "false",
-                "true" if classified else "false",
-                rng.choices(("core", "important", "general"), (8, 30, 62))[0],
-                rng.choices(("planned", "building", "operational", "retired"), (4, 8, 82, 6))[0],
-                " ".join(targets),
-                rng.choice(PORT_SETS.get(sector, DEFAULT_PORTS)),
-            ]
+                "sector": sector,
+                "department": department,
+                "owner": owner,
+                "mlps_level": level,
+                "mlps_filing_number": filing,
+                "mlps_extensions": extensions,
+                "is_cii": "true" if is_cii else "false",
+                "classified": "true" if classified else "false",
+                "data_level": rng.choices(("core", "important", "general"), (8, 30, 62))[0],
+                "lifecycle": rng.choices(("planned", "building", "operational", "retired"), (4, 8, 82, 6))[0],
+                "network_targets": " ".join(targets),
+                "expected_ports": rng.choice(PORT_SETS.get(sector, DEFAULT_PORTS)),
+            }
         )
     return out.getvalue().encode("utf-8")
