@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask_babel import get_locale
 from pydantic import BaseModel
 from spectree import Response
 
 from assets import controls, services
 from assets.controls import AssetControlRead, AssetControlUpdate
 from assets.models import Asset
-from assets.services import AssetCreate, AssetQuery, AssetRead, AssetUpdate
+from assets.services import WRITERS, AssetCreate, AssetQuery, AssetRead, AssetUpdate
 from secgov.api.base import ErrorResponse, dump, json_body, page_of, query_args, spec
-from secgov.authz import ALL_ROLES, get_scoped, require_user, roles
+from secgov.authz import ALL_ROLES, require_user, roles
 from secgov.db import get_session
-from secgov.web import actor
+from secgov.web import actor, current_language
 
 bp = Blueprint("assets_api", __name__, url_prefix="/api/v1")
 
-WRITERS = ("admin", "officer")
 ERRORS = {f"HTTP_{code}": ErrorResponse for code in (400, 401, 403, 404, 409, 413, 415, 422)}
 
 
@@ -35,16 +33,11 @@ class ControlList(BaseModel):
 
 
 def _asset(asset_id: int) -> Asset:
-    return get_scoped(get_session(), Asset, asset_id, require_user())
+    return services.get_asset(get_session(), asset_id, require_user())
 
 
 def _read(asset: Asset) -> dict:
     return dump(services.read_many(get_session(), [asset])[0])
-
-
-def _lang() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
 
 
 @bp.get("/assets")
@@ -140,7 +133,7 @@ def controls_list(asset_id: int):
     """The controls the asset's level requires, with their status."""
     asset = _asset(asset_id)
     rows = controls.asset_controls(get_session(), asset)
-    lang = _lang()
+    lang = current_language()
     items = [dump(controls.control_read(row, control, lang)) for row, control in rows]
     return {"items": items, "total": len(items)}
 
@@ -153,7 +146,7 @@ def controls_get(asset_id: int, control_id: str):
     asset = _asset(asset_id)
     db = get_session()
     row = controls.get_asset_control(db, asset, control_id)
-    return dump(controls.control_read(row, controls.control_by_id(db, control_id), _lang()))
+    return dump(controls.control_read(row, controls.control_by_id(db, control_id), current_language()))
 
 
 @bp.patch("/assets/<int:asset_id>/controls/<control_id>")
@@ -168,4 +161,4 @@ def controls_update(asset_id: int, control_id: str):
     db = get_session()
     row = controls.update_control(db, asset, control_id, data, actor())
     db.commit()
-    return dump(controls.control_read(row, controls.control_by_id(db, control_id), _lang()))
+    return dump(controls.control_read(row, controls.control_by_id(db, control_id), current_language()))

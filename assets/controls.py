@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from assets.models import Asset, AssetControl, Control
 from secgov import audit, catalog
 from secgov.audit import Actor
-from secgov.errors import Conflict, NotFound
+from secgov.db import chunks
+from secgov.errors import NotFound, check_version
 
 # Which of the six assessment areas each MLPS family feeds (our reading of the seed report;
 # data-protection points of the computing environment count as information protection).
@@ -148,11 +149,9 @@ def grade_many(session: Session, assets: Sequence[Asset]) -> dict[int, tuple[int
     requirements = _Requirements(session)
     ids = [asset.id for asset in assets]
     existing: dict[int, dict[str, AssetControl]] = {asset_id: {} for asset_id in ids}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in chunks(ids):
         for row in session.exec(select(AssetControl).where(AssetControl.asset_id.in_(chunk))):
             existing[row.asset_id][row.control_id] = row
-    now = datetime.now(UTC)
     new_rows: list[dict] = []
     outcome: dict[int, tuple[int, int]] = {}
     for asset in assets:
@@ -166,16 +165,13 @@ def grade_many(session: Session, assets: Sequence[Asset]) -> dict[int, tuple[int
                 row.required = should
                 session.add(row)
         new = sorted(required - rows.keys())
-        new_rows.extend(
-            {"asset_id": asset.id, "control_id": control_id, "required": True, "status": "not_implemented",
-             "evidence": "", "reviewer": "", "version": 1, "updated_at": now}
-            for control_id in new
-        )  # fmt: skip
+        new_rows.extend({"asset_id": asset.id, "control_id": control_id} for control_id in new)
         outcome[asset.id] = (len(new), dropped)
     session.flush()
     if new_rows:
-        # Plain multi-row INSERTs, not one ORM object per control: a graded asset gets dozens
-        # of controls, and an import of thousands of assets hundreds of thousands of them.
+        # Plain multi-row INSERTs (the columns' defaults fill the rest), not one ORM object per
+        # control: a graded asset gets dozens of controls, an import of thousands of assets
+        # hundreds of thousands of them.
         session.execute(insert(AssetControl.__table__), new_rows)
     return outcome
 
@@ -256,8 +252,7 @@ def update_control(
 ) -> AssetControl:
     """Record a control's status with its evidence; the actor is the reviewer."""
     row = get_asset_control(session, asset, control_id)
-    if data.version != row.version:
-        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+    check_version(row, data.version)
     before = {"status": row.status, "evidence": row.evidence, "reviewer": row.reviewer, "reviewed_on": row.reviewed_on}
     row.status = data.status
     row.evidence = data.evidence

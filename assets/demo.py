@@ -963,7 +963,7 @@ def load_vendors(session: Session, actor: Actor, officer, leader) -> int:
             engagement_id=made["WTR-LEAK-01"].id,
             reason="管网漏损监测为非涉密系统，合资厂商承建期间由本地团队驻场运维并签署保密协议。"
             " Non-classified; local staff on site and an NDA signed.",
-            expires_on=today.replace(year=today.year + 1),
+            expires_on=vendors.years_later(today, 1),
         ),
         officer_actor,
         officer,

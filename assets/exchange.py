@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from assets.models import Asset, AssetControl, AssetGrade, Vendor
-from assets.services import AssetCreate, AssetQuery, create_assets, list_assets, read_many
+from assets.services import FILTERS, WRITERS, AssetCreate, AssetQuery, create_assets, list_assets, read_many
 from assets.vendors import VendorCreate, VendorQuery, create_vendor, list_vendors
 from secgov import audit, catalog, tabular
 from secgov.audit import Actor
@@ -64,7 +64,6 @@ VENDOR_COLUMNS = ("name", "origin", "country", "confidentiality_agreement_on")
 VENDOR_REQUIRED = ("name", "origin", "country")
 
 Format = Literal["csv", "xlsx"]
-FORMATS: tuple[str, ...] = ("csv", "xlsx")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -79,6 +78,8 @@ _FALSE = frozenset({"false", "no", "n", "0", "否", "f"})
 # from the session after each batch: an import of 20,000 graded assets creates over a million
 # control rows, which must not all stay in memory.
 _BATCH = 200
+# Who may import: those who may change the registers.
+IMPORTERS = WRITERS
 # Imports that create at least this many assets refresh the planner's statistics.
 _ANALYZE_AFTER = 500
 _EXPORT_PAGE = 200
@@ -463,9 +464,7 @@ def import_assets(
     return report
 
 
-_FILTERS = {
-    name: (info.annotation, info) for name, info in AssetQuery.model_fields.items() if name not in ("page", "page_size")
-}
+_FILTERS = {name: (AssetQuery.model_fields[name].annotation, AssetQuery.model_fields[name]) for name in FILTERS}
 
 AssetExportQuery = create_model(
     "AssetExportQuery",

@@ -18,7 +18,6 @@ from secgov.web import actor
 
 bp = Blueprint("exchange_api", __name__, url_prefix="/api/v1")
 
-IMPORTERS = ("admin", "officer")
 UPLOAD_ENDPOINTS = frozenset({"exchange_api.assets_import", "exchange_api.vendors_import"})
 ERRORS = {f"HTTP_{code}": ErrorResponse for code in (400, 401, 403, 404, 413, 415, 422)}
 
@@ -98,7 +97,7 @@ def _rejected(report: exchange.ImportReport):
 
 
 @bp.post("/assets/import")
-@roles(*IMPORTERS)
+@roles(*exchange.IMPORTERS)
 @spec.validate(
     query=ImportQuery,
     form=ImportUpload,
@@ -112,7 +111,7 @@ def assets_import():
 
 
 @bp.post("/vendors/import")
-@roles(*IMPORTERS)
+@roles(*exchange.IMPORTERS)
 @spec.validate(
     query=ImportQuery,
     form=ImportUpload,

@@ -7,30 +7,19 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from assets import exchange
+from assets import exchange, services
 from secgov.authz import ALL_ROLES, require_user, roles
 from secgov.db import get_session
+from secgov.forms import filled_args
 from secgov.web import actor
 
 bp = Blueprint("assets_io", __name__, url_prefix="/registers")
 
-IMPORTERS = ("admin", "officer")
 UPLOAD_ENDPOINTS = frozenset({"assets_io.import_assets", "assets_io.import_vendors"})
 # Room for the multipart framing, the CSRF token and the checkbox around the file itself.
 FORM_OVERHEAD = 64 * 1024
 # A report longer than this is cut on the page (the API and the CLI give all of it).
 REPORT_ROWS_SHOWN = 500
-ASSET_FILTERS = (
-    "q",
-    "sector",
-    "department",
-    "mlps_level",
-    "is_cii",
-    "classified",
-    "lifecycle",
-    "vendor_origin",
-    "sort",
-)
 
 
 class UploadTooLarge(Exception):
@@ -85,7 +74,7 @@ def _too_large(_exc):
 
 
 @bp.get("/import")
-@roles(*IMPORTERS)
+@roles(*exchange.IMPORTERS)
 def import_form():
     """The upload forms of the asset and vendor registers."""
     return _page()
@@ -117,14 +106,14 @@ def _import(register: str, run) -> object:
 
 
 @bp.post("/import/assets")
-@roles(*IMPORTERS)
+@roles(*exchange.IMPORTERS)
 def import_assets():
     """Import assets from a CSV or XLSX file: all rows, or (checkbox) the valid ones."""
     return _import("assets", exchange.import_assets)
 
 
 @bp.post("/import/vendors")
-@roles(*IMPORTERS)
+@roles(*exchange.IMPORTERS)
 def import_vendors():
     """Import vendors from a CSV or XLSX file."""
     return _import("vendors", exchange.import_vendors)
@@ -146,7 +135,7 @@ def export_assets():
     """Every asset in scope matching the list's filters, as CSV or XLSX."""
     # Empty filters (an untouched select of the list's form) mean "any"; other list arguments
     # such as page are not filters and are left out.
-    args = {k: request.args[k] for k in ("format", *ASSET_FILTERS) if request.args.get(k, "").strip()}
+    args = filled_args(("format", *services.FILTERS))
     export = exchange.AssetExportQuery.model_validate(args)
     data = exchange.export_assets(
         get_session(), require_user(), exchange.asset_query(export), export.format, actor=actor()
@@ -158,7 +147,7 @@ def export_assets():
 @roles(*ALL_ROLES)
 def export_vendors():
     """The vendor register as CSV or XLSX."""
-    args = {k: request.args[k] for k in ("format", *exchange.VENDOR_FILTERS) if request.args.get(k, "").strip()}
+    args = filled_args(("format", *exchange.VENDOR_FILTERS))
     export = exchange.VendorExportQuery.model_validate(args)
     data = exchange.export_vendors(get_session(), require_user(), export, actor=actor())
     return attachment(data, "vendors", export.format)

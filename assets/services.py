@@ -12,17 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
-from assets import controls
+from assets import controls, vendors
 from assets.models import Asset, AssetGrade, Engagement, Vendor
 from assets.targets import TargetError, parse_ports, parse_targets
 from secgov import audit, catalog, responsibility
 from secgov.audit import Actor
-from secgov.authz import department_in_scope, in_scope
+from secgov.authz import department_in_scope, get_scoped, in_scope
+from secgov.db import chunks
 from secgov.directory import department_by_code
-from secgov.errors import Conflict, Invalid
+from secgov.errors import Conflict, Invalid, check_version
 from secgov.models import Department, User
 
 OWNER = "owner"
+# Who may change the asset register (assets, controls, engagements, imports); others read it.
+WRITERS = ("admin", "officer")
 DEFAULT_MAX_TARGET_ADDRESSES = 256
 
 Code = Annotated[
@@ -199,6 +202,10 @@ class AssetQuery(BaseModel):
     page_size: int = Field(default=50, ge=1, le=200)
 
 
+# The list's filters: every field of AssetQuery but the page (exports, links and forms use these).
+FILTERS = tuple(name for name in AssetQuery.model_fields if name not in ("page", "page_size"))
+
+
 def filing_missing(asset: Asset) -> bool:
     return (
         asset.mlps_level is not None
@@ -258,9 +265,7 @@ def read_many(session: Session, assets: list[Asset]) -> list[AssetRead]:
 
 
 def _filters(session: Session, viewer: User, query: AssetQuery) -> list:
-    # A viewer in the root department sees every asset: no scope predicate, so that the database
-    # can walk the index of the sort column and stop after one page instead of sorting them all.
-    where = [] if viewer.department.parent_id is None else [in_scope(Asset.department_id, viewer)]
+    where = [in_scope(Asset.department_id, viewer)]
     if query.q:
         like = f"%{query.q.lower()}%"
         where.append(
@@ -294,9 +299,7 @@ def _filters(session: Session, viewer: User, query: AssetQuery) -> list:
         engaged = (
             select(Engagement.asset_id)
             .join(Vendor, Vendor.id == Engagement.vendor_id)
-            .where(
-                Vendor.origin == query.vendor_origin, or_(Engagement.ended_on.is_(None), Engagement.ended_on >= today)
-            )
+            .where(Vendor.origin == query.vendor_origin, vendors.runs_on(today))
         )
         where.append(Asset.id.in_(engaged))
     return where
@@ -316,6 +319,19 @@ def list_assets(session: Session, viewer: User, query: AssetQuery) -> tuple[list
         .limit(query.page_size)
     ).all()
     return list(rows), total
+
+
+def get_asset(session: Session, asset_id: int, viewer: User) -> Asset:
+    """The asset with this id in the viewer's scope (out of scope: audited, then not found)."""
+    return get_scoped(session, Asset, asset_id, viewer)
+
+
+def eligible_owners(session: Session, viewer: User | None) -> list[User]:
+    """The people who may own an asset registered by viewer: active, in the viewer's scope."""
+    where = [User.disabled.is_(False)]
+    if viewer is not None:
+        where.append(in_scope(User.department_id, viewer))
+    return list(session.exec(select(User).where(*where).order_by(User.username)).all())
 
 
 def asset_by_code(session: Session, code: str) -> Asset | None:
@@ -362,8 +378,8 @@ def create_assets(
             raise Conflict(_("The code %(code)s is already used.", code=data.code))
         seen.add(data.code.lower())
     codes = sorted(seen)
-    for start in range(0, len(codes), 500):
-        taken = session.exec(select(Asset.code).where(func.lower(Asset.code).in_(codes[start : start + 500]))).first()
+    for chunk in chunks(codes):
+        taken = session.exec(select(Asset.code).where(func.lower(Asset.code).in_(chunk))).first()
         if taken is not None:
             raise Conflict(_("The code %(code)s is already used.", code=taken))
     departments = {
@@ -415,8 +431,7 @@ def create_assets(
 
 def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor, viewer: User | None = None) -> Asset:
     """Edit an asset. A new level or extension set regrades it; history keeps the old grade."""
-    if data.version != asset.version:
-        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+    check_version(asset, data.version)
     before = _snapshot(asset)
     fields = data.model_fields_set - {"version", "reason", "department", "owner"}
     for name in fields:

@@ -6,9 +6,11 @@ from flask import Blueprint, request
 from pydantic import BaseModel
 from spectree import Response
 
-from assets import vendors
+from assets import services, vendors
 from assets.models import Asset
+from assets.services import WRITERS
 from assets.vendors import (
+    APPROVERS,
     ComplianceRead,
     EngagementCreate,
     EngagementRead,
@@ -23,14 +25,12 @@ from assets.vendors import (
     VendorUpdate,
 )
 from secgov.api.base import ErrorResponse, PageQuery, dump, json_body, page_of, query_args, spec
-from secgov.authz import ALL_ROLES, get_scoped, require_user, roles
+from secgov.authz import ALL_ROLES, require_user, roles
 from secgov.db import get_session
 from secgov.web import actor
 
 bp = Blueprint("vendors_api", __name__, url_prefix="/api/v1")
 
-WRITERS = ("admin", "officer")
-APPROVERS = ("admin", "leader")
 ERRORS = {f"HTTP_{code}": ErrorResponse for code in (400, 401, 403, 404, 409, 413, 415, 422)}
 
 
@@ -56,7 +56,7 @@ class ExemptionPage(BaseModel):
 
 
 def _asset(asset_id: int) -> Asset:
-    return get_scoped(get_session(), Asset, asset_id, require_user())
+    return services.get_asset(get_session(), asset_id, require_user())
 
 
 def _engagement_read(asset: Asset, engagement_id: int) -> dict:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
-from pydantic import ValidationError
 
-from assets import vendors
+from assets import services, vendors
 from assets.models import Asset
+from assets.services import WRITERS
 from assets.vendors import (
+    APPROVERS,
     EngagementCreate,
     ExemptionCreate,
     ExemptionDecision,
@@ -19,26 +19,19 @@ from assets.vendors import (
     VendorUpdate,
 )
 from secgov import catalog, settings
-from secgov.authz import ALL_ROLES, get_scoped, require_user, roles
+from secgov.authz import ALL_ROLES, require_user, roles
 from secgov.db import get_session
 from secgov.errors import ServiceError
-from secgov.forms import error_dict, int_arg, parse_form, safe_next
-from secgov.web import actor
+from secgov.forms import error_dict, list_query, parse_form, safe_next
+from secgov.web import actor, current_language
 
 bp = Blueprint("vendors", __name__)
 
-WRITERS = ("admin", "officer")
-APPROVERS = ("admin", "leader")
 PAGE_SIZE = 50
 
 
-def _lang() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
-
-
 def _asset(asset_id: int) -> Asset:
-    return get_scoped(get_session(), Asset, asset_id, require_user())
+    return services.get_asset(get_session(), asset_id, require_user())
 
 
 def _back_to_asset(asset_id: int):
@@ -53,10 +46,9 @@ def _back_to_asset(asset_id: int):
 @roles(*ALL_ROLES)
 def index():
     """Vendors, searchable by name and origin, one page at a time."""
-    q = request.args.get("q", "").strip()[:100]
-    origin = request.args.get("origin", "")
-    origin = origin if origin in catalog.VENDOR_ORIGINS else None
-    query = VendorQuery(q=q, origin=origin, page=int_arg("page", 1), page_size=PAGE_SIZE)
+    query, problems = list_query(VendorQuery, ("q", "origin", "page"), page_size=PAGE_SIZE)
+    for problem in problems:
+        flash(problem, "warning")
     rows, total = vendors.list_vendors(get_session(), query)
     return render_template(
         "vendors/index.html",
@@ -64,7 +56,7 @@ def index():
         total=total,
         query=query,
         origins=catalog.VENDOR_ORIGINS,
-        countries=dict(vendors.country_names(_lang())),
+        countries=dict(vendors.country_names(current_language())),
     )
 
 
@@ -75,7 +67,7 @@ def _form_page(vendor, form, errors, status=200):
         form=form,
         errors=errors,
         origins=catalog.VENDOR_ORIGINS,
-        countries=vendors.country_names(_lang()),
+        countries=vendors.country_names(current_language()),
     )
     return page, status
 
@@ -110,7 +102,7 @@ def detail(vendor_id: int):
         "vendors/detail.html",
         vendor=vendor,
         engagements=vendors.vendor_engagements(db, vendor, require_user()),
-        countries=dict(vendors.country_names(_lang())),
+        countries=dict(vendors.country_names(current_language())),
     )
 
 
@@ -255,11 +247,9 @@ def policy():
 def _exemptions_page(form, errors, status=200):
     db = get_session()
     viewer = require_user()
-    status_arg = request.args.get("status") or None
-    try:
-        query = ExemptionQuery(status=status_arg, page=int_arg("page", 1), page_size=PAGE_SIZE)
-    except ValidationError:
-        query = ExemptionQuery(page=int_arg("page", 1), page_size=PAGE_SIZE)
+    query, problems = list_query(ExemptionQuery, ("status", "page"), page_size=PAGE_SIZE)
+    for problem in problems:
+        flash(problem, "warning")
     rows, total = vendors.list_exemptions(db, viewer, query)
     candidates = vendors.exemption_candidates(db, viewer) if viewer.has_role(*WRITERS) else []
     page = render_template(

@@ -25,7 +25,7 @@ from assets.models import Asset, Engagement, Vendor, VendorExemption
 from secgov import audit, catalog, settings
 from secgov.audit import Actor
 from secgov.authz import deny_out_of_scope, department_in_scope, get_scoped, in_scope
-from secgov.errors import Conflict, Forbidden, Invalid, NotFound
+from secgov.errors import Conflict, Forbidden, Invalid, NotFound, check_version
 from secgov.models import Department, User
 
 POLICY_SETTING = "vendor_origin_policy"
@@ -33,6 +33,8 @@ Origin = Literal["domestic", "foreign", "joint_venture"]
 Role = Literal["planner", "builder", "operator", "product_supplier", "advisor", "investor"]
 Outcome = Literal["violation", "warning", "exempted"]
 ExemptionStatus = Literal["pending", "approved", "rejected"]
+# Who decides on exemption requests.
+APPROVERS = ("admin", "leader")
 EXPIRING_DAYS = 30
 MAX_EXEMPTION_YEARS = 3
 # Two-letter keys of babel's territory list that are groupings or placeholders, not countries.
@@ -281,6 +283,14 @@ def is_active(engagement: Engagement, today: date) -> bool:
     return started and (engagement.ended_on is None or engagement.ended_on >= today)
 
 
+def runs_on(today: date):
+    """is_active as a WHERE clause: the engagements running on today."""
+    return and_(
+        or_(Engagement.started_on.is_(None), Engagement.started_on <= today),
+        or_(Engagement.ended_on.is_(None), Engagement.ended_on >= today),
+    )
+
+
 def exemption_valid(exemption: VendorExemption, today: date) -> bool:
     """Approved and not yet expired: an exemption ends on its expires_on day."""
     return exemption.status == "approved" and exemption.expires_on > today
@@ -382,8 +392,7 @@ def create_vendor(session: Session, data: VendorCreate, actor: Actor) -> Vendor:
 
 def update_vendor(session: Session, vendor: Vendor, data: VendorUpdate, actor: Actor) -> Vendor:
     """Edit a vendor (send the version you read)."""
-    if data.version != vendor.version:
-        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+    check_version(vendor, data.version)
     before = _snapshot_vendor(vendor)
     if data.name is not None and data.name.lower() != vendor.name.lower():
         if _vendor_named(session, data.name):
@@ -626,7 +635,8 @@ def _snapshot_exemption(exemption: VendorExemption) -> dict:
     }
 
 
-def _years_later(day: date, years: int) -> date:
+def years_later(day: date, years: int) -> date:
+    """The same day `years` later (28 February for a 29 February that does not recur)."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
@@ -720,7 +730,7 @@ def request_exemption(session: Session, data: ExemptionCreate, actor: Actor, vie
         raise Invalid(_("Unknown engagement."), field="engagement_id")
     if data.expires_on <= today:
         raise Invalid(_("The expiry date must be after today."), field="expires_on")
-    if data.expires_on > _years_later(today, MAX_EXEMPTION_YEARS):
+    if data.expires_on > years_later(today, MAX_EXEMPTION_YEARS):
         raise Invalid(_("An exemption can last at most three years."), field="expires_on")
     vendor = session.get(Vendor, engagement.vendor_id)
     findings = evaluate(asset, [(engagement, vendor)], [], get_policy(session), today)
@@ -822,8 +832,7 @@ def compliance(session: Session, viewer: User, today: date | None = None) -> Com
                 Asset.sector.in_(policy["critical_sectors"]),
                 Engagement.role.in_(policy["restricted_roles"]),
                 Vendor.origin.in_(policy["restricted_origins"]),
-                or_(Engagement.started_on.is_(None), Engagement.started_on <= today),
-                or_(Engagement.ended_on.is_(None), Engagement.ended_on >= today),
+                runs_on(today),
             )
             .order_by(Asset.code, Engagement.id)
         ).all()

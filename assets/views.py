@@ -3,57 +3,29 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
-from pydantic import ValidationError
-from sqlmodel import select
 
 from assets import controls, services
 from assets.models import Asset
-from assets.services import AssetCreate, AssetQuery, AssetUpdate
+from assets.services import WRITERS, AssetCreate, AssetQuery, AssetUpdate
 from secgov import catalog, directory, responsibility
-from secgov.authz import ALL_ROLES, get_scoped, in_scope, require_user, roles
+from secgov.authz import ALL_ROLES, require_user, roles
 from secgov.db import get_session
-from secgov.errors import ServiceError, validation_details
-from secgov.forms import error_dict, parse_form
-from secgov.models import User
+from secgov.errors import ServiceError
+from secgov.forms import error_dict, list_query, parse_form
+from secgov.web import actor, current_language
 
 bp = Blueprint("assets", __name__, url_prefix="/assets")
 
-WRITERS = ("admin", "officer")
-LIST_ARGS = (
-    "q",
-    "sector",
-    "department",
-    "mlps_level",
-    "is_cii",
-    "classified",
-    "lifecycle",
-    "vendor_origin",
-    "sort",
-    "page",
-)
-
-
-def _lang() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
-
 
 def _asset(asset_id: int) -> Asset:
-    return get_scoped(get_session(), Asset, asset_id, require_user())
+    return services.get_asset(get_session(), asset_id, require_user())
 
 
 def _choices(people: bool = True):
     db = get_session()
     viewer = require_user()
-    people = (
-        db.exec(
-            select(User).where(in_scope(User.department_id, viewer), User.disabled.is_(False)).order_by(User.username)
-        ).all()
-        if people
-        else []
-    )
+    people = services.eligible_owners(db, viewer) if people else []
     return {
         "sectors": catalog.sectors(),
         "departments": directory.departments_in_scope(db, viewer),
@@ -65,24 +37,11 @@ def _choices(people: bool = True):
     }
 
 
-def _query_from_args() -> tuple[AssetQuery, list[str]]:
-    """The list's filters from the query string; unreadable ones are dropped and named."""
-    data = {k: request.args[k] for k in LIST_ARGS if request.args.get(k, "").strip()}
-    try:
-        return AssetQuery.model_validate(data), []
-    except ValidationError as exc:
-        details = validation_details(exc)
-        bad = {d["field"].split(".")[0] for d in details}
-        return AssetQuery.model_validate({k: v for k, v in data.items() if k not in bad}), [
-            d["message"] for d in details
-        ]
-
-
 @bp.get("")
 @roles(*ALL_ROLES)
 def index():
     """The asset register in the user's scope, filtered and sorted on the server."""
-    query, problems = _query_from_args()
+    query, problems = list_query(AssetQuery, (*services.FILTERS, "page"))
     db = get_session()
     try:
         rows, total = services.list_assets(db, require_user(), query)
@@ -127,7 +86,7 @@ def create():
     if data is not None:
         db = get_session()
         try:
-            asset = services.create_asset(db, data, _actor(), require_user())
+            asset = services.create_asset(db, data, actor(), require_user())
             db.commit()
             flash(_("Asset %(code)s was registered.", code=asset.code), "success")
             return redirect(url_for("assets.detail", asset_id=asset.id))
@@ -135,12 +94,6 @@ def create():
             db.rollback()
             errors = error_dict(exc)
     return render_template("assets/form.html", asset=None, form=_echo(), errors=errors, **_choices()), 422
-
-
-def _actor():
-    from secgov.web import actor
-
-    return actor()
 
 
 def _echo() -> dict:
@@ -158,7 +111,7 @@ def detail(asset_id: int):
     db = get_session()
     asset = _asset(asset_id)
     record = services.read_many(db, [asset])[0]
-    lang = _lang()
+    lang = current_language()
     return render_template(
         "assets/detail.html",
         asset=asset,
@@ -203,7 +156,7 @@ def edit(asset_id: int):
     )
     if data is not None:
         try:
-            services.update_asset(db, asset, data, _actor(), require_user())
+            services.update_asset(db, asset, data, actor(), require_user())
             db.commit()
             flash(_("Asset %(code)s was saved.", code=asset.code), "success")
             return redirect(url_for("assets.detail", asset_id=asset.id))
@@ -220,7 +173,7 @@ def delete(asset_id: int):
     db = get_session()
     asset = _asset(asset_id)
     code = asset.code
-    services.delete_asset(db, asset, _actor())
+    services.delete_asset(db, asset, actor())
     db.commit()
     flash(_("Asset %(code)s was deleted.", code=code), "success")
     return redirect(url_for("assets.index"))
@@ -237,7 +190,7 @@ def control_update(asset_id: int, control_id: str):
         flash(_("The control was not saved: %(problems)s", problems="; ".join(errors.values())), "danger")
         return redirect(url_for("assets.detail", asset_id=asset.id, _anchor="controls"))
     try:
-        controls.update_control(db, asset, control_id, data, _actor())
+        controls.update_control(db, asset, control_id, data, actor())
         db.commit()
         flash(_("Control %(code)s was saved.", code=control_id), "success")
     except ServiceError as exc:

@@ -261,9 +261,7 @@ def list_entries(
     """Entries in the viewer's scope; events without a department are the city's (root) only."""
     from secgov.authz import in_scope
 
-    where = []
-    if viewer.department.parent_id is not None:
-        where.append(in_scope(AuditEntry.department_id, viewer))
+    where = [in_scope(AuditEntry.department_id, viewer)]
     if filters.actor:
         where.append(AuditEntry.actor == filters.actor)
     if filters.action:

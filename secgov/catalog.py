@@ -77,7 +77,7 @@ def label(kind: str, code: Any, lang: str) -> str:
     """The zh or en label of a catalog code, or the code itself when unknown."""
     found = labels(kind, lang).get(code)
     if found is not None:
-        return MappingProxyType(found)
+        return found
     return "" if code is None else str(code)
 
 

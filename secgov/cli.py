@@ -249,8 +249,6 @@ def serve(host, port, workers, no_scheduler) -> None:
 # With --as USERNAME they act as that user, with the user's roles and department scope, exactly
 # as the web pages and the API would.
 
-IMPORT_ROLES = frozenset({"admin", "officer"})
-
 
 class _NothingWritten(Exception):
     """Ends an import's transaction with a rollback."""
@@ -295,7 +293,7 @@ def _import_register(ctx: click.Context, register: str, path: str, partial: bool
         run = exchange.import_assets if register == "assets" else exchange.import_vendors
         try:
             with write_session() as session:
-                actor, viewer = _acting_user(session, username, IMPORT_ROLES)
+                actor, viewer = _acting_user(session, username, frozenset(exchange.IMPORTERS))
                 report = run(session, data, file.name, actor, viewer, partial=partial)
                 if not report.written:
                     raise _NothingWritten  # leaves the transaction rolled back

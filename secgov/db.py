@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
+
+T = TypeVar("T")
 
 # Stable constraint names, so that Alembic migrations are the same on every database.
 SQLModel.metadata.naming_convention = {
@@ -109,6 +112,13 @@ def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """Slices of at most `size` values: an IN list stays well below every database's limit on
+    parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def refresh_statistics(session: Session, tables: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ from secgov import audit, auth
 from secgov.audit import Actor
 from secgov.authz import deny_out_of_scope, department_in_scope, in_scope
 from secgov.config import ROLES
-from secgov.errors import Conflict, Invalid, NotFound
+from secgov.errors import Conflict, Invalid, NotFound, check_version
 from secgov.models import ApiToken, Department, User, UserRole
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -169,12 +169,6 @@ def list_users(
 # --- departments ----------------------------------------------------------------------------
 
 
-def _check_version(obj, version: int) -> None:
-    """Optimistic concurrency: the writer must have read the current version."""
-    if version != obj.version:
-        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
-
-
 def _snapshot_department(dept: Department, codes: dict[int, str] | None = None) -> dict:
     return {
         "code": dept.code,
@@ -219,7 +213,7 @@ def update_department(
     session: Session, dept: Department, data: DepartmentUpdate, actor: Actor, viewer: User | None = None
 ) -> Department:
     """Rename or move a department; moving re-roots its whole subtree."""
-    _check_version(dept, data.version)
+    check_version(dept, data.version)
     before = _snapshot_department(dept)
     changes = data.model_dump(exclude_unset=True, exclude={"version", "parent"})
     for key, value in changes.items():
@@ -322,7 +316,7 @@ def create_user(session: Session, data: UserCreate, actor: Actor, viewer: User |
 
 def update_user(session: Session, user: User, data: UserUpdate, actor: Actor, viewer: User | None = None) -> User:
     """Change a user's profile, department, roles or disabled flag."""
-    _check_version(user, data.version)
+    check_version(user, data.version)
     before = _snapshot_user(user)
     fields = data.model_fields_set
     if "display_name" in fields and data.display_name is not None:

@@ -40,6 +40,12 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+def check_version(record, version: int) -> None:
+    """Optimistic concurrency: the writer must have read the record's current version."""
+    if version != record.version:
+        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+
+
 class Forbidden(ServiceError):
     status = 403
     code = "forbidden"

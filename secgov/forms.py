@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -56,6 +57,24 @@ def safe_next(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def filled_args(names: Iterable[str]) -> dict[str, str]:
+    """The named query-string arguments that are not blank: an untouched select of a filter
+    form sends an empty value, which means "any"."""
+    return {name: request.args[name] for name in names if request.args.get(name, "").strip()}
+
+
+def list_query(schema: type[M], names: Iterable[str], **fixed) -> tuple[M, list[str]]:
+    """A list page's filters from the query string, leniently: an unreadable filter is dropped
+    (the page still shows) and its problem returned, translated, for a flash message."""
+    data = {**filled_args(names), **fixed}
+    try:
+        return schema.model_validate(data), []
+    except ValidationError as exc:
+        details = validation_details(exc)
+        bad = {d["field"].split(".")[0] for d in details}
+        return schema.model_validate({k: v for k, v in data.items() if k not in bad}), [d["message"] for d in details]
 
 
 def int_arg(name: str, default: int, lo: int = 1, hi: int = 10_000) -> int:

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from secgov import audit
 from secgov.audit import Actor
+from secgov.db import chunks
 from secgov.models import Responsibility, User
 
 
@@ -50,7 +51,7 @@ def assign_many(
     at = at or datetime.now(UTC)
     ids = sorted({subject_id for subject_id, _user, _dept in assignments})
     current: dict[int, Responsibility] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for row in session.exec(
             select(Responsibility).where(
                 Responsibility.subject_type == subject_type,
@@ -98,12 +99,6 @@ def assign_many(
     session.flush()
     audit.record_many(session, actor, events)
     return results
-
-
-def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
-    """Slices of at most `size` ids: an IN list stays well below every database's parameter limit."""
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def holders(

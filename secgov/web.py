@@ -70,6 +70,14 @@ def _session_expired(app: Flask) -> bool:
     )
 
 
+def current_language() -> str:
+    """The language of this request's answer: "zh" or "en"."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return locale.language if locale else "zh"
+
+
 def _bearer_user():
     header = request.headers.get("Authorization", "")
     if not header:
@@ -181,12 +189,9 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def _template_globals():
-        from flask_babel import get_locale
-
         from secgov import catalog
 
-        locale = get_locale()
-        lang = locale.language if locale else "zh"
+        lang = current_language()
         return {
             "current_locale": lang,
             "catalog_label": lambda kind, code: catalog.label(kind, code, lang),

@@ -257,6 +257,10 @@ def test_filters_sort_and_pages(api):
     assert page["total"] == 4 and [a["code"] for a in page["items"]] == ["F-4"]
     for bad in ("sort=password", "mlps_level=9", "is_cii=maybe", "page_size=500", "department=nowhere"):
         assert admin("GET", f"/api/v1/assets?{bad}").status_code == 422, bad
+    # A blank filter is no filter, as on the page (a form's untouched select sends one) ...
+    assert codes("sector=&is_cii=&mlps_level=&q=") == ["F-1", "F-2", "F-3", "F-4"]
+    # ... but an unknown parameter is refused, blank or not.
+    assert admin("GET", "/api/v1/assets?colour=").status_code == 422
 
 
 def test_scope_in_pages_api_and_counts(api, client, city):

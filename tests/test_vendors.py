@@ -307,7 +307,11 @@ def test_vendor_pages(client, session, city, make_user, make_asset, make_vendor,
     listing = client.get("/vendors?q=gmbh&origin=joint_venture").get_data(as_text=True)
     assert "Rhein GmbH" in listing
     assert "Rhein GmbH" not in client.get("/vendors?origin=domestic").get_data(as_text=True)
-    assert client.get("/vendors?origin=<script>&page=-3").status_code == 200
+    # An unreadable filter is dropped and named; the other filters still apply.
+    odd = client.get("/vendors?origin=<script>&page=-3&q=gmbh", headers={"Accept-Language": "en"})
+    assert odd.status_code == 200
+    page = odd.get_data(as_text=True)
+    assert "Rhein GmbH" in page and 'class="flash flash-warning"' in page
 
     other = make_vendor("Spare", "domestic", "CN")
     gone = client.post(f"/vendors/{other.id}/delete", data={"csrf_token": token})
@@ -630,7 +634,7 @@ def test_bad_exemption_requests(client, session, exemption_world, change, field)
 
 def test_three_years_is_the_longest_exemption(client, exemption_world):
     w = exemption_world
-    longest = vendor_service._years_later(TODAY, 3).isoformat()
+    longest = vendor_service.years_later(TODAY, 3).isoformat()
     body = {"engagement_id": w["warning"].id, "reason": "Long migration", "expires_on": longest}
     assert client.post("/api/v1/vendor-exemptions", json=body, headers=w["officer"]).status_code == 201
 
@@ -868,3 +872,19 @@ def test_the_asset_page_shows_the_engagements_panel(client, city, make_user, mak
     html = client.get(f"/assets/{asset.id}").get_data(as_text=True)
     assert "Overseas Ltd" in html and 'class="badge warn"' in html
     assert f'action="/assets/{asset.id}/engagements"' in html
+
+
+def test_the_vendor_origin_filter_counts_only_engagements_running_today(
+    client, city, make_user, api_token, make_asset, make_vendor, engage
+):
+    """The same rule as the policy (vendors.is_active): a planned engagement that has not begun
+    and one that has ended do not make an asset "built by a foreign vendor" today."""
+    reader = bearer(api_token(make_user("rita", roles=("leader",), department="city")))
+    foreign = make_vendor("Overseas Ltd")
+    today = date.today()
+    running, planned, ended, _none = (make_asset(code, "a1") for code in ("RUN-1", "PLAN-1", "END-1", "NONE-1"))
+    engage(running, foreign)
+    engage(planned, foreign, started_on=today + timedelta(days=30))
+    engage(ended, foreign, ended_on=today - timedelta(days=1))
+    listing = client.get("/api/v1/assets?vendor_origin=foreign", headers=reader).get_json()
+    assert [item["code"] for item in listing["items"]] == ["RUN-1"]

@@ -93,10 +93,15 @@ def _has_nul(data: Any) -> bool:
 
 
 def query_args(schema: type[M]) -> M:
-    """The query string validated by schema (unknown parameters are refused)."""
+    """The query string validated by schema (unknown parameters are refused). A blank value is
+    no value, as on the pages: `?is_cii=` means "CII or not", not an error."""
     data: dict[str, Any] = {}
     for key in request.args:
         values = request.args.getlist(key)
+        if key in schema.model_fields:
+            values = [v for v in values if v.strip()]
+            if not values:
+                continue
         data[key] = values if len(values) > 1 else values[0]
     return schema.model_validate(data)
 
