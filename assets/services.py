@@ -19,7 +19,7 @@ from secgov import audit, catalog, responsibility
 from secgov.audit import Actor
 from secgov.authz import department_in_scope, get_scoped, in_scope
 from secgov.db import chunks
-from secgov.directory import department_by_code
+from secgov.directory import Code, Input, Name, department_by_code
 from secgov.errors import Conflict, Invalid, check_version
 from secgov.models import Department, User
 
@@ -28,11 +28,6 @@ OWNER = "owner"
 WRITERS = ("admin", "officer")
 DEFAULT_MAX_TARGET_ADDRESSES = 256
 
-Code = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"),
-]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DataLevel = Literal["core", "important", "general"]
 Lifecycle = Literal["planned", "building", "operational", "retired"]
 Extension = Literal["cloud", "mobile", "iot", "ics"]
@@ -81,13 +76,9 @@ def _sector(value: str) -> str:
     return value
 
 
-class AssetBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AssetCreate(AssetBase):
+class AssetCreate(Input):
     code: Code
-    name: Text200
+    name: Name
     description: Annotated[str, StringConstraints(max_length=4000)] = ""
     sector: str
     department: Code
@@ -107,8 +98,8 @@ class AssetCreate(AssetBase):
     _check_ports = field_validator("expected_ports", mode="before")(_ports)
 
 
-class AssetUpdate(AssetBase):
-    name: Text200 | None = None
+class AssetUpdate(Input):
+    name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=4000)] | None = None
     sector: str | None = None
     department: Code | None = None

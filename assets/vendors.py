@@ -25,6 +25,7 @@ from assets.models import Asset, Engagement, Vendor, VendorExemption
 from secgov import audit, catalog, settings
 from secgov.audit import Actor
 from secgov.authz import deny_out_of_scope, department_in_scope, get_scoped, in_scope
+from secgov.directory import Input, Name
 from secgov.errors import Conflict, Forbidden, Invalid, NotFound, check_version
 from secgov.models import Department, User
 
@@ -40,7 +41,6 @@ MAX_EXEMPTION_YEARS = 3
 # Two-letter keys of babel's territory list that are groupings or placeholders, not countries.
 NOT_COUNTRIES = frozenset({"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"})
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 VERSION = Field(description="The version you read; a newer one on the server is a conflict.")
@@ -83,10 +83,6 @@ def _country(value: Any) -> Any:
 
 
 # --- schemas ---------------------------------------------------------------------------------
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class VendorCreate(Input):
