@@ -1,1 +1,24 @@
-"""The assets domain package."""
+"""The asset domain: the inventory of the city's critical systems, their controls, vendors and
+engagements, and the vendor-origin policy. Its contributions to the app are declared here."""
+
+from assets import api, codes, controls, demo, exchange, models, policy, views
+from secgov.codes import N_
+from secgov.registry import Domain, MenuItem
+
+DOMAIN = Domain(
+    name="assets",
+    blueprints=views.blueprints,
+    api_blueprints=api.blueprints,
+    settings=(policy.POLICY,),
+    catalogs=(controls.sync_catalog,),
+    demo=demo.load,
+    codes=codes.ALL,
+    registers=(exchange.ASSETS, exchange.VENDORS),
+    menu=(
+        MenuItem("assets.index", N_("Assets")),
+        MenuItem("vendors.index", N_("Vendors")),
+        MenuItem("policy.compliance", N_("Vendor compliance")),
+    ),
+)
+
+__all__ = ["DOMAIN", "models"]

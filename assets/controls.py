@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
-from typing import Literal
+from datetime import UTC, datetime
 
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, func, insert
+from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from assets.models import Asset, AssetControl, Control
+from assets.schemas import AssetControlRead, AssetControlUpdate, Coverage, DepartmentCoverage
 from secgov import audit, catalog
-from secgov.audit import Actor
+from secgov.authz import Actor
 from secgov.db import chunks
+from secgov.directory import departments_in_scope
 from secgov.errors import NotFound, check_version
 
 # Which of the six assessment areas each MLPS family feeds (our reading of the seed report;
@@ -32,8 +32,6 @@ FAMILY_AREA = {
     "OM": "construction_operations",
 }
 INFORMATION_POINTS = ("数据", "个人信息", "剩余信息")
-
-Status = Literal["implemented", "partial", "planned", "not_implemented", "not_applicable"]
 
 
 def _catalog_rows() -> list[Control]:
@@ -83,30 +81,20 @@ def _catalog_rows() -> list[Control]:
     return rows
 
 
-def sync_catalog(engine: Engine) -> int:
+def sync_catalog(session: Session) -> int:
     """Insert or refresh the controls from the catalog files (run by `db upgrade`)."""
     rows = _catalog_rows()
-    with Session(engine) as session, session.begin():
-        existing = {c.id: c for c in session.exec(select(Control)).all()}
-        for row in rows:
-            current = existing.get(row.id)
-            if current is None:
-                session.add(row)
-                continue
-            for name in (
-                "catalog",
-                "code",
-                "family",
-                "extension",
-                "area",
-                "title_zh",
-                "title_en",
-                "levels",
-                "parent",
-                "position",
-            ):
-                setattr(current, name, getattr(row, name))
-            session.add(current)
+    existing = {c.id: c for c in session.exec(select(Control)).all()}
+    for row in rows:
+        current = existing.get(row.id)
+        if current is None:
+            session.add(row)
+            continue
+        for name in ("catalog", "code", "family", "extension", "area", "title_zh", "title_en", "levels", "parent"):
+            setattr(current, name, getattr(row, name))
+        current.position = row.position
+        session.add(current)
+    session.flush()
     return len(rows)
 
 
@@ -174,32 +162,6 @@ def grade_many(session: Session, assets: Sequence[Asset]) -> dict[int, tuple[int
         # hundreds of thousands of them.
         session.execute(insert(AssetControl.__table__), new_rows)
     return outcome
-
-
-class AssetControlUpdate(BaseModel):
-    """What a reviewer records on one control of an asset."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    status: Status
-    evidence: str = Field(default="", max_length=4000)
-    reviewed_on: date | None = None
-    version: int
-
-
-class AssetControlRead(BaseModel):
-    control_id: str
-    catalog: str
-    code: str
-    family: str
-    area: str
-    title: str
-    required: bool
-    status: str
-    evidence: str
-    reviewer: str
-    reviewed_on: date | None
-    version: int
 
 
 def control_read(row: AssetControl, control: Control, lang: str) -> AssetControlRead:
@@ -277,24 +239,6 @@ def update_control(
     return row
 
 
-class Coverage(BaseModel):
-    """Required controls of an asset or a department, and how far they are implemented."""
-
-    required: int = 0
-    applicable: int = 0
-    implemented: int = 0
-    partial: int = 0
-    planned: int = 0
-    not_implemented: int = 0
-
-    @property
-    def percent(self) -> float | None:
-        """Implemented counts fully, partial half; not-applicable controls are left out."""
-        if not self.applicable:
-            return None
-        return round(100 * (self.implemented + 0.5 * self.partial) / self.applicable, 1)
-
-
 def _tally(rows, keys: list[int]) -> dict[int, Coverage]:
     """Coverage per key from (key, status, count) rows; keys without rows get an empty one."""
     counts: dict[int, dict[str, int]] = {key: {} for key in keys}
@@ -339,24 +283,10 @@ def coverage_by_department(session: Session, department_ids: list[int]) -> dict[
     return _tally(rows, department_ids)
 
 
-class DepartmentCoverage(BaseModel):
-    department: str
-    name: str
-    depth: int
-    assets: int
-    own: Coverage
-    total: Coverage
-
-    @property
-    def percent(self) -> float | None:
-        return self.total.percent
-
-
-def coverage_tree(session: Session, viewer) -> list[DepartmentCoverage]:
-    """Coverage of each department in the viewer's scope: its own assets and its whole subtree."""
-    from secgov.directory import departments_in_scope
-
-    departments = departments_in_scope(session, viewer)
+def coverage_tree(session: Session, actor: Actor) -> list[DepartmentCoverage]:
+    """Coverage of each department in the actor's scope: its own assets and its whole subtree.
+    Depths count from the top of the scope (the actor's department: 0)."""
+    departments = departments_in_scope(session, actor)
     ids = [d.id for d in departments]
     own = coverage_by_department(session, ids)
     counts = (
@@ -370,7 +300,7 @@ def coverage_tree(session: Session, viewer) -> list[DepartmentCoverage]:
         if ids
         else {}
     )
-    base = viewer.department.path.count("/")
+    base = min((d.path.count("/") for d in departments), default=0)
     rows = []
     for dept in departments:
         total, assets = Coverage(), 0

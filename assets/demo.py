@@ -1,873 +1,72 @@
-"""The demo city's critical systems: about 60 assets with owners, grades and controls in varied
-states. Network targets are loopback addresses (127.0.x.y), so demo scans stay on this machine."""
+"""The demo city's critical systems, vendors, engagements and exemptions, loaded from the data
+files in assets/data/ (in the import format) through the same services as real records.
+
+About sixty systems across the sectors, with owners, grades and controls in varied states; their
+network targets are loopback addresses (127.0.x.y), so demo scans stay on this machine. Vendors of
+all three origins; engagements that give two violations, four warnings, an approved and a pending
+exemption."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
-from assets import services
-from assets.models import Asset, AssetControl, Vendor
-from secgov import audit
-from secgov.audit import Actor
+from assets import policy, vendors
+from assets.exchange import ASSETS, VENDORS
+from assets.models import Asset, AssetControl, Engagement, Vendor
+from assets.schemas import EngagementCreate, ExemptionCreate, ExemptionDecision
+from secgov import audit, auth, exchange, tabular
+from secgov.authz import Actor
+from secgov.config import ServiceConfig
+from secgov.errors import Invalid
 
-# code, name, sector, department, level, CII, classified, data level, lifecycle, extensions, ports
-SYSTEMS = [
-    (
-        "TRF-SIG-01",
-        "交通信号控制系统 Traffic signal control",
-        "transport",
-        "transport-signal",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["iot"],
-        "443/tcp 161/udp",
-    ),
-    (
-        "TRF-SIG-02",
-        "区域自适应配时平台 Adaptive signal timing",
-        "transport",
-        "transport-signal",
-        3,
-        False,
-        False,
-        "general",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "TRF-CAM-01",
-        "电子警察与卡口系统 Traffic enforcement cameras",
-        "transport",
-        "transport-signal",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["iot"],
-        "443/tcp 554/tcp",
-    ),
-    (
-        "TRF-INF-01",
-        "交通诱导信息发布系统 Traffic guidance signs",
-        "transport",
-        "transport-signal",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        [],
-        "80/tcp 443/tcp",
-    ),
-    (
-        "TRF-PRK-01",
-        "智慧停车管理平台 Smart parking",
-        "transport",
-        "transport",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        ["cloud"],
-        "443/tcp",
-    ),
-    (
-        "TRF-BUS-01",
-        "公交智能调度系统 Bus dispatch",
-        "transport",
-        "transport",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        ["mobile"],
-        "443/tcp",
-    ),
-    (
-        "MTR-SCADA-01",
-        "地铁综合监控系统 Metro SCADA",
-        "transport",
-        "transport-metro",
-        4,
-        True,
-        False,
-        "core",
-        "operational",
-        ["ics"],
-        "502/tcp 443/tcp",
-    ),
-    (
-        "MTR-AFC-01",
-        "地铁自动售检票系统 Metro fare collection",
-        "transport",
-        "transport-metro",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "MTR-CBTC-01",
-        "列车控制系统 Train control (CBTC)",
-        "transport",
-        "transport-metro",
-        4,
-        True,
-        True,
-        "core",
-        "operational",
-        ["ics"],
-        "443/tcp",
-    ),
-    (
-        "MTR-PIS-01",
-        "乘客信息系统 Passenger information",
-        "transport",
-        "transport-metro",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        [],
-        "80/tcp",
-    ),
-    (
-        "WTR-SCADA-01",
-        "供水调度SCADA系统 Water supply SCADA",
-        "utilities",
-        "water-supply",
-        4,
-        True,
-        False,
-        "core",
-        "operational",
-        ["ics"],
-        "502/tcp 20000/tcp",
-    ),
-    (
-        "WTR-PLT-01",
-        "水厂自动化控制系统 Treatment plant automation",
-        "utilities",
-        "water-supply",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["ics"],
-        "502/tcp",
-    ),
-    (
-        "WTR-LEAK-01",
-        "管网漏损监测平台 Pipe leak monitoring",
-        "utilities",
-        "water-supply",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        ["iot"],
-        "443/tcp 1883/tcp",
-    ),
-    (
-        "WTR-BILL-01",
-        "水费营业收费系统 Water billing",
-        "utilities",
-        "water",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "WTR-FLD-01",
-        "城市内涝预警系统 Urban flood warning",
-        "utilities",
-        "water",
-        3,
-        True,
-        False,
-        "important",
-        "building",
-        ["iot"],
-        "443/tcp",
-    ),
-    (
-        "EGV-PORTAL-01",
-        "政务服务网 E-government service portal",
-        "government",
-        "egov",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["cloud"],
-        "443/tcp",
-    ),
-    (
-        "EGV-OA-01",
-        "协同办公系统 Government office automation",
-        "government",
-        "egov",
-        3,
-        False,
-        True,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "EGV-APP-01",
-        "城市服务移动端 City services app",
-        "government",
-        "egov",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        ["mobile"],
-        "443/tcp",
-    ),
-    (
-        "EGV-CLOUD-01",
-        "政务云平台 Government cloud",
-        "government",
-        "egov-dc",
-        4,
-        True,
-        False,
-        "core",
-        "operational",
-        ["cloud"],
-        "443/tcp 22/tcp",
-    ),
-    (
-        "EGV-DATA-01",
-        "城市大数据共享交换平台 Data sharing exchange",
-        "government",
-        "egov-dc",
-        3,
-        True,
-        False,
-        "core",
-        "operational",
-        ["cloud"],
-        "443/tcp",
-    ),
-    (
-        "EGV-ID-01",
-        "统一身份认证平台 Unified identity",
-        "government",
-        "egov-dc",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp 636/tcp",
-    ),
-    (
-        "EGV-12345-01",
-        "12345市民热线系统 Citizen hotline",
-        "social_management",
-        "egov",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp 5060/udp",
-    ),
-    (
-        "EGV-GRID-01",
-        "网格化社会治理平台 Grid-based social management",
-        "social_management",
-        "egov",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        ["mobile"],
-        "443/tcp",
-    ),
-    (
-        "EGV-EMAIL-01",
-        "政务邮件系统 Government e-mail",
-        "government",
-        "egov-dc",
-        3,
-        False,
-        True,
-        "important",
-        "operational",
-        [],
-        "25/tcp 443/tcp",
-    ),
-    (
-        "EGV-ARCH-01",
-        "电子档案系统 Electronic archives",
-        "government",
-        "egov-dc",
-        2,
-        False,
-        True,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "EGV-PAY-01",
-        "非税收入缴费平台 Public payments",
-        "finance",
-        "egov",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "HLT-HIS-01",
-        "医院信息系统 Hospital information system",
-        "healthcare",
-        "health-hospital",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp 1433/tcp",
-    ),
-    (
-        "HLT-PACS-01",
-        "医学影像系统 PACS imaging",
-        "healthcare",
-        "health-hospital",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "104/tcp 443/tcp",
-    ),
-    (
-        "HLT-LIS-01",
-        "检验信息系统 Laboratory information",
-        "healthcare",
-        "health-hospital",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "HLT-EMR-01",
-        "电子病历系统 Electronic medical records",
-        "healthcare",
-        "health-hospital",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "HLT-EMS-01",
-        "120急救指挥调度系统 Ambulance dispatch",
-        "public_safety",
-        "health-ems",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["mobile"],
-        "443/tcp 5060/udp",
-    ),
-    (
-        "HLT-PLT-01",
-        "全民健康信息平台 Regional health information",
-        "healthcare",
-        "health",
-        3,
-        True,
-        False,
-        "core",
-        "operational",
-        ["cloud"],
-        "443/tcp",
-    ),
-    (
-        "HLT-VAC-01",
-        "免疫规划信息系统 Immunisation records",
-        "healthcare",
-        "health",
-        2,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "PSB-110-01",
-        "110接处警系统 Police dispatch",
-        "public_safety",
-        "police",
-        4,
-        True,
-        True,
-        "core",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "PSB-VID-01",
-        "公共安全视频监控平台 Public video surveillance",
-        "public_safety",
-        "police",
-        3,
-        True,
-        True,
-        "core",
-        "operational",
-        ["iot"],
-        "554/tcp 443/tcp",
-    ),
-    (
-        "PSB-POP-01",
-        "人口信息管理系统 Population registry",
-        "public_safety",
-        "police",
-        4,
-        True,
-        True,
-        "core",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "PSB-TRAF-01",
-        "交管违法处理系统 Traffic violation processing",
-        "public_safety",
-        "police",
-        3,
-        False,
-        True,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "PSB-FIRE-01",
-        "消防物联网远程监控 Fire alarm IoT",
-        "public_safety",
-        "police",
-        2,
-        False,
-        False,
-        "general",
-        "building",
-        ["iot"],
-        "443/tcp 1883/tcp",
-    ),
-    (
-        "ENG-DMS-01",
-        "城市配电自动化系统 Distribution automation",
-        "energy",
-        "energy-grid",
-        4,
-        True,
-        False,
-        "core",
-        "operational",
-        ["ics"],
-        "2404/tcp 443/tcp",
-    ),
-    (
-        "ENG-EMS-01",
-        "能源管理系统 Energy management",
-        "energy",
-        "energy-grid",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["ics"],
-        "443/tcp",
-    ),
-    (
-        "ENG-GAS-01",
-        "燃气管网SCADA Gas network SCADA",
-        "energy",
-        "energy",
-        4,
-        True,
-        False,
-        "core",
-        "operational",
-        ["ics"],
-        "502/tcp",
-    ),
-    (
-        "ENG-HEAT-01",
-        "集中供热监控系统 District heating control",
-        "utilities",
-        "energy",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        ["ics"],
-        "502/tcp 443/tcp",
-    ),
-    (
-        "ENG-EV-01",
-        "充电桩运营平台 EV charging platform",
-        "energy",
-        "energy",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        ["iot", "cloud"],
-        "443/tcp",
-    ),
-    (
-        "ENG-LGT-01",
-        "智慧路灯控制系统 Smart street lighting",
-        "energy",
-        "utilities",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        ["iot"],
-        "443/tcp",
-    ),
-    (
-        "FIN-TAX-01",
-        "地方金融监管平台 Local financial supervision",
-        "finance",
-        "finance",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "FIN-SSC-01",
-        "社保卡服务平台 Social security card services",
-        "finance",
-        "finance",
-        3,
-        True,
-        False,
-        "core",
-        "operational",
-        ["mobile"],
-        "443/tcp",
-    ),
-    (
-        "FIN-FUND-01",
-        "住房公积金管理系统 Housing provident fund",
-        "finance",
-        "finance",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "FIN-RISK-01",
-        "非法集资监测预警系统 Illegal fundraising monitoring",
-        "finance",
-        "finance",
-        2,
-        False,
-        False,
-        "general",
-        "building",
-        [],
-        "443/tcp",
-    ),
-    (
-        "URB-CITY-01",
-        "城市运行管理服务平台 City operations centre",
-        "social_management",
-        "utilities",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        ["iot", "cloud"],
-        "443/tcp",
-    ),
-    (
-        "URB-WASTE-01",
-        "环卫作业监管系统 Sanitation operations",
-        "utilities",
-        "utilities",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        ["iot"],
-        "443/tcp",
-    ),
-    (
-        "URB-PIPE-01",
-        "地下管线综合管理系统 Underground utility lines",
-        "utilities",
-        "utilities",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "URB-BRDG-01",
-        "桥梁隧道结构监测系统 Bridge and tunnel monitoring",
-        "transport",
-        "utilities",
-        3,
-        False,
-        False,
-        "important",
-        "operational",
-        ["iot"],
-        "443/tcp",
-    ),
-    (
-        "CYB-SOC-01",
-        "城市网络安全态势感知平台 Security operations centre",
-        "government",
-        "cyber",
-        3,
-        True,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp 514/udp",
-    ),
-    (
-        "CYB-PKI-01",
-        "电子政务CA认证系统 Government PKI",
-        "government",
-        "cyber",
-        4,
-        True,
-        True,
-        "core",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "CYB-EMAIL-01",
-        "网信舆情监测系统 Online opinion monitoring",
-        "telecom",
-        "cyber",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "TEL-WIFI-01",
-        "城市公共无线网络 City public Wi-Fi",
-        "telecom",
-        "egov-dc",
-        2,
-        False,
-        False,
-        "general",
-        "operational",
-        ["mobile"],
-        "443/tcp",
-    ),
-    (
-        "TEL-5G-01",
-        "政务专网 Government private network",
-        "telecom",
-        "egov-dc",
-        3,
-        True,
-        True,
-        "important",
-        "operational",
-        [],
-        "179/tcp",
-    ),
-    (
-        "EDU-EXAM-01",
-        "中招考试报名系统 School exam registration",
-        "education",
-        "egov",
-        2,
-        False,
-        False,
-        "important",
-        "operational",
-        [],
-        "443/tcp",
-    ),
-    (
-        "TOU-CARD-01",
-        "智慧旅游一卡通 Tourism card",
-        "tourism",
-        "egov",
-        1,
-        False,
-        False,
-        "general",
-        "operational",
-        ["mobile"],
-        "443/tcp",
-    ),
-    (
-        "TRF-V2X-01",
-        "车路协同试点平台 Vehicle-road cooperation pilot",
-        "transport",
-        "transport",
-        None,
-        False,
-        False,
-        "general",
-        "planned",
-        ["iot"],
-        "",
-    ),
-    (
-        "HLT-OLD-01",
-        "旧版门诊挂号系统 Legacy outpatient registration",
-        "healthcare",
-        "health-hospital",
-        2,
-        False,
-        False,
-        "general",
-        "retired",
-        [],
-        "",
-    ),
-]
-
-# Which demo user owns the systems of each department (officers, with the city officer by default).
-OWNERS = {
-    "transport": "officer.transport",
-    "transport-signal": "officer.transport",
-    "transport-metro": "officer.transport",
-}
-
-# A filing number is left out on purpose for a few graded systems (they show as warnings).
-NO_FILING = {"TRF-INF-01", "ENG-LGT-01", "URB-WASTE-01"}
-
+DATA = Path(__file__).parent / "data"
 STATUS_WEIGHTS = (("implemented", 50), ("partial", 18), ("planned", 12), ("not_implemented", 15), ("not_applicable", 5))
+EVIDENCE = "2026年度等级测评报告 / MLPS evaluation report 2026"
 
 
-def load(session: Session, actor: Actor) -> int:
-    """Create the demo systems that do not exist yet; returns how many were created."""
-    existing = set(session.exec(select(Asset.code)).all())
-    rng = random.Random(2026)  # noqa: S311 - demo data, not security: the same city every time
-    created = 0
-    for index, (
-        code,
-        name,
-        sector,
-        dept,
-        level,
-        cii,
-        classified,
-        data_level,
-        lifecycle,
-        extensions,
-        ports,
-    ) in enumerate(SYSTEMS, start=1):
-        if code in existing:
-            continue
-        filing = "" if level is None or code in NO_FILING or level < 2 else f"3302{index:02d}-{level}0{index:03d}"
-        data = services.AssetCreate(
-            code=code,
-            name=name,
-            description=name.split(" ", 1)[-1],
-            sector=sector,
-            department=dept,
-            owner=OWNERS.get(dept, "officer"),
-            mlps_level=level,
-            mlps_filing_number=filing,
-            mlps_extensions=extensions,
-            is_cii=cii,
-            classified=classified,
-            data_level=data_level,
-            lifecycle=lifecycle,
-            network_targets=[f"127.0.{index // 200}.{index % 200 + 10}"],
-            expected_ports=ports.split(),
-        )
-        asset = services.create_asset(session, data, actor)
-        _vary_controls(session, asset, rng)
-        created += 1
+def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
+    """Create what is missing of the demo city's registers (safe to repeat), in the caller's
+    transaction."""
+    created = _load_assets(session, actor, config)
     if created:
         audit.record(
             session, actor, "demo.assets_loaded", object_type="asset", created=created, note="control statuses seeded"
         )
+    if _load_vendors(session, actor, config):
+        _load_engagements(session, actor, config)
+
+
+def _missing_rows(register: exchange.Register, filename: str, existing: set[str]) -> bytes | None:
+    """The rows of a demo file whose key is not in the database yet, as a file of the same format."""
+    rows = tabular.read_table((DATA / filename).read_bytes(), filename, register.column_names)
+    missing = [row for row in rows if row.values[register.key].lower() not in existing]
+    if not missing:
+        return None
+    return tabular.write_csv(register.column_names, [[row.values[c] for c in register.column_names] for row in missing])
+
+
+def _import(session: Session, register, data: bytes, actor: Actor, config: ServiceConfig) -> int:
+    report = exchange.import_in(session, register, data, f"demo-{register.name}.csv", actor, config)
+    if report.problems:
+        raise Invalid(f"the demo {register.name} do not import: {report.errors[:3]}")
+    return report.created
+
+
+def _load_assets(session: Session, actor: Actor, config: ServiceConfig) -> int:
+    existing = {code.lower() for code in session.exec(select(Asset.code)).all()}
+    data = _missing_rows(ASSETS, "demo-assets.csv", existing)
+    if data is None:
+        return 0
+    created = _import(session, ASSETS, data, actor, config)
+    rng = random.Random(2026)  # noqa: S311 - demo data, not security: the same city every time
+    new = session.exec(select(Asset).where(func.lower(Asset.code).not_in(existing)).order_by(Asset.id)).all()
+    for asset in new:
+        _vary_controls(session, asset, rng)
     return created
 
 
@@ -877,112 +76,49 @@ def _vary_controls(session: Session, asset: Asset, rng: random.Random) -> None:
     for row in session.exec(select(AssetControl).where(AssetControl.asset_id == asset.id)).all():
         row.status = rng.choices(statuses, weights)[0]
         if row.status in ("implemented", "partial"):
-            row.evidence = "2026年度等级测评报告 / MLPS evaluation report 2026"
+            row.evidence = EVIDENCE
             row.reviewer = "officer"
         session.add(row)
 
 
-# name, origin, country, confidentiality agreement signed (None: none on file)
-VENDORS = [
-    ("海滨数智科技有限公司 Haibin Digital Intelligence", "domestic", "CN", date(2025, 3, 1)),
-    ("华东信息系统集成有限公司 East China Systems Integration", "domestic", "CN", date(2024, 11, 15)),
-    ("中科安控技术股份有限公司 Zhongke Secure Control", "domestic", "CN", date(2025, 6, 20)),
-    ("城联交通科技有限公司 Chenglian Transport Technology", "domestic", "CN", date(2024, 8, 9)),
-    ("水云自动化有限公司 Shuiyun Automation", "domestic", "CN", date(2025, 1, 12)),
-    ("康立医疗信息技术有限公司 Kangli Medical IT", "domestic", "CN", date(2025, 2, 3)),
-    ("国盾密码服务有限公司 Guodun Cryptography Services", "domestic", "CN", date(2023, 12, 1)),
-    ("海港云计算有限公司 Haigang Cloud", "domestic", "CN", date(2025, 4, 18)),
-    ("恒通运维服务有限公司 Hengtong Operations Services", "domestic", "CN", None),
-    ("金盾安防工程有限公司 Jindun Security Engineering", "domestic", "CN", date(2024, 5, 30)),
-    ("北辰能源软件有限公司 Beichen Energy Software", "domestic", "CN", date(2025, 7, 7)),
-    ("Nordlicht Automation GmbH", "foreign", "DE", date(2023, 9, 1)),
-    ("Pacific Signal Systems Inc.", "foreign", "US", None),
-    ("Kanto Medical Imaging K.K.", "foreign", "JP", date(2024, 2, 14)),
-    ("Lumière Conseil SAS", "foreign", "FR", date(2025, 3, 3)),
-    ("Northgate Infrastructure Capital Ltd", "foreign", "GB", None),
-    ("中欧智联交通有限公司 Sino-Euro Smart Mobility (JV)", "joint_venture", "CN", date(2024, 10, 10)),
-    ("海滨西门光电合资有限公司 Haibin-Westgate Optics (JV)", "joint_venture", "CN", None),
-    ("中新水务技术有限公司 Sino-Singapore Water Technology (JV)", "joint_venture", "CN", date(2025, 5, 5)),
-    ("亚太数据中心合资公司 Asia-Pacific Data Centre (JV)", "joint_venture", "CN", date(2024, 4, 1)),
-]
-
-# asset code, vendor (prefix of its name), role, started on
-ENGAGEMENTS = [
-    ("TRF-SIG-01", "城联交通", "builder", date(2022, 4, 1)),
-    ("TRF-SIG-01", "恒通运维", "operator", date(2023, 1, 1)),
-    ("TRF-SIG-01", "Pacific Signal", "product_supplier", date(2022, 4, 1)),
-    ("TRF-SIG-02", "中欧智联", "builder", date(2024, 6, 1)),  # warning: joint venture builds a critical system
-    ("TRF-CAM-01", "海滨西门", "product_supplier", date(2021, 9, 1)),
-    ("MTR-SCADA-01", "中科安控", "builder", date(2020, 5, 1)),
-    ("MTR-AFC-01", "中欧智联", "operator", date(2023, 3, 1)),  # warning: joint venture operates
-    ("MTR-CBTC-01", "Nordlicht", "planner", date(2019, 2, 1)),  # violation: classified, foreign planner
-    ("WTR-SCADA-01", "水云自动化", "builder", date(2021, 1, 1)),
-    ("WTR-LEAK-01", "中新水务", "builder", date(2024, 9, 1)),  # warning, cleared by an approved exemption
-    ("WTR-PLT-01", "Nordlicht", "advisor", date(2023, 5, 1)),  # advisers never trigger the policy
-    ("EGV-PORTAL-01", "海滨数智", "builder", date(2021, 6, 1)),
-    ("EGV-PORTAL-01", "Lumière", "advisor", date(2024, 1, 1)),
-    ("EGV-OA-01", "华东信息", "builder", date(2020, 3, 1)),
-    ("EGV-CLOUD-01", "海港云计算", "operator", date(2022, 1, 1)),
-    ("EGV-DATA-01", "亚太数据中心", "operator", date(2024, 2, 1)),  # warning, with a pending exemption request
-    ("CYB-PKI-01", "国盾密码", "builder", date(2019, 8, 1)),
-    ("HLT-HIS-01", "康立医疗", "builder", date(2020, 10, 1)),
-    ("HLT-PACS-01", "Kanto Medical", "builder", date(2021, 4, 1)),  # healthcare is not a critical sector
-    ("PSB-VID-01", "海滨西门", "builder", date(2022, 7, 1)),  # violation: classified, joint-venture builder
-    ("PSB-110-01", "金盾安防", "builder", date(2018, 5, 1)),
-    ("ENG-DMS-01", "北辰能源", "builder", date(2021, 3, 1)),
-    ("ENG-EMS-01", "Pacific Signal", "planner", date(2025, 2, 1)),  # warning: foreign planner in energy
-    ("ENG-EV-01", "Northgate", "investor", date(2023, 11, 1)),  # investors never trigger the policy
-    ("FIN-SSC-01", "海滨数智", "operator", date(2022, 2, 1)),
-]
+def _load_vendors(session: Session, actor: Actor, config: ServiceConfig) -> bool:
+    """The demo vendors; True when they were loaded now (their engagements follow them)."""
+    existing = {name.lower() for name in session.exec(select(Vendor.name)).all()}
+    data = _missing_rows(VENDORS, "demo-vendors.csv", existing)
+    if data is None:
+        return False
+    _import(session, VENDORS, data, actor, config)
+    return True
 
 
-def load_vendors(session: Session, actor: Actor, officer, leader) -> int:
-    """Vendors of all three origins and engagements giving violations, warnings and exemptions."""
-    from assets import vendors
-
-    existing = {v.name: v for v in session.exec(select(Vendor)).all()}
-    if len(existing) >= len(VENDORS):
-        return 0
-    for name, origin, country, nda in VENDORS:
-        if name not in existing:
-            data = vendors.VendorCreate(name=name, origin=origin, country=country, confidentiality_agreement_on=nda)
-            existing[name] = vendors.create_vendor(session, data, actor)
-    by_prefix = {name: vendor for name, vendor in existing.items()}
-    assets_by_code = {a.code: a for a in session.exec(select(Asset)).all()}
-    made = {}
-    for code, prefix, role, started in ENGAGEMENTS:
-        vendor = next(v for name, v in by_prefix.items() if name.startswith(prefix))
-        data = vendors.EngagementCreate(vendor_id=vendor.id, role=role, started_on=started)
-        made[code] = vendors.add_engagement(session, assets_by_code[code], data, actor)
-    officer_actor = Actor.of(officer, "cli")
-    leader_actor = Actor.of(leader, "cli")
+def _load_engagements(session: Session, actor: Actor, config: ServiceConfig) -> None:
+    demo = json.loads((DATA / "demo-engagements.json").read_text(encoding="utf-8"))
+    by_name = {v.name: v for v in session.exec(select(Vendor)).all()}
+    by_code = {a.code: a for a in session.exec(select(Asset)).all()}
+    for item in demo["engagements"]:
+        data = EngagementCreate(
+            vendor_id=by_name[item["vendor"]].id, role=item["role"], started_on=date.fromisoformat(item["started_on"])
+        )
+        vendors.add_engagement(session, by_code[item["asset"]], data, actor)
     today = vendors.today_utc()
-    approved = vendors.request_exemption(
-        session,
-        vendors.ExemptionCreate(
-            engagement_id=made["WTR-LEAK-01"].id,
-            reason="管网漏损监测为非涉密系统，合资厂商承建期间由本地团队驻场运维并签署保密协议。"
-            " Non-classified; local staff on site and an NDA signed.",
-            expires_on=vendors.years_later(today, 1),
-        ),
-        officer_actor,
-        officer,
-    )
-    vendors.decide_exemption(
-        session,
-        approved,
-        True,
-        vendors.ExemptionDecision(note="同意，一年后复核。 Approved; review in a year."),
-        leader_actor,
-    )
-    vendors.request_exemption(
-        session,
-        vendors.ExemptionCreate(
-            engagement_id=made["EGV-DATA-01"].id,
-            reason="数据中心运维合同将于明年到期，期间加强审计。 Contract ends next year; extra auditing meanwhile.",
-            expires_on=today + timedelta(days=180),
-        ),
-        officer_actor,
-        officer,
-    )
-    return len(VENDORS)
+    for item in demo["exemptions"]:
+        asset = by_code[item["asset"]]
+        engagement = session.exec(
+            select(Engagement).where(Engagement.asset_id == asset.id, Engagement.role == item["role"])
+        ).first()
+        if "expires_in_years" in item:
+            expires_on = policy.years_later(today, item["expires_in_years"])
+        else:
+            expires_on = today + timedelta(days=item["expires_in_days"])
+        requester = Actor.of(auth.find_user(session, item["requested_by"]), "cli")
+        exemption = policy.request_exemption(
+            session,
+            ExemptionCreate(engagement_id=engagement.id, reason=item["reason"], expires_on=expires_on),
+            requester,
+            config,
+        )
+        decision = item.get("decision")
+        if decision:
+            decider = Actor.of(auth.find_user(session, decision["by"]), "cli")
+            note = ExemptionDecision(note=decision["note"])
+            policy.decide_exemption(session, exemption, decision["approve"], note, decider)

@@ -1,153 +1,30 @@
-"""Assets: input and output schemas and the rules for listing, creating, editing and grading."""
+"""Assets: the rules for listing, checking, registering, editing, grading and removing them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal
 
-from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
-from assets import controls, vendors
+from assets import controls
 from assets.models import Asset, AssetGrade, Engagement, Vendor
-from assets.targets import TargetError, parse_ports, parse_targets
-from secgov import audit, catalog, responsibility
-from secgov.audit import Actor
-from secgov.authz import department_in_scope, get_scoped, in_scope
+from assets.schemas import AssetCreate, AssetQuery, AssetRead, AssetUpdate
+from assets.targets import address_count
+from assets.vendors import runs_on
+from secgov import audit, catalog, exchange, responsibility
+from secgov.authz import Actor, department_in_scope, get_scoped, in_scope
+from secgov.config import ServiceConfig
 from secgov.db import chunks
-from secgov.directory import Code, Input, Name, department_by_code
-from secgov.errors import Conflict, Invalid, check_version
-from secgov.models import Department, User
+from secgov.directory import department_by_code
+from secgov.errors import Conflict, Invalid, ServiceError, check_version
+from secgov.models import Department, Responsibility, User
 
 OWNER = "owner"
-# Who may change the asset register (assets, controls, engagements, imports); others read it.
+# Who may change the asset register (assets, controls, engagements, vendors, imports); others read it.
 WRITERS = ("admin", "officer")
-DEFAULT_MAX_TARGET_ADDRESSES = 256
-
-DataLevel = Literal["core", "important", "general"]
-Lifecycle = Literal["planned", "building", "operational", "retired"]
-Extension = Literal["cloud", "mobile", "iot", "ics"]
-Level = Annotated[int, Field(ge=1, le=5)]
-
-
-def max_target_addresses() -> int:
-    if has_app_context():
-        return int(current_app.config.get("SECGOV_MAX_TARGET_ADDRESSES", DEFAULT_MAX_TARGET_ADDRESSES))
-    return DEFAULT_MAX_TARGET_ADDRESSES
-
-
-def _targets(value):
-    if value is None:
-        return value
-    try:
-        return parse_targets(value, max_target_addresses())
-    except TargetError as exc:
-        raise ValueError(target_message(exc)) from None
-
-
-def _ports(value):
-    if value is None:
-        return value
-    try:
-        return parse_ports(value)
-    except TargetError as exc:
-        raise ValueError(target_message(exc)) from None
-
-
-def target_message(exc: TargetError) -> str:
-    """A TargetError in the user's language, naming the offending value."""
-    value = str(exc.value)[:80]
-    return {
-        "empty": _("An empty network target or port."),
-        "option": _("%(value)s starts with '-': not allowed.", value=value),
-        "too_large": _("%(value)s is larger than the %(n)d addresses allowed.", value=value, n=max_target_addresses()),
-        "port": _("%(value)s is not a port such as 443/tcp.", value=value),
-        "protocol": _("%(value)s: the protocol must be tcp, udp or sctp.", value=value),
-    }.get(exc.reason, _("%(value)s is not an IP address, CIDR block or host name.", value=value))
-
-
-def _sector(value: str) -> str:
-    if value not in catalog.sector_codes():
-        raise ValueError(_("Unknown sector: %(code)s", code=value))
-    return value
-
-
-class AssetCreate(Input):
-    code: Code
-    name: Name
-    description: Annotated[str, StringConstraints(max_length=4000)] = ""
-    sector: str
-    department: Code
-    owner: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    mlps_level: Level | None = None
-    mlps_filing_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
-    mlps_extensions: list[Extension] = Field(default_factory=list, max_length=4)
-    is_cii: bool = False
-    classified: bool = False
-    data_level: DataLevel = "general"
-    lifecycle: Lifecycle = "operational"
-    network_targets: list[str] = Field(default_factory=list, max_length=64)
-    expected_ports: list[str] = Field(default_factory=list, max_length=256)
-
-    _check_sector = field_validator("sector")(_sector)
-    _check_targets = field_validator("network_targets", mode="before")(_targets)
-    _check_ports = field_validator("expected_ports", mode="before")(_ports)
-
-
-class AssetUpdate(Input):
-    name: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    sector: str | None = None
-    department: Code | None = None
-    owner: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
-    mlps_level: Level | None = None
-    mlps_filing_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
-    mlps_extensions: list[Extension] | None = Field(default=None, max_length=4)
-    is_cii: bool | None = None
-    classified: bool | None = None
-    data_level: DataLevel | None = None
-    lifecycle: Lifecycle | None = None
-    network_targets: list[str] | None = Field(default=None, max_length=64)
-    expected_ports: list[str] | None = Field(default=None, max_length=256)
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = Field(
-        default="", description="Why: kept in the grade history and the owner history."
-    )
-    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
-
-    @field_validator("sector")
-    @classmethod
-    def _check_sector(cls, value):
-        return value if value is None else _sector(value)
-
-    _check_targets = field_validator("network_targets", mode="before")(_targets)
-    _check_ports = field_validator("expected_ports", mode="before")(_ports)
-
-
-class AssetRead(BaseModel):
-    id: int
-    code: str
-    name: str
-    description: str
-    sector: str
-    department: str
-    owner: str | None
-    mlps_level: int | None
-    mlps_filing_number: str
-    mlps_extensions: list[str]
-    is_cii: bool
-    classified: bool
-    data_level: str
-    lifecycle: str
-    network_targets: list[str]
-    expected_ports: list[str]
-    filing_missing: bool = Field(description="Graded at level 2 or above without an MLPS filing number.")
-    version: int
-    updated_at: datetime
-
 
 SORTS = {
     "code": Asset.code,
@@ -157,44 +34,9 @@ SORTS = {
     "lifecycle": Asset.lifecycle,
     "updated_at": Asset.updated_at,
 }
-SortKey = Literal[
-    "code",
-    "-code",
-    "name",
-    "-name",
-    "sector",
-    "-sector",
-    "mlps_level",
-    "-mlps_level",
-    "lifecycle",
-    "-lifecycle",
-    "updated_at",
-    "-updated_at",
-]
 
 
-class AssetQuery(BaseModel):
-    """Filters, sort and page of the asset list (web page and API)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    q: str = Field(default="", max_length=100, description="Part of the code, name or description.")
-    sector: str | None = None
-    department: str | None = Field(default=None, max_length=40, description="A department code: its whole subtree.")
-    mlps_level: Literal["1", "2", "3", "4", "5", "none"] | None = None
-    is_cii: bool | None = None
-    classified: bool | None = None
-    lifecycle: Lifecycle | None = None
-    vendor_origin: Literal["domestic", "foreign", "joint_venture"] | None = Field(
-        default=None, description="Assets with an ongoing engagement of a vendor of this origin."
-    )
-    sort: SortKey = "code"
-    page: int = Field(default=1, ge=1, le=100_000)
-    page_size: int = Field(default=50, ge=1, le=200)
-
-
-# The list's filters: every field of AssetQuery but the page (exports, links and forms use these).
-FILTERS = tuple(name for name in AssetQuery.model_fields if name not in ("page", "page_size"))
+# --- reading -------------------------------------------------------------------------------------
 
 
 def filing_missing(asset: Asset) -> bool:
@@ -231,8 +73,6 @@ def asset_read(asset: Asset, department_code: str, owner: str | None) -> AssetRe
 
 def read_many(session: Session, assets: list[Asset]) -> list[AssetRead]:
     """Output records for a page of assets: their departments' codes and current owners in one query."""
-    from secgov.models import Responsibility
-
     if not assets:
         return []
     ids = [a.id for a in assets]
@@ -255,8 +95,12 @@ def read_many(session: Session, assets: list[Asset]) -> list[AssetRead]:
     return [asset_read(a, *extra.get(a.id, ("", None))) for a in assets]
 
 
-def _filters(session: Session, viewer: User, query: AssetQuery) -> list:
-    where = [in_scope(Asset.department_id, viewer)]
+def read_one(session: Session, asset: Asset) -> AssetRead:
+    return read_many(session, [asset])[0]
+
+
+def _filters(session: Session, actor: Actor, query: AssetQuery) -> list:
+    where = [in_scope(Asset.department_id, actor)]
     if query.q:
         like = f"%{query.q.lower()}%"
         where.append(
@@ -270,7 +114,7 @@ def _filters(session: Session, viewer: User, query: AssetQuery) -> list:
         where.append(Asset.sector == query.sector)
     if query.department:
         dept = session.exec(select(Department).where(Department.code == query.department)).first()
-        if dept is None or not department_in_scope(dept, viewer):
+        if dept is None or not department_in_scope(dept, actor):
             raise Invalid(_("Unknown department: %(code)s", code=query.department), field="department")
         where.append(
             Asset.department_id.in_(select(Department.id).where(Department.path.startswith(dept.path, autoescape=True)))
@@ -290,15 +134,15 @@ def _filters(session: Session, viewer: User, query: AssetQuery) -> list:
         engaged = (
             select(Engagement.asset_id)
             .join(Vendor, Vendor.id == Engagement.vendor_id)
-            .where(Vendor.origin == query.vendor_origin, vendors.runs_on(today))
+            .where(Vendor.origin == query.vendor_origin, runs_on(today))
         )
         where.append(Asset.id.in_(engaged))
     return where
 
 
-def list_assets(session: Session, viewer: User, query: AssetQuery) -> tuple[list[Asset], int]:
-    """One page of the assets in the viewer's scope matching the query, and the total."""
-    where = _filters(session, viewer, query)
+def list_assets(session: Session, actor: Actor, query: AssetQuery) -> tuple[list[Asset], int]:
+    """One page of the assets in the actor's scope matching the query, and the total."""
+    where = _filters(session, actor, query)
     total = session.exec(select(func.count()).select_from(Asset).where(*where)).one()
     column = SORTS[query.sort.lstrip("-")]
     order = column.desc() if query.sort.startswith("-") else column.asc()
@@ -312,16 +156,22 @@ def list_assets(session: Session, viewer: User, query: AssetQuery) -> tuple[list
     return list(rows), total
 
 
-def get_asset(session: Session, asset_id: int, viewer: User) -> Asset:
-    """The asset with this id in the viewer's scope (out of scope: audited, then not found)."""
-    return get_scoped(session, Asset, asset_id, viewer)
+def export_records(session: Session, actor: Actor, query: AssetQuery) -> Iterator[AssetRead]:
+    """Every asset in scope matching the query, as output records, a page at a time."""
+    for assets in exchange.pages(lambda q: list_assets(session, actor, q), query):
+        yield from read_many(session, assets)
+        for asset in assets:
+            session.expunge(asset)
 
 
-def eligible_owners(session: Session, viewer: User | None) -> list[User]:
-    """The people who may own an asset registered by viewer: active, in the viewer's scope."""
-    where = [User.disabled.is_(False)]
-    if viewer is not None:
-        where.append(in_scope(User.department_id, viewer))
+def get_asset(session: Session, asset_id: int, actor: Actor) -> Asset:
+    """The asset with this id in the actor's scope (out of scope: audited, then not found)."""
+    return get_scoped(session, Asset, asset_id, actor)
+
+
+def eligible_owners(session: Session, actor: Actor) -> list[User]:
+    """The people who may own an asset registered by the actor: active, in the actor's scope."""
+    where = [User.disabled.is_(False), in_scope(User.department_id, actor)]
     return list(session.exec(select(User).where(*where).order_by(User.username)).all())
 
 
@@ -330,53 +180,105 @@ def asset_by_code(session: Session, code: str) -> Asset | None:
     return session.exec(select(Asset).where(func.lower(Asset.code) == code.lower())).first()
 
 
-def _owner(session: Session, username: str, viewer: User | None) -> User:
-    from secgov.auth import find_user
-
-    user = find_user(session, username)
-    if user is None or user.disabled or (viewer is not None and not department_in_scope(user.department, viewer)):
-        raise Invalid(_("Unknown or disabled user: %(name)s", name=username), field="owner")
-    return user
-
-
-def _snapshot(asset: Asset) -> dict:
-    return {
-        name: getattr(asset, name)
-        for name in (
-            "code", "name", "description", "sector", "department_id", "mlps_level", "mlps_filing_number",
-            "mlps_extensions", "is_cii", "classified", "data_level", "lifecycle", "network_targets", "expected_ports",
-        )
-    }  # fmt: skip
+def grade_history(session: Session, asset: Asset) -> list[AssetGrade]:
+    return list(
+        session.exec(
+            select(AssetGrade)
+            .where(AssetGrade.asset_id == asset.id)
+            .order_by(AssetGrade.changed_at.desc(), AssetGrade.id.desc())
+        ).all()
+    )
 
 
-def create_asset(session: Session, data: AssetCreate, actor: Actor, viewer: User | None = None) -> Asset:
+# --- the rules of a registration -----------------------------------------------------------------
+
+
+def _code_taken(code: str) -> Conflict:
+    return Conflict(_("The code %(code)s is already used.", code=code), field="code")
+
+
+def _unknown_owner(name: str) -> Invalid:
+    return Invalid(_("Unknown or disabled user: %(name)s", name=name), field="owner")
+
+
+def check_targets(targets: Sequence[str], config: ServiceConfig) -> ServiceError | None:
+    """The configured bound on how many addresses one network target may cover."""
+    for target in targets:
+        if address_count(target) > config.max_target_addresses:
+            return Invalid(
+                _("%(value)s is larger than the %(n)d addresses allowed.", value=target, n=config.max_target_addresses),
+                field="network_targets",
+            )
+    return None
+
+
+def _owners(session: Session, names: Sequence[str], actor: Actor) -> dict[str, User]:
+    """The active users in the actor's scope among these names (lower case), in one query per 500."""
+    found: dict[str, User] = {}
+    for chunk in chunks(sorted({name.lower() for name in names})):
+        for user in session.exec(select(User).where(func.lower(User.username).in_(chunk))).all():
+            if not user.disabled and department_in_scope(user.department, actor):
+                found[user.username.lower()] = user
+    return found
+
+
+def _departments(session: Session, codes: Sequence[str], actor: Actor) -> dict[str, Department]:
+    found: dict[str, Department] = {}
+    for chunk in chunks(sorted(set(codes))):
+        for dept in session.exec(select(Department).where(Department.code.in_(chunk))).all():
+            if department_in_scope(dept, actor):
+                found[dept.code] = dept
+    return found
+
+
+def check_assets(
+    session: Session, items: Sequence[AssetCreate], actor: Actor, config: ServiceConfig
+) -> dict[int, list[ServiceError]]:
+    """What the rules refuse in each asset of a batch, by its index: codes already used (in the
+    register or earlier in the batch, without case), departments and owners unknown to the actor
+    (out of scope, disabled), network blocks beyond the configured size. One query per 500
+    codes, departments and owners: a batch of thousands costs a few look-ups."""
+    problems: dict[int, list[ServiceError]] = {}
+    taken: set[str] = set()
+    for chunk in chunks(sorted({data.code.lower() for data in items})):
+        taken.update(code.lower() for code in session.exec(select(Asset.code).where(func.lower(Asset.code).in_(chunk))))
+    departments = _departments(session, [data.department for data in items], actor)
+    owners = _owners(session, [data.owner for data in items], actor)
+    seen: set[str] = set()
+    for index, data in enumerate(items):
+        errors: list[ServiceError] = []
+        if data.code.lower() in taken or data.code.lower() in seen:
+            errors.append(_code_taken(data.code))
+        seen.add(data.code.lower())
+        if data.department not in departments:
+            errors.append(Invalid(_("Unknown department: %(code)s", code=data.department), field="department"))
+        if data.owner.lower() not in owners:
+            errors.append(_unknown_owner(data.owner))
+        too_large = check_targets(data.network_targets, config)
+        if too_large is not None:
+            errors.append(too_large)
+        if errors:
+            problems[index] = errors
+    return problems
+
+
+def create_asset(session: Session, data: AssetCreate, actor: Actor, config: ServiceConfig) -> Asset:
     """Register an asset with its owner; grading instantiates the controls its level requires."""
-    return create_assets(session, [data], actor, viewer)[0]
+    return create_assets(session, [data], actor, config)[0]
 
 
-def create_assets(
-    session: Session, items: Sequence[AssetCreate], actor: Actor, viewer: User | None = None
-) -> list[Asset]:
+def create_assets(session: Session, items: Sequence[AssetCreate], actor: Actor, config: ServiceConfig) -> list[Asset]:
     """Register assets, each with its owner, its grade history's first entry and the controls
-    its level requires; audited one by one. All or none: the first problem raises before
-    anything is written. Lookups and writes go by the batch, so importing thousands of rows
-    costs a few statements per hundred assets rather than a dozen per asset."""
+    its level requires; audited one by one. All or none: the first problem `check_assets` finds
+    is raised before anything is written. Look-ups and writes go by the batch, so importing
+    thousands of rows costs a few statements per hundred assets rather than a dozen per asset."""
     if not items:
         return []
-    seen: set[str] = set()
-    for data in items:
-        if data.code.lower() in seen:
-            raise Conflict(_("The code %(code)s is already used.", code=data.code))
-        seen.add(data.code.lower())
-    codes = sorted(seen)
-    for chunk in chunks(codes):
-        taken = session.exec(select(Asset.code).where(func.lower(Asset.code).in_(chunk))).first()
-        if taken is not None:
-            raise Conflict(_("The code %(code)s is already used.", code=taken))
-    departments = {
-        code: department_by_code(session, code, viewer) for code in dict.fromkeys(d.department for d in items)
-    }
-    owners = {name.lower(): _owner(session, name, viewer) for name in dict.fromkeys(d.owner for d in items)}
+    problems = check_assets(session, items, actor, config)
+    if problems:
+        raise problems[min(problems)][0]
+    departments = _departments(session, [data.department for data in items], actor)
+    owners = _owners(session, [data.owner for data in items], actor)
     assets = [
         Asset(**data.model_dump(exclude={"department", "owner"}), department_id=departments[data.department].id)
         for data in items
@@ -420,9 +322,23 @@ def create_assets(
     return assets
 
 
-def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor, viewer: User | None = None) -> Asset:
+def _snapshot(asset: Asset) -> dict:
+    return {
+        name: getattr(asset, name)
+        for name in (
+            "code", "name", "description", "sector", "department_id", "mlps_level", "mlps_filing_number",
+            "mlps_extensions", "is_cii", "classified", "data_level", "lifecycle", "network_targets", "expected_ports",
+        )
+    }  # fmt: skip
+
+
+def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor, config: ServiceConfig) -> Asset:
     """Edit an asset. A new level or extension set regrades it; history keeps the old grade."""
     check_version(asset, data.version)
+    if data.network_targets is not None:
+        too_large = check_targets(data.network_targets, config)
+        if too_large is not None:
+            raise too_large
     before = _snapshot(asset)
     fields = data.model_fields_set - {"version", "reason", "department", "owner"}
     for name in fields:
@@ -431,7 +347,7 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor
             continue
         setattr(asset, name, value)
     if data.department is not None:
-        asset.department_id = department_by_code(session, data.department, viewer).id
+        asset.department_id = department_by_code(session, data.department, actor).id
     grade_changed = before["mlps_level"] != asset.mlps_level or before["mlps_filing_number"] != asset.mlps_filing_number
     if grade_changed or sorted(before["mlps_extensions"] or []) != sorted(asset.mlps_extensions or []):
         controls.grade(session, asset)
@@ -446,7 +362,9 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor
             )
         )
     if data.owner is not None:
-        owner = _owner(session, data.owner, viewer)
+        owner = _owners(session, [data.owner], actor).get(data.owner.lower())
+        if owner is None:
+            raise _unknown_owner(data.owner)
         responsibility.assign(
             session, "asset", asset.id, OWNER, owner, actor, reason=data.reason, department_id=asset.department_id
         )
@@ -463,8 +381,9 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor
     return asset
 
 
-def delete_asset(session: Session, asset: Asset, actor: Actor) -> None:
+def delete_asset(session: Session, asset: Asset, actor: Actor, reason: str = "") -> None:
     """Remove an asset record with its controls, engagements and grade history (audited in full)."""
+    extra = {"reason": reason} if reason else {}
     audit.record(
         session,
         actor,
@@ -473,16 +392,14 @@ def delete_asset(session: Session, asset: Asset, actor: Actor) -> None:
         object_id=asset.code,
         department_id=asset.department_id,
         before=_snapshot(asset),
+        **extra,
     )
     session.delete(asset)
     session.flush()
 
 
-def grade_history(session: Session, asset: Asset) -> list[AssetGrade]:
-    return list(
-        session.exec(
-            select(AssetGrade)
-            .where(AssetGrade.asset_id == asset.id)
-            .order_by(AssetGrade.changed_at.desc(), AssetGrade.id.desc())
-        ).all()
-    )
+def remove_imported(session: Session, asset_ids: list[int], actor: Actor) -> None:
+    """Undo an import that could not be completed: remove the assets it wrote (each audited)."""
+    for chunk in chunks(asset_ids):
+        for asset in session.exec(select(Asset).where(Asset.id.in_(chunk))).all():
+            delete_asset(session, asset, actor, reason="import undone")

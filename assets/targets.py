@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "PROTOCOLS",
@@ -148,8 +148,8 @@ def address_count(target: str) -> int:
 def _split(values: Iterable[str] | str) -> list[object]:
     if isinstance(values, str):
         return [piece for piece in _SEPARATORS.split(values) if piece]
-    if isinstance(values, bytes | bytearray):
-        raise TargetError(values, "invalid")
+    if isinstance(values, bytes | bytearray | Mapping) or not isinstance(values, Iterable):
+        raise TargetError(values, "invalid")  # bytes, numbers, booleans, mappings...
     return list(values)
 
 

@@ -10,40 +10,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, text
+from sqlalchemy import Engine, func, text
 from sqlmodel import Session, select
 
+from secgov.authz import Actor, in_scope
+from secgov.db import new_session
+from secgov.errors import ServiceError
 from secgov.models import AuditEntry
 
 log = logging.getLogger("secgov.audit")
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x5EC60A
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who does something, and through which channel (web, api, cli, job)."""
-
-    username: str
-    user_id: int | None = None
-    channel: str = "web"
-    ip: str = ""
-    department_id: int | None = None
-
-    @classmethod
-    def system(cls, channel: str = "cli") -> Actor:
-        return cls(username="system", channel=channel)
-
-    @classmethod
-    def of(cls, user, channel: str = "web", ip: str = "") -> Actor:
-        return cls(
-            username=user.username,
-            user_id=user.id,
-            channel=channel,
-            ip=ip,
-            department_id=user.department_id,
-        )
 
 
 def _json_default(value: Any) -> Any:
@@ -166,6 +144,24 @@ def record_many(session: Session, actor: Actor, events: list[Event]) -> list[Aud
     return entries
 
 
+def record_aside(bind: Engine, actor: Actor, events: list[Event]) -> None:
+    """Append events in a transaction of their own, committed at once: for what must be kept
+    whatever happens to the caller's work (refusals, exports, which are reads)."""
+    with new_session(bind, write=True) as side, side.begin():
+        record_many(side, actor, events)
+
+
+def settle(session: Session, error: ServiceError) -> None:
+    """After a refused operation: roll back the session's work, then record the refusal the error
+    carries (a wrong password, an out-of-scope id...) in a transaction of its own, so that the
+    record outlives the rollback. The frames call this; services only raise."""
+    session.rollback()  # on SQLite this also releases the write lock the side transaction needs
+    refusal = error.refusal
+    if refusal is not None:
+        event = Event(refusal.action, refusal.object_type, refusal.object_id, extra=dict(refusal.detail))
+        record_aside(session.get_bind(), refusal.actor, [event])
+
+
 def head(session: Session) -> tuple[int, str] | None:
     """The newest entry's (seq, hash): record it elsewhere to detect a truncated tail."""
     row = session.exec(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
@@ -256,12 +252,10 @@ class AuditFilter(BaseModel):
 
 
 def list_entries(
-    session: Session, viewer, filters: AuditFilter, *, page: int = 1, page_size: int = 50
+    session: Session, actor: Actor, filters: AuditFilter, *, page: int = 1, page_size: int = 50
 ) -> tuple[list[AuditEntry], int]:
-    """Entries in the viewer's scope; events without a department are the city's (root) only."""
-    from secgov.authz import in_scope
-
-    where = [in_scope(AuditEntry.department_id, viewer)]
+    """Entries in the actor's scope; events without a department are the whole city's only."""
+    where = [in_scope(AuditEntry.department_id, actor)]
     if filters.actor:
         where.append(AuditEntry.actor == filters.actor)
     if filters.action:

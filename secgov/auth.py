@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import current_app
 from flask_babel import gettext as _
 from sqlmodel import Session, func, select
 
-from secgov import audit
-from secgov.audit import Actor
-from secgov.errors import Invalid, NotFound, Throttled
+from secgov import audit, settings
+from secgov.authz import Actor, deny_out_of_scope
+from secgov.config import ServiceConfig
+from secgov.errors import Invalid, NotFound, Refusal, Throttled
 from secgov.models import ApiToken, User
+from secgov.throttle import LoginThrottle
 
 # OWASP's Argon2id floor: 19 MiB of memory, two passes, one lane.
 hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -54,17 +55,18 @@ def find_user(session: Session, username: str) -> User | None:
     return session.exec(select(User).where(func.lower(User.username) == username.strip().lower())).first()
 
 
-def throttle():
-    return current_app.extensions["secgov_throttle"]
+def _too_many() -> str:
+    return _("Too many attempts. Wait a few minutes and try again.")
 
 
-def authenticate(session: Session, username: str, password: str, ip: str, channel: str = "web") -> User:
+def authenticate(
+    session: Session, username: str, password: str, ip: str, throttle: LoginThrottle, channel: str = "web"
+) -> User:
     """Check a password login; failures are throttled, audited and worded the same way."""
     username = (username or "").strip()[:64]
     generic = _("Wrong user name or password.")
-    if throttle().blocked(username, ip):
-        _audit_side(Actor(username=username or "anonymous", channel=channel, ip=ip), "auth.login_throttled")
-        raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
+    if throttle.blocked(username, ip):
+        raise Throttled(_too_many(), refusal=Refusal(Actor.anonymous(channel, ip, username), "auth.login_throttled"))
     user = find_user(session, username) if username else None
     if user is None:
         # Spend the same time as a real check, so timing does not reveal who exists.
@@ -73,19 +75,19 @@ def authenticate(session: Session, username: str, password: str, ip: str, channe
     else:
         ok = _verify_hash(user.password_hash, password or "") and not user.disabled
     if not ok:
-        throttle().failed(username, ip)
-        actor = Actor.of(user, channel, ip) if user else Actor(username=username or "anonymous", channel=channel, ip=ip)
-        _audit_side(actor, "auth.login_failed", reason="disabled" if user and user.disabled else "credentials")
-        raise Invalid(generic)
+        throttle.failed(username, ip)
+        actor = Actor.of(user, channel, ip) if user else Actor.anonymous(channel, ip, username)
+        reason = "disabled" if user and user.disabled else "credentials"
+        raise Invalid(generic, refusal=Refusal(actor, "auth.login_failed", detail={"reason": reason}))
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         session.add(user)
     return user
 
 
-def complete_login(session: Session, user: User, ip: str, channel: str = "web") -> None:
+def complete_login(session: Session, user: User, ip: str, throttle: LoginThrottle, channel: str = "web") -> None:
     """Record a successful sign-in (after MFA when the user has it)."""
-    throttle().succeeded(user.username)
+    throttle.succeeded(user.username)
     user.last_login_at = datetime.now(UTC)
     session.add(user)
     audit.record(
@@ -98,30 +100,12 @@ def complete_login(session: Session, user: User, ip: str, channel: str = "web") 
     )
 
 
-def _audit_side(actor: Actor, action: str, **extra) -> None:
-    """Record an event in its own transaction: it must survive the refused request."""
-    from flask import g, has_app_context
-
-    from secgov.db import write_session
-
-    if has_app_context() and g.get("db_session") is not None:
-        # The request is refused: drop its transaction (and its write lock on SQLite).
-        g.db_session.rollback()
-    with write_session() as side:
-        audit.record(side, actor, action, **extra)
-
-
-def audit_denial(actor: Actor, action: str, **extra) -> None:
-    _audit_side(actor, action, **extra)
-
-
 # --- TOTP ----------------------------------------------------------------------------------
 
 
-def mfa_required(session: Session, user: User) -> bool:
-    from secgov.settings import get_setting
-
-    required = set(get_setting(session, "mfa_required_roles"))
+def mfa_required(session: Session, user: User, config: ServiceConfig) -> bool:
+    """Whether one of the user's roles must use TOTP (the city-wide setting)."""
+    required = set(settings.get(session, settings.MFA_REQUIRED_ROLES, config))
     return bool(user.roles & required)
 
 
@@ -147,36 +131,46 @@ def _matching_step(secret: str, code: str, now: float | None = None) -> int | No
 
 
 def verify_totp(
-    session: Session, user: User, code: str, ip: str, secret: str | None = None, channel: str = "web"
+    session: Session,
+    user: User,
+    code: str,
+    ip: str,
+    throttle: LoginThrottle,
+    secret: str | None = None,
+    channel: str = "web",
 ) -> None:
     """Accept a TOTP code once: its time step must be newer than the last one used."""
     secret = secret or user.totp_secret
     if not secret:
         raise Invalid(_("Two-factor authentication is not set up for this account."), field="code")
     key = f"totp:{user.username}"
-    counter = throttle().counter
-    if counter.get(key) >= throttle().per_account:
-        _audit_side(Actor.of(user, channel, ip), "auth.mfa_throttled")
-        raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
+    counter = throttle.counter
+    if counter.get(key) >= throttle.per_account:
+        raise Throttled(_too_many(), refusal=Refusal(Actor.of(user, channel, ip), "auth.mfa_throttled"))
     step = _matching_step(secret, code)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
-        counter.hit(key, throttle().window)
+        counter.hit(key, throttle.window)
         reason = "replayed" if step is not None else "wrong_code"
-        _audit_side(Actor.of(user, channel, ip), "auth.mfa_failed", reason=reason)
-        raise Invalid(_("The code is wrong or was already used. Wait for the next code."), field="code")
+        raise Invalid(
+            _("The code is wrong or was already used. Wait for the next code."),
+            field="code",
+            refusal=Refusal(Actor.of(user, channel, ip), "auth.mfa_failed", detail={"reason": reason}),
+        )
     counter.reset(key)
     user.totp_last_step = step
     session.add(user)
 
 
-def enable_totp(session: Session, user: User, secret: str, code: str, password: str, actor: Actor) -> None:
+def enable_totp(
+    session: Session, user: User, secret: str, code: str, password: str, actor: Actor, throttle: LoginThrottle
+) -> None:
     """Turn on TOTP after the user gave their password and proved the authenticator works.
 
     The password keeps a stolen session cookie from enrolling the thief's authenticator.
     Every other session ends.
     """
-    confirm_password(user, password, actor, "user.mfa_enable", "password")
-    verify_totp(session, user, code, actor.ip, secret=secret, channel=actor.channel)
+    confirm_password(user, password, actor, throttle, "user.mfa_enable", "password")
+    verify_totp(session, user, code, actor.ip, throttle, secret=secret, channel=actor.channel)
     user.totp_secret = secret
     user.session_version += 1
     user.version += 1
@@ -220,23 +214,24 @@ def revoke_sessions(session: Session, user: User, actor: Actor, reason: str) -> 
     )
 
 
-def confirm_password(user: User, password: str, actor: Actor, action: str, field: str) -> None:
+def confirm_password(user: User, password: str, actor: Actor, throttle: LoginThrottle, action: str, field: str) -> None:
     """Re-check a signed-in user's password before a sensitive change.
 
     Throttled like sign-in, so that a stolen session cookie is no unlimited password guesser.
     """
-    if throttle().blocked(user.username, actor.ip):
-        _audit_side(actor, f"{action}_throttled", object_type="user", object_id=user.username)
-        raise Throttled(_("Too many attempts. Wait a few minutes and try again."))
+    if throttle.blocked(user.username, actor.ip):
+        raise Throttled(_too_many(), refusal=Refusal(actor, f"{action}_throttled", "user", user.username))
     if not _verify_hash(user.password_hash, password or ""):
-        throttle().failed(user.username, actor.ip)
-        _audit_side(actor, f"{action}_failed", object_type="user", object_id=user.username, reason="password")
-        raise Invalid(_("The current password is wrong."), field=field)
+        throttle.failed(user.username, actor.ip)
+        refusal = Refusal(actor, f"{action}_failed", "user", user.username, {"reason": "password"})
+        raise Invalid(_("The current password is wrong."), field=field, refusal=refusal)
 
 
-def change_password(session: Session, user: User, current: str, new: str, actor: Actor) -> None:
+def change_password(
+    session: Session, user: User, current: str, new: str, actor: Actor, throttle: LoginThrottle
+) -> None:
     """Change one's own password; all sessions end, including this one's old cookie."""
-    confirm_password(user, current, actor, "user.password_change", "current_password")
+    confirm_password(user, current, actor, throttle, "user.password_change", "current_password")
     check_password_policy(new, user.username)
     set_password(session, user, new, actor)
 
@@ -306,9 +301,7 @@ def revoke_token(session: Session, user: User, token_id: int, actor: Actor) -> A
         raise NotFound(_("Not found."))
     if token.user_id != user.id:
         # Tokens are personal: another user's token is out of scope.
-        from secgov.authz import deny_out_of_scope
-
-        deny_out_of_scope(user, "api_token", token_id)
+        deny_out_of_scope(actor, "api_token", token_id)
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
         session.add(token)
@@ -349,13 +342,10 @@ def user_for_token(session: Session, plain: str) -> User | None:
 TOKEN_USE_RESOLUTION = timedelta(minutes=10)
 
 
-def note_token_use(token_id: int) -> None:
-    """Record when a token was last used, at most every few minutes (its own transaction)."""
-    from secgov.db import write_session
-
+def note_token_use(session: Session, token_id: int) -> None:
+    """Record when a token was last used, at most every few minutes (the caller's transaction)."""
     now = datetime.now(UTC)
-    with write_session() as side:
-        token = side.get(ApiToken, token_id)
-        if token is not None and (token.last_used_at is None or now - token.last_used_at > TOKEN_USE_RESOLUTION):
-            token.last_used_at = now
-            side.add(token)
+    token = session.get(ApiToken, token_id)
+    if token is not None and (token.last_used_at is None or now - token.last_used_at > TOKEN_USE_RESOLUTION):
+        token.last_used_at = now
+        session.add(token)

@@ -1,17 +1,24 @@
-"""Authorization: every route declares who may use it; department scope has one choke point."""
+"""Authorization: who acts (an Actor, with a department scope), what every route declares, and
+the one choke point of department scope.
+
+Scope follows the department tree: an actor sees their department's subtree, which is a prefix
+match on `Department.path` (/1/4/9/). The whole city has one spelling: the scope "/", which the
+system (command line, jobs) and every user of the root department act with.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
-from flask import g
-from sqlalchemy import ColumnElement, select, true
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, false, select, true
 from sqlmodel import Session
 
-from secgov.config import ROLES
-from secgov.errors import NotFound
-from secgov.models import Department, User
+from secgov.codes import ROLES
+from secgov.errors import NotFound, Refusal
+from secgov.models import Department
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,6 +26,52 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 ALL_ROLES = frozenset(ROLES)
 READERS = ALL_ROLES  # everyone signed in reads within scope
+
+CITY = "/"  # the scope of the whole city: every department's path starts with it
+NOWHERE = "-"  # the scope of someone who is not signed in: no path starts with it
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something: their name and id, the channel (web, api, cli, job) and address, and
+    the departments in their scope (`scope`, a path prefix)."""
+
+    username: str
+    user_id: int | None = None
+    channel: str = "web"
+    ip: str = ""
+    department_id: int | None = None
+    scope: str = CITY
+
+    @classmethod
+    def system(cls, channel: str = "cli") -> Actor:
+        """The application itself (command line without --as, jobs, the demo): the whole city."""
+        return cls(username="system", channel=channel)
+
+    @classmethod
+    def anonymous(cls, channel: str, ip: str = "", username: str = "anonymous") -> Actor:
+        """Someone not signed in (a sign-in attempt names the account it tried)."""
+        return cls(username=username or "anonymous", channel=channel, ip=ip, scope=NOWHERE)
+
+    @classmethod
+    def of(cls, user, channel: str = "web", ip: str = "") -> Actor:
+        """A user acting through a channel; users of the root department act for the whole city."""
+        department = user.department
+        return cls(
+            username=user.username,
+            user_id=user.id,
+            channel=channel,
+            ip=ip,
+            department_id=user.department_id,
+            scope=CITY if department.parent_id is None else department.path,
+        )
+
+    @property
+    def city_wide(self) -> bool:
+        return self.scope == CITY
+
+
+# --- route declarations ------------------------------------------------------------------------
 
 
 def roles(*allowed: str) -> Callable[[F], F]:
@@ -56,73 +109,51 @@ def declaration(view: Callable | None):
     return getattr(view, "secgov_access", None)
 
 
-def current_user() -> User | None:
-    """The signed-in user of this request (web session or API token), if any."""
-    return g.get("secgov_user")
+def allows(access, user_roles: set[str] | frozenset[str]) -> bool:
+    """Whether a declaration lets a signed-in user with these roles in."""
+    return access in (PUBLIC, AUTHENTICATED) or bool(access and set(user_roles) & access)
 
 
-def require_user() -> User:
-    user = current_user()
-    if user is None:  # pragma: no cover - guarded by the access check
-        raise RuntimeError("no user in a view that declares roles")
-    return user
+# --- department scope --------------------------------------------------------------------------
 
 
-# --- department scope --------------------------------------------------------------------
+def in_scope(column: ColumnElement, actor: Actor) -> ColumnElement:
+    """A WHERE clause keeping rows whose department column is in the actor's scope.
 
-
-def scope_department_ids(user: User):
-    """A subquery of the ids of the user's department subtree."""
-    root = user.department
-    return select(Department.id).where(Department.path.startswith(root.path, autoescape=True))
-
-
-def in_scope(column: ColumnElement, user: User) -> ColumnElement:
-    """A WHERE clause keeping rows whose department column is in the user's scope.
-
-    A user of the root department sees the whole city: no condition at all (rows without a
-    department included), so that the database can read a list in the order of an index and
-    stop after one page instead of filtering and sorting every row."""
-    if user.department.parent_id is None:
+    The whole city needs no condition at all (rows without a department included), so that the
+    database can read a list in the order of an index and stop after one page instead of
+    filtering and sorting every row."""
+    if actor.city_wide:
         return true()
-    return column.in_(scope_department_ids(user))
+    if actor.scope == NOWHERE:
+        return false()
+    return column.in_(select(Department.id).where(Department.path.startswith(actor.scope, autoescape=True)))
 
 
-def department_in_scope(department: Department, user: User) -> bool:
-    return department.path.startswith(user.department.path)
+def department_in_scope(department: Department, actor: Actor) -> bool:
+    return department.path.startswith(actor.scope)
 
 
-def deny_out_of_scope(user: User, object_type: str, object_id: Any) -> NoReturn:
-    """Audit an attempt on an object outside the user's scope, then answer as if it were missing."""
-    from flask import has_request_context, request
-    from flask_babel import gettext as _
-
-    from secgov.audit import Actor
-    from secgov.auth import audit_denial
-
-    in_request = has_request_context()
-    channel = "api" if in_request and request.path.startswith("/api/") else "web"
-    ip = (request.remote_addr or "") if in_request else ""
-    audit_denial(Actor.of(user, channel, ip), "authz.out_of_scope", object_type=object_type, object_id=object_id)
-    raise NotFound(_("Not found."))
+def deny_out_of_scope(actor: Actor, object_type: str, object_id: Any) -> NoReturn:
+    """Answer an attempt on an object outside the actor's scope as if it were missing; the frame
+    records the attempt in the audit log."""
+    raise NotFound(_("Not found."), refusal=Refusal(actor, "authz.out_of_scope", object_type, object_id))
 
 
-def get_scoped(session: Session, model: type, object_id: Any, user: User, *, dept_attr: str = "department_id"):
-    """Load model by id for user, or raise NotFound when it is missing or out of scope.
+def get_scoped(session: Session, model: type, object_id: Any, actor: Actor, *, dept_attr: str = "department_id"):
+    """Load model by id for actor, or raise NotFound when it is missing or out of scope.
 
     This is the one choke point for reading an object by its id: out-of-scope objects do
-    not exist for the user (404, not 403), and the attempt is audited.
+    not exist for the actor (404, not 403), and the attempt is audited.
     """
-    from flask_babel import gettext as _
-
     obj = session.get(model, object_id) if object_id is not None else None
     if obj is None:
         raise NotFound(_("Not found."))
     if model is Department:
-        ok = department_in_scope(obj, user)
+        ok = department_in_scope(obj, actor)
     else:
         department = session.get(Department, getattr(obj, dept_attr))
-        ok = department is not None and department_in_scope(department, user)
+        ok = department is not None and department_in_scope(department, actor)
     if not ok:
-        deny_out_of_scope(user, model.__tablename__, object_id)
+        deny_out_of_scope(actor, model.__tablename__, object_id)
     return obj

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("SECGOV_INSTANCE_PATH", ROOT / "instance"))
 
-ROLES = ("admin", "officer", "leader", "drill_team", "auditor")
 LANGUAGES = ("zh", "en")
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -91,12 +93,62 @@ def from_environment() -> dict:
         "MAX_JSON_BYTES": _int("SECGOV_MAX_JSON_BYTES", 1024 * 1024),
         # Register files (CSV/XLSX imports); their upload routes allow this much (plus the form).
         "SECGOV_MAX_UPLOAD_BYTES": _int("SECGOV_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
+        # What one imported file may hold and cost (see ServiceConfig).
+        "SECGOV_IMPORT_MAX_ROWS": _int("SECGOV_IMPORT_MAX_ROWS", ServiceConfig.import_max_rows),
+        "SECGOV_IMPORT_MAX_CELLS": _int("SECGOV_IMPORT_MAX_CELLS", ServiceConfig.import_max_cells),
+        "SECGOV_IMPORT_MAX_STRINGS": _int("SECGOV_IMPORT_MAX_STRINGS", ServiceConfig.import_max_strings),
+        "SECGOV_IMPORT_MAX_CHARACTERS": _int("SECGOV_IMPORT_MAX_CHARACTERS", ServiceConfig.import_max_characters),
+        "SECGOV_IMPORT_MAX_SECONDS": _int("SECGOV_IMPORT_MAX_SECONDS", ServiceConfig.import_max_seconds),
         "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead, which has its own limits
         "BABEL_DEFAULT_LOCALE": os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh")
         if os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh") in LANGUAGES
         else "zh",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("SECGOV_TIMEZONE", "Asia/Shanghai"),
-        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
         "SECGOV_TRUSTED_PROXIES": _int("SECGOV_TRUSTED_PROXIES", 0),
         "SECGOV_SQL_ECHO": _bool("SECGOV_SQL_ECHO", False),
     }
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The part of the configuration that services obey, as one object: limits and defaults.
+
+    The frames (pages, API, command line, later jobs) build it from the app's configuration with
+    `from_mapping` and pass it to the services that need it; services never read the Flask app.
+    The defaults here are the defaults of the environment variables."""
+
+    # Network targets of an asset: the largest CIDR block accepted, in addresses.
+    max_target_addresses: int = 256
+    # An imported register file: its size, its data rows, its cells (rows x columns), the strings
+    # an XLSX file's shared-string table may hold and the characters of all its cells, and how
+    # long an import may take before it is stopped (and undone when all or nothing).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    import_max_rows: int = 50_000
+    import_max_columns: int = 100
+    import_max_cells: int = 2_000_000
+    import_max_strings: int = 1_000_000
+    import_max_characters: int = 64 * 1024 * 1024
+    import_max_seconds: int = 900
+    # An import report keeps this many problems, then counts the rest.
+    import_report_problems: int = 200
+    # The default of the city-wide setting "roles that must use TOTP" (until an admin changes it).
+    mfa_required_roles: tuple[str, ...] = ("admin",)
+    # Times are shown, and exports named, in this zone.
+    timezone: str = "Asia/Shanghai"
+
+    @classmethod
+    def from_mapping(cls, config: Mapping) -> ServiceConfig:
+        """The service configuration of an app's configuration mapping."""
+        raw_roles = config.get("SECGOV_MFA_REQUIRED_ROLES", "admin") or ""
+        return cls(
+            max_target_addresses=int(config.get("SECGOV_MAX_TARGET_ADDRESSES", cls.max_target_addresses)),
+            max_upload_bytes=int(config.get("SECGOV_MAX_UPLOAD_BYTES", cls.max_upload_bytes)),
+            import_max_rows=int(config.get("SECGOV_IMPORT_MAX_ROWS", cls.import_max_rows)),
+            import_max_cells=int(config.get("SECGOV_IMPORT_MAX_CELLS", cls.import_max_cells)),
+            import_max_strings=int(config.get("SECGOV_IMPORT_MAX_STRINGS", cls.import_max_strings)),
+            import_max_characters=int(config.get("SECGOV_IMPORT_MAX_CHARACTERS", cls.import_max_characters)),
+            import_max_seconds=int(config.get("SECGOV_IMPORT_MAX_SECONDS", cls.import_max_seconds)),
+            mfa_required_roles=tuple(r for r in (part.strip() for part in raw_roles.split(",")) if r),
+            timezone=str(config.get("BABEL_DEFAULT_TIMEZONE", cls.timezone)),
+        )

@@ -1,14 +1,16 @@
-"""Engine, one session per request, write transactions and migrations glue."""
+"""Engines, sessions, write transactions and migrations glue. Pure SQLAlchemy: the request's
+session is made by the request frame (`secgov.web.get_session`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from flask import Flask, current_app, g, request
-from sqlalchemy import Engine, MetaData, event, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
@@ -26,16 +28,6 @@ SQLModel.metadata.naming_convention = {
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def metadata() -> MetaData:
-    """The metadata of every table, with all model modules imported."""
-    import assessments.models  # noqa: F401
-    import assets.models  # noqa: F401
-    import drills.models  # noqa: F401
-    import secgov.models  # noqa: F401
-
-    return SQLModel.metadata
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -77,19 +69,6 @@ def make_engine(url: str, echo: bool = False, single_use: bool = False) -> Engin
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def init_app(app: Flask) -> None:
-    """Attach the engine (created lazily, no connection made) and the teardown."""
-    app.extensions["secgov_engine"] = make_engine(
-        app.config["DATABASE_URL"], echo=app.config.get("SECGOV_SQL_ECHO", False)
-    )
-    app.teardown_appcontext(_close_session)
-
-
-def get_engine(app: Flask | None = None) -> Engine:
-    """The application's engine."""
-    return (app or current_app).extensions["secgov_engine"]
-
-
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -98,20 +77,6 @@ def new_session(engine: Engine, *, write: bool) -> Session:
     """A session whose transactions begin as writers (BEGIN IMMEDIATE on SQLite) when write."""
     bind = engine.execution_options(secgov_write=True) if write else engine
     return Session(bind=bind, expire_on_commit=False)
-
-
-def get_session() -> Session:
-    """The request's session; write requests begin their transaction as writers."""
-    if "db_session" not in g:
-        write = bool(request) and request.method in WRITE_METHODS
-        g.db_session = new_session(get_engine(), write=write)
-    return g.db_session
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
 
 
 def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
@@ -132,9 +97,9 @@ def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
 
 
 @contextmanager
-def write_session(engine: Engine | None = None) -> Iterator[Session]:
+def write_session(engine: Engine) -> Iterator[Session]:
     """A session for jobs, the CLI and side records: commits on success, rolls back on error."""
-    session = new_session(engine or get_engine(), write=True)
+    session = new_session(engine, write=True)
     try:
         with session.begin():
             yield session
@@ -142,26 +107,28 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(url: str):
+def alembic_config(url: str) -> Config:
     """The Alembic configuration for url, built in code (no alembic.ini needed)."""
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Create or migrate the database at url, then refresh the control catalogs from the data files."""
-    from alembic import command
+CatalogSync = Callable[[Session], int]
 
-    from assets.controls import sync_catalog
 
+def upgrade(url: str, revision: str = "head", catalogs: Sequence[CatalogSync] = ()) -> None:
+    """Create or migrate the database at url; at the head revision, then refresh the reference
+    catalogs from their data files (each function of `catalogs`, the registry's, in one
+    transaction)."""
     command.upgrade(alembic_config(url), revision)
-    if revision == "head":
-        engine = make_engine(url, single_use=True)
-        try:
-            sync_catalog(engine)
-        finally:
-            engine.dispose()
+    if revision != "head" or not catalogs:
+        return
+    engine = make_engine(url, single_use=True)
+    try:
+        with write_session(engine) as session:
+            for sync in catalogs:
+                sync(session)
+    finally:
+        engine.dispose()

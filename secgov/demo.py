@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
-import assets.demo
 from secgov import auth
-from secgov.audit import Actor
-from secgov.db import write_session
+from secgov.authz import Actor
+from secgov.config import ServiceConfig
 from secgov.directory import DepartmentCreate, UserCreate, UserUpdate, create_department, create_user, update_user
 from secgov.models import Department
+
+# A domain's demo loader: adds its records in the caller's transaction (see secgov.registry).
+DemoLoader = Callable[[Session, Actor, ServiceConfig], Any]
 
 # code, parent, kind, name, English name
 DEPARTMENTS = [
@@ -45,33 +49,32 @@ USERS = [
 ]
 
 
-def load_demo() -> list[tuple[str, str, str, str]]:
-    """Create what is missing, reset the demo users' passwords; one transaction."""
+def load_demo(
+    session: Session, config: ServiceConfig, loaders: Sequence[DemoLoader]
+) -> list[tuple[str, str, str, str]]:
+    """Create what is missing and reset the demo users' passwords, then run each domain's demo
+    loader (the registry's), in the caller's transaction. Returns the logins to print."""
     actor = Actor.system("cli")
     logins = []
-    with write_session() as session:
-        existing = {d.code for d in session.exec(select(Department)).all()}
-        for code, parent, kind, name, name_en in DEPARTMENTS:
-            if code not in existing:
-                create_department(
-                    session, DepartmentCreate(code=code, parent=parent, kind=kind, name=name, name_en=name_en), actor
-                )
-        for username, display, roles, dept in USERS:
-            password = secrets.token_urlsafe(12)
-            user = auth.find_user(session, username)
-            if user is None:
-                create_user(
-                    session,
-                    UserCreate(
-                        username=username, display_name=display, department=dept, roles=roles, password=password
-                    ),
-                    actor,
-                )
-            else:
-                auth.set_password(session, user, password, actor)
-                update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
-            logins.append((username, ",".join(roles), dept, password))
-        assets.demo.load(session, actor)
-        officer, leader = auth.find_user(session, "officer"), auth.find_user(session, "leader")
-        assets.demo.load_vendors(session, actor, officer, leader)
+    existing = {d.code for d in session.exec(select(Department)).all()}
+    for code, parent, kind, name, name_en in DEPARTMENTS:
+        if code not in existing:
+            create_department(
+                session, DepartmentCreate(code=code, parent=parent, kind=kind, name=name, name_en=name_en), actor
+            )
+    for username, display, roles, dept in USERS:
+        password = secrets.token_urlsafe(12)
+        user = auth.find_user(session, username)
+        if user is None:
+            create_user(
+                session,
+                UserCreate(username=username, display_name=display, department=dept, roles=roles, password=password),
+                actor,
+            )
+        else:
+            auth.set_password(session, user, password, actor)
+            update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
+        logins.append((username, ",".join(roles), dept, password))
+    for load in loaders:
+        load(session, actor, config)
     return logins

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -12,9 +12,9 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from secgov import audit, auth
-from secgov.audit import Actor
-from secgov.authz import deny_out_of_scope, department_in_scope, in_scope
-from secgov.config import ROLES
+from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
+from secgov.codes import DEPARTMENT_KIND, ROLE
+from secgov.config import LANGUAGES
 from secgov.errors import Conflict, Invalid, NotFound, check_version
 from secgov.models import ApiToken, Department, User, UserRole
 
@@ -24,8 +24,8 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=CODE_RE.pattern)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Role = Literal["admin", "officer", "leader", "drill_team", "auditor"]
-Kind = Literal["city", "bureau", "unit"]
+Role = ROLE.literal
+Kind = DEPARTMENT_KIND.literal
 
 
 class Input(BaseModel):
@@ -132,30 +132,28 @@ def user_read(user: User) -> UserRead:
     )
 
 
-def departments_in_scope(session: Session, viewer: User) -> list[Department]:
-    """The viewer's department subtree, in tree order."""
-    return list(session.exec(select(Department).where(in_scope(Department.id, viewer)).order_by(Department.path)).all())
+def departments_in_scope(session: Session, actor: Actor) -> list[Department]:
+    """The actor's department subtree, in tree order."""
+    return list(session.exec(select(Department).where(in_scope(Department.id, actor)).order_by(Department.path)).all())
 
 
 def code_map(session: Session) -> dict[int, str]:
     return dict(session.exec(select(Department.id, Department.code)).all())
 
 
-def department_by_code(
-    session: Session, code: str, viewer: User | None = None, field: str = "department"
-) -> Department:
-    """The department with code, visible to viewer (None: the CLI, which sees all)."""
+def department_by_code(session: Session, code: str, actor: Actor, field: str = "department") -> Department:
+    """The department with code, in the actor's scope (a department outside it is unknown)."""
     dept = session.exec(select(Department).where(Department.code == code)).first()
-    if dept is None or (viewer is not None and not department_in_scope(dept, viewer)):
+    if dept is None or not department_in_scope(dept, actor):
         raise Invalid(_("Unknown department: %(code)s", code=code), field=field)
     return dept
 
 
 def list_users(
-    session: Session, viewer: User, *, q: str = "", page: int = 1, page_size: int = 50
+    session: Session, actor: Actor, *, q: str = "", page: int = 1, page_size: int = 50
 ) -> tuple[list[User], int]:
-    """Users in the viewer's scope, filtered by a free text, one page of them."""
-    where = [in_scope(User.department_id, viewer)]
+    """Users in the actor's scope, filtered by a free text, one page of them."""
+    where = [in_scope(User.department_id, actor)]
     if q:
         like = f"%{q.lower()}%"
         where.append(or_(func.lower(User.username).like(like), func.lower(User.display_name).like(like)))
@@ -179,11 +177,11 @@ def _snapshot_department(dept: Department, codes: dict[int, str] | None = None) 
     }
 
 
-def create_department(session: Session, data: DepartmentCreate, actor: Actor, viewer: User | None = None) -> Department:
+def create_department(session: Session, data: DepartmentCreate, actor: Actor) -> Department:
     """Add a department under its parent (only the city itself has none)."""
     if session.exec(select(Department).where(func.lower(Department.code) == data.code.lower())).first():
         raise Conflict(_("The code %(code)s is already used.", code=data.code))
-    parent = department_by_code(session, data.parent, viewer, field="parent") if data.parent else None
+    parent = department_by_code(session, data.parent, actor, field="parent") if data.parent else None
     if parent is None:
         if data.kind != "city" or session.exec(select(Department).where(Department.parent_id.is_(None))).first():
             raise Invalid(_("Every department except the city needs a parent."), field="parent")
@@ -209,9 +207,7 @@ def create_department(session: Session, data: DepartmentCreate, actor: Actor, vi
     return dept
 
 
-def update_department(
-    session: Session, dept: Department, data: DepartmentUpdate, actor: Actor, viewer: User | None = None
-) -> Department:
+def update_department(session: Session, dept: Department, data: DepartmentUpdate, actor: Actor) -> Department:
     """Rename or move a department; moving re-roots its whole subtree."""
     check_version(dept, data.version)
     before = _snapshot_department(dept)
@@ -220,7 +216,7 @@ def update_department(
         if value is not None:
             setattr(dept, key, value)
     if "parent" in data.model_fields_set and data.parent is not None:
-        parent = department_by_code(session, data.parent, viewer, field="parent")
+        parent = department_by_code(session, data.parent, actor, field="parent")
         if parent.path.startswith(dept.path):
             raise Invalid(_("A department cannot be moved under itself."), field="parent")
         if dept.parent_id is None:
@@ -285,11 +281,11 @@ def _snapshot_user(user: User) -> dict:
     }
 
 
-def create_user(session: Session, data: UserCreate, actor: Actor, viewer: User | None = None) -> User:
+def create_user(session: Session, data: UserCreate, actor: Actor) -> User:
     """Add a user with a password that meets the policy."""
     if auth.find_user(session, data.username):
         raise Conflict(_("The user name %(name)s is already taken.", name=data.username))
-    dept = department_by_code(session, data.department, viewer)
+    dept = department_by_code(session, data.department, actor)
     auth.check_password_policy(data.password, data.username)
     user = User(
         username=data.username,
@@ -314,7 +310,7 @@ def create_user(session: Session, data: UserCreate, actor: Actor, viewer: User |
     return user
 
 
-def update_user(session: Session, user: User, data: UserUpdate, actor: Actor, viewer: User | None = None) -> User:
+def update_user(session: Session, user: User, data: UserUpdate, actor: Actor) -> User:
     """Change a user's profile, department, roles or disabled flag."""
     check_version(user, data.version)
     before = _snapshot_user(user)
@@ -324,7 +320,7 @@ def update_user(session: Session, user: User, data: UserUpdate, actor: Actor, vi
     if "email" in fields and data.email is not None:
         user.email = data.email
     if "department" in fields and data.department is not None:
-        user.department_id = department_by_code(session, data.department, viewer).id
+        user.department_id = department_by_code(session, data.department, actor).id
     if "roles" in fields and data.roles is not None:
         wanted = set(data.roles)
         if actor.user_id == user.id and "admin" in user.roles and "admin" not in wanted:
@@ -357,13 +353,13 @@ def update_user(session: Session, user: User, data: UserUpdate, actor: Actor, vi
     return user
 
 
-def user_by_username(session: Session, username: str, viewer: User | None = None) -> User:
-    """The user named username, visible to viewer (None: the CLI, which sees all)."""
+def user_by_username(session: Session, username: str, actor: Actor) -> User:
+    """The user named username, in the actor's scope (out of scope: audited, then not found)."""
     user = auth.find_user(session, username)
     if user is None:
         raise NotFound(_("Not found."))
-    if viewer is not None and not department_in_scope(user.department, viewer):
-        deny_out_of_scope(viewer, "user", username)
+    if not department_in_scope(user.department, actor):
+        deny_out_of_scope(actor, "user", username)
     return user
 
 
@@ -373,17 +369,8 @@ def user_tokens(session: Session, user: User) -> list[ApiToken]:
     )
 
 
-def valid_roles(values: list[str]) -> list[str]:
-    bad = [v for v in values if v not in ROLES]
-    if bad:
-        raise Invalid(_("Unknown role."), field="roles")
-    return values
-
-
 def set_language(session: Session, user: User, lang: str, actor: Actor) -> None:
     """Remember the interface language a user picked."""
-    from secgov.config import LANGUAGES
-
     if lang not in LANGUAGES:
         raise Invalid(_("Unknown language."), field="lang")
     before = user.language

@@ -1,16 +1,29 @@
-"""Service errors and their translation into clear 4xx answers (HTML pages or JSON)."""
+"""Service errors: what a rule refused, in the user's language, with the refusals to audit.
+
+Pure: the frames (`secgov.handlers` for pages and the API, `secgov.commands` for the command
+line) turn these into answers; services only raise them.
+"""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass, field
+from typing import Any
 
-from flask import Flask, flash, jsonify, render_template, request
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger("secgov")
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused attempt that the audit log must keep although the refused work is rolled back
+    (a wrong password, an out-of-scope id, a decision on one's own request). `actor` is the
+    `secgov.authz.Actor` who tried; the frame records it after the rollback."""
+
+    actor: Any
+    action: str
+    object_type: str = ""
+    object_id: Any = ""
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class ServiceError(Exception):
@@ -19,10 +32,11 @@ class ServiceError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, refusal: Refusal | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.refusal = refusal
 
 
 class Invalid(ServiceError):
@@ -40,12 +54,6 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
-def check_version(record, version: int) -> None:
-    """Optimistic concurrency: the writer must have read the record's current version."""
-    if version != record.version:
-        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
-
-
 class Forbidden(ServiceError):
     status = 403
     code = "forbidden"
@@ -54,6 +62,30 @@ class Forbidden(ServiceError):
 class Throttled(ServiceError):
     status = 429
     code = "too_many_attempts"
+
+
+class TooLarge(ServiceError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class BadValue(Invalid, ValueError):
+    """Raised inside a pydantic validator: reported as a value error with this message."""
+
+
+def check_version(record, version: int) -> None:
+    """Optimistic concurrency: the writer must have read the record's current version."""
+    if version != record.version:
+        raise Conflict(_("This record was changed by someone else. Reload it and try again."))
+
+
+def not_found() -> NotFound:
+    return NotFound(_("Not found."))
 
 
 def _messages() -> dict[str, str]:
@@ -95,12 +127,12 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     messages = _messages()
     details = []
     for err in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in err.get("loc", ()) if part != "__root__")
+        field_name = ".".join(str(part) for part in err.get("loc", ()) if part != "__root__")
         message = messages.get(err["type"], _("Invalid value."))
         ctx = err.get("ctx") or {}
         if err["type"] == "value_error" and isinstance(ctx.get("error"), ServiceError):
             message = ctx["error"].message
-        details.append({"field": field, "message": message})
+        details.append({"field": field_name, "message": message})
     return details
 
 
@@ -109,94 +141,6 @@ def describe_validation(exc: ValidationError) -> str:
     return "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in validation_details(exc))
 
 
-def _http_message(status: int) -> str:
-    return {
-        400: _("The request could not be understood."),
-        401: _("Please sign in."),
-        403: _("You are not allowed to do this."),
-        404: _("Not found."),
-        405: _("This method is not allowed here."),
-        409: _("This record was changed by someone else. Reload it and try again."),
-        413: _("The request is too large."),
-        415: _("Send the body as application/json."),
-        422: _("The input is not valid."),
-        429: _("Too many attempts. Wait a few minutes and try again."),
-        500: _("Something went wrong on our side. The error has been logged."),
-    }.get(status, _("The request could not be completed."))
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "too_many_attempts",
-    500: "internal_error",
-}
-
-
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
-
-
-def api_error(status: int, code: str, message: str, details: list | None = None):
-    body: dict = {"error": {"code": code, "message": message}}
-    if details:
-        body["error"]["details"] = details
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
-
-def _page(status: int, message: str):
-    return render_template("errors/error.html", status=status, message=message), status
-
-
-def register(app: Flask) -> None:
-    """Install the handlers that turn errors into clear answers, never tracebacks."""
-
-    @app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError):
-        if is_api_request():
-            details = [{"field": exc.field, "message": exc.message}] if exc.field else None
-            return api_error(exc.status, exc.code, exc.message, details)
-        return _page(exc.status, exc.message)
-
-    @app.errorhandler(ValidationError)
-    def _validation_error(exc: ValidationError):
-        if is_api_request():
-            return api_error(422, "invalid", _("The input is not valid."), validation_details(exc))
-        return _page(422, describe_validation(exc))
-
-    @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError):
-        message = _("The form has expired or was not sent from this site. Reload the page and try again.")
-        if is_api_request():
-            return api_error(400, "csrf", message)
-        flash(message, "danger")
-        return _page(400, message)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        status = exc.code or 500
-        message = _http_message(status)
-        if is_api_request():
-            response = api_error(status, _HTTP_CODES.get(status, "error"), message)
-        else:
-            response = _page(status, message)
-        if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-            response = app.make_response(response)
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        if is_api_request():
-            return api_error(500, "internal_error", _http_message(500))
-        return _page(500, _http_message(500))
+def field_errors(exc: ServiceError) -> dict[str, str]:
+    """A service error as a form's errors by field ("_" for the form as a whole)."""
+    return {exc.field or "_": exc.message}

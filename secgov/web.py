@@ -1,4 +1,9 @@
-"""The request frame: who is asking, may they, in which language; security headers."""
+"""The request frame: the request's database session, who is asking and whether they may, in
+which language, the actor and configuration handed to the services, and the security headers.
+
+Only frames (this module, `secgov.pages`, `secgov.rest`, `secgov.handlers`), views and API
+modules read Flask's request state; services get everything they need as arguments.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,41 @@ import functools
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, abort, flash, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import Babel
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask_login import LoginManager, login_user, logout_user
+from flask_login import current_user as signed_in
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import Engine
+from sqlmodel import Session
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from secgov import auth
-from secgov.audit import Actor
-from secgov.authz import AUTHENTICATED, PUBLIC, declaration, public
-from secgov.db import get_session
-from secgov.errors import api_error, is_api_request
+from secgov import audit, auth, codes
+from secgov import throttle as throttles
+from secgov.authz import AUTHENTICATED, PUBLIC, Actor, allows, declaration, public
+from secgov.config import LANGUAGES, ServiceConfig
+from secgov.db import WRITE_METHODS, make_engine, new_session, write_session
+from secgov.errors import ServiceError
+from secgov.models import User
+from secgov.throttle import LoginThrottle
+
+csrf = CSRFProtect()
+babel = Babel()
+login_manager = LoginManager()
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -25,23 +54,126 @@ CSP = (
 )
 
 
+# --- the database session of a request ----------------------------------------------------------
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    """The application's engine."""
+    return (app or current_app).extensions["secgov_engine"]
+
+
+def get_session() -> Session:
+    """The request's session; write requests begin their transactions as writers."""
+    if "db_session" not in g:
+        write = has_request_context() and request.method in WRITE_METHODS
+        g.db_session = new_session(get_engine(), write=write)
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    db = g.pop("db_session", None)
+    if db is not None:
+        db.close()
+
+
+def settle(error: ServiceError) -> None:
+    """Roll back the request's work and record the refusal the error carries (pages, API)."""
+    audit.settle(get_session(), error)
+
+
+def refuse(actor: Actor, action: str, **detail) -> None:
+    """Record a refusal of the frame itself (a missing role, a rejected token): the request's
+    work is dropped first, and the record kept in a transaction of its own."""
+    if g.get("db_session") is not None:
+        g.db_session.rollback()
+    audit.record_aside(get_engine(), actor, [audit.Event(action, extra=detail)])
+
+
+# --- who is asking --------------------------------------------------------------------------------
+
+
+def current_user() -> User | None:
+    """The signed-in user of this request (web session or API token), if any."""
+    return g.get("secgov_user")
+
+
+def require_user() -> User:
+    user = current_user()
+    if user is None:  # pragma: no cover - guarded by the access check
+        raise RuntimeError("no user in a view that declares roles")
+    return user
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, code: str, message: str, details: list | None = None):
+    """An API error answer in the SPEC's format: {"error": {"code", "message"[, "details"]}}."""
+    body: dict = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
 def client_ip() -> str:
     return request.remote_addr or ""
 
 
 def actor() -> Actor:
-    """The Actor for the current request's user."""
-    user = g.get("secgov_user")
+    """The Actor of the current request: its user (or anonymous), channel and address."""
+    user = current_user()
     channel = "api" if is_api_request() else "web"
     if user is None:
-        return Actor(username="anonymous", channel=channel, ip=client_ip())
+        return Actor.anonymous(channel, client_ip())
     return Actor.of(user, channel, client_ip())
 
 
-def start_session(user) -> None:
-    """Make user the signed-in user of this browser, with fresh timeouts."""
-    from flask_login import login_user
+def service_config() -> ServiceConfig:
+    """The limits and defaults the services obey, from the app's configuration."""
+    return ServiceConfig.from_mapping(current_app.config)
 
+
+def throttle() -> LoginThrottle:
+    """The sign-in throttle shared by the app's requests."""
+    return current_app.extensions["secgov_throttle"]
+
+
+def current_language() -> str:
+    """The language of this request's answer: "zh" or "en"."""
+    return codes.current_language()
+
+
+def select_locale() -> str:
+    """The user's pick, else their stored preference, else the browser's, else the default."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    lang = session.get("lang") if not is_api_request() else None
+    if lang in LANGUAGES:
+        return lang
+    user = g.get("secgov_user")
+    if user is not None and user.language in LANGUAGES:
+        return user.language
+    return request.accept_languages.best_match(LANGUAGES) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def can(endpoint: str) -> bool:
+    """Whether the signed-in user may use a route, by the route's own declaration (templates ask
+    this instead of naming roles)."""
+    user = current_user()
+    access = declaration(current_app.view_functions.get(endpoint))
+    if user is None:
+        return access == PUBLIC
+    return allows(access, user.roles)
+
+
+# --- web sessions ---------------------------------------------------------------------------------
+
+
+def start_session(user: User) -> None:
+    """Make user the signed-in user of this browser, with fresh timeouts."""
     session.clear()
     login_user(user, remember=False)
     session.permanent = True
@@ -70,12 +202,9 @@ def _session_expired(app: Flask) -> bool:
     )
 
 
-def current_language() -> str:
-    """The language of this request's answer: "zh" or "en"."""
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    return locale.language if locale else "zh"
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return auth.load_session_user(get_session(), user_id)
 
 
 def _bearer_user():
@@ -95,18 +224,18 @@ def _bearer_user():
 
 
 def _web_user(app: Flask):
-    if not current_user.is_authenticated:
+    if not signed_in.is_authenticated:
         return None
     if _session_expired(app):
         end_session()
         flash(_("Your session has expired. Please sign in again."), "warning")
         return None
     session["seen_at"] = int(time.time())
-    return current_user._get_current_object()
+    return signed_in._get_current_object()
 
 
-def _must_enrol(user) -> bool:
-    return not user.mfa_enabled and auth.mfa_required(get_session(), user)
+def _must_enrol(user: User) -> bool:
+    return not user.mfa_enabled and auth.mfa_required(get_session(), user, service_config())
 
 
 class RowIdConverter(IntegerConverter):
@@ -126,12 +255,30 @@ class RowIdConverter(IntegerConverter):
         return number
 
 
-def register(app: Flask) -> None:
-    """Install the access check, the language choice and the headers on app."""
+# --- installing the frame -------------------------------------------------------------------------
 
-    # Before any blueprint's routes are added.
+
+def init(app: Flask) -> None:
+    """Install the engine, the extensions, the access check, the language choice and the headers.
+
+    Called by create_app before any blueprint is registered. No connection is made here."""
+    app.extensions["secgov_engine"] = make_engine(
+        app.config["DATABASE_URL"], echo=app.config.get("SECGOV_SQL_ECHO", False)
+    )
+    app.extensions["secgov_throttle"] = throttles.build(app.config)
+    app.teardown_appcontext(_close_session)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.url_map.converters["int"] = RowIdConverter
+    _install_hooks(app)
 
+
+def _install_hooks(app: Flask) -> None:
     static_view = app.view_functions["static"]
 
     @public
@@ -153,50 +300,21 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def _access_check():
-        g.secgov_user = None
-        view = app.view_functions.get(request.endpoint) if request.endpoint else None
-        if view is None:
-            return None  # routing will answer 404 or 405
-        access = declaration(view)
-        api = is_api_request()
-        if api:
-            user, sent = _bearer_user()
-            if sent and user is None and access != PUBLIC:
-                auth.audit_denial(
-                    Actor(username="anonymous", channel="api", ip=client_ip()), "auth.token_rejected", path=request.path
-                )
-                return api_error(401, "unauthorized", _("The API token is missing, wrong or revoked."))
-        else:
-            user = _web_user(app)
-        g.secgov_user = user
-        if access is None:
-            # Deny by default: a route without a declaration is a bug, never an open door.
-            app.logger.error("route %s has no access declaration", request.endpoint)
-            abort(403)
-        if access == PUBLIC:
-            return None
-        if user is None:
-            if api:
-                return api_error(401, "unauthorized", _("Send an API token: Authorization: Bearer <token>."))
-            return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
-        if not api and _must_enrol(user) and not getattr(view, "secgov_mfa_setup", False):
-            flash(_("Your role requires two-factor authentication. Set it up to continue."), "warning")
-            return redirect(url_for("account.mfa"))
-        if access == AUTHENTICATED or user.roles & access:
-            return None
-        auth.audit_denial(actor(), "authz.denied", endpoint=request.endpoint, method=request.method, path=request.path)
-        abort(403)
+        try:
+            return _check_access(app)
+        finally:
+            if g.get("db_session") is not None:
+                # End the transaction that identified the user: the view's work gets one of its
+                # own, so that a long view (an import parsing its file) holds no write lock meanwhile.
+                g.db_session.commit()
+
+    # Globals, so that imported macros see them too: the code lists, the menu, the access question.
+    registry = app.extensions["secgov_registry"]
+    app.jinja_env.globals.update(codes=registry.codes, menu=registry.menu, can=can)
 
     @app.context_processor
     def _template_globals():
-        from secgov import catalog
-
-        lang = current_language()
-        return {
-            "current_locale": lang,
-            "catalog_label": lambda kind, code: catalog.label(kind, code, lang),
-            "catalog_labels": lambda kind: catalog.labels(kind, lang),
-        }
+        return {"current_locale": current_language()}
 
     @app.after_request
     def _headers(response):
@@ -213,8 +331,44 @@ def register(app: Flask) -> None:
             # (and the SQLite write lock with it) before the small write of its own.
             if g.get("db_session") is not None:
                 g.db_session.rollback()
-            auth.note_token_use(token_id)
+            with write_session(get_engine()) as side:
+                auth.note_token_use(side, token_id)
         if request.endpoint != "static":
             # Pages and API answers carry data about the city's systems: never cache them.
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def _check_access(app: Flask):
+    """Identify the user and apply the view's declaration (see `init`)."""
+    g.secgov_user = None
+    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is None:
+        return None  # routing will answer 404 or 405
+    access = declaration(view)
+    api = is_api_request()
+    if api:
+        user, sent = _bearer_user()
+        if sent and user is None and access != PUBLIC:
+            refuse(Actor.anonymous("api", client_ip()), "auth.token_rejected", path=request.path)
+            return api_error(401, "unauthorized", _("The API token is missing, wrong or revoked."))
+    else:
+        user = _web_user(app)
+    g.secgov_user = user
+    if access is None:
+        # Deny by default: a route without a declaration is a bug, never an open door.
+        app.logger.error("route %s has no access declaration", request.endpoint)
+        abort(403)
+    if access == PUBLIC:
+        return None
+    if user is None:
+        if api:
+            return api_error(401, "unauthorized", _("Send an API token: Authorization: Bearer <token>."))
+        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+    if not api and _must_enrol(user) and not getattr(view, "secgov_mfa_setup", False):
+        flash(_("Your role requires two-factor authentication. Set it up to continue."), "warning")
+        return redirect(url_for("account.mfa"))
+    if access == AUTHENTICATED or user.roles & access:
+        return None
+    refuse(actor(), "authz.denied", endpoint=request.endpoint, method=request.method, path=request.path)
+    abort(403)

@@ -3,20 +3,22 @@ an app and client per test on an emptied database, factories and sign-in helpers
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import factories
 import pyotp
 import pytest
 from helpers import PASSWORD
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
-from secgov import auth, create_app
-from secgov.audit import Actor
+from secgov import auth, create_app, domains
+from secgov.authz import Actor
 from secgov.db import make_engine, upgrade
 from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user
 
@@ -44,7 +46,7 @@ def database_url(tmp_path_factory, request) -> str:
         folder = Path(tempfile.mkdtemp(prefix="secgov-test-", dir=base))
         request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
         url = f"sqlite:///{folder / 'test.sqlite3'}"
-    upgrade(url)
+    upgrade(url, catalogs=domains.registry().catalogs)
     return url
 
 
@@ -164,3 +166,42 @@ def api_token(app, session):
         return plain
 
     return make
+
+
+@pytest.fixture
+def city(make_department, make_user):
+    """city > a > a1, city > b; an admin and a leader of the city, an officer in a and one in b."""
+    make_department("city")
+    make_department("a", parent="city")
+    make_department("a1", parent="a", kind="unit")
+    make_department("b", parent="city")
+    return {
+        "admin": make_user("root.admin", roles=("admin",), department="city"),
+        "officer_a": make_user("officer.a", roles=("officer",), department="a"),
+        "officer_b": make_user("officer.b", roles=("officer",), department="b"),
+        "leader": make_user("leader", roles=("leader",), department="city"),
+    }
+
+
+@pytest.fixture
+def make_asset(app):
+    """make_asset(code, department, sector="transport", owner=None, **fields) -> Asset (see factories)."""
+    return functools.partial(factories.make_asset, app)
+
+
+@pytest.fixture
+def make_vendor(app):
+    """make_vendor(name, origin="foreign", country="US") -> Vendor, committed."""
+    return functools.partial(factories.make_vendor, app)
+
+
+@pytest.fixture
+def engage(app):
+    """engage(asset, vendor, role="builder", started_on=..., ended_on=None) -> Engagement, committed."""
+    return functools.partial(factories.engage, app)
+
+
+@pytest.fixture
+def exempt(app):
+    """exempt(engagement, status="approved", expires_on=None, requested_by=...) -> VendorExemption."""
+    return functools.partial(factories.exempt, app)

@@ -13,21 +13,6 @@ from secgov.models import AuditEntry
 
 
 @pytest.fixture
-def city(make_department, make_user):
-    """city > a > a1, city > b; an officer in a, an officer in b, a city admin."""
-    make_department("city")
-    make_department("a", parent="city")
-    make_department("a1", parent="a", kind="unit")
-    make_department("b", parent="city")
-    return {
-        "admin": make_user("root.admin", roles=("admin",), department="city"),
-        "officer_a": make_user("officer.a", roles=("officer",), department="a"),
-        "officer_b": make_user("officer.b", roles=("officer",), department="b"),
-        "leader": make_user("leader", roles=("leader",), department="city"),
-    }
-
-
-@pytest.fixture
 def api(client, api_token, city):
     """api(user_key) -> a function calling the API as that user."""
 

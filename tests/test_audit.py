@@ -18,7 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from secgov import audit
-from secgov.audit import GENESIS, Actor, entry_hash
+from secgov.audit import GENESIS, entry_hash
+from secgov.authz import Actor
 from secgov.db import new_session, write_session
 from secgov.directory import (
     DepartmentCreate,

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from secgov import auth, create_app, directory, web
-from secgov.audit import Actor
+from secgov.authz import Actor
 
 NEW_PASSWORD = "a brand new passphrase 42"
 SYSTEM = Actor.system("cli")

@@ -15,7 +15,7 @@ from helpers import PASSWORD, csrf_token
 from sqlmodel import Session, select
 
 from secgov import create_app, directory
-from secgov.audit import Actor
+from secgov.authz import Actor
 from secgov.models import AuditEntry
 from secgov.throttle import LoginThrottle, MemoryCounter, RedisCounter, build
 

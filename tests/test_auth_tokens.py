@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
 from secgov import directory
-from secgov.audit import Actor
+from secgov.authz import Actor
 from secgov.models import ApiToken, AuditEntry
 
 TOKEN_RE = re.compile(r'<code class="secret">(sgv_[A-Za-z0-9_\-]+)</code>')
@@ -53,7 +53,7 @@ def create_token_on_page(client, name: str = "ci") -> tuple[str, str]:
 
 def disable(app, username: str) -> None:
     with app.test_request_context(), Session(app.extensions["secgov_engine"], expire_on_commit=False) as s:
-        user = directory.user_by_username(s, username)
+        user = directory.user_by_username(s, username, Actor.system())
         directory.update_user(s, user, directory.UserUpdate(disabled=True, version=user.version), Actor.system())
         s.commit()
 

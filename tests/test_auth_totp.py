@@ -342,7 +342,7 @@ def test_settings_change_who_must_enrol(app, make_user):
 
     # An unknown role is refused and the stored value stays.
     response = _save_settings(admin_client, ["admin", "superuser"])
-    assert response.status_code == 200
+    assert response.status_code == 422
     with Session(app.extensions["secgov_engine"]) as s:
         assert json.loads(s.get(Setting, "mfa_required_roles").value) == []
 

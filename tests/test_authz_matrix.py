@@ -26,8 +26,7 @@ from sqlmodel import Session, select
 from assets import controls
 from assets.models import Asset, Engagement, Vendor, VendorExemption
 from secgov import auth
-from secgov.audit import Actor
-from secgov.authz import AUTHENTICATED, PUBLIC, declaration
+from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.models import ApiToken, AuditEntry, Department, Responsibility, User, UserRole
 
 # Objects for each kind of path parameter: inside the scope of bureau "a", outside it, missing.

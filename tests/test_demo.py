@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 
+from factories import config_of, load_demo_city
 from sqlmodel import func, select
 
 from assets import services
 from assets.models import Asset, AssetControl
 from secgov import audit
-from secgov.demo import load_demo
 
 
 def test_demo_city_is_rich_idempotent_and_on_loopback(app, session):
-    with app.app_context():
-        load_demo()
-        load_demo()
+    load_demo_city(app)
+    load_demo_city(app)
     assets = session.exec(select(Asset)).all()
     assert 55 <= len(assets) <= 70
     assert len({a.code for a in assets}) == len(assets)
@@ -41,18 +40,18 @@ def test_demo_city_is_rich_idempotent_and_on_loopback(app, session):
 
 
 def test_demo_vendors_give_violations_warnings_and_one_approved_exemption(app, session):
-    from assets import vendors
+    from assets import policy
     from assets.models import Vendor
     from secgov import auth
+    from secgov.authz import Actor
 
-    with app.app_context():
-        load_demo()
-        load_demo()
+    load_demo_city(app)
+    load_demo_city(app)
     origins = {v.origin for v in session.exec(select(Vendor)).all()}
     assert origins == {"domestic", "foreign", "joint_venture"}
     assert 18 <= len(session.exec(select(Vendor)).all()) <= 25
     with app.test_request_context():
-        report = vendors.compliance(session, auth.find_user(session, "officer"))
+        report = policy.compliance(session, Actor.of(auth.find_user(session, "officer")), config_of(app))
     assert {f.asset_code for f in report.violations} == {"MTR-CBTC-01", "PSB-VID-01"}
     assert {f.asset_code for f in report.warnings} == {"TRF-SIG-02", "MTR-AFC-01", "ENG-EMS-01", "EGV-DATA-01"}
     assert {f.asset_code for f in report.exempted} == {"WTR-LEAK-01"}

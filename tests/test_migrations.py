@@ -10,14 +10,16 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from audit_support import EXPECTED_TRIGGERS, audit_trigger_names
+from factories import load_demo_city
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
 
-from secgov import audit
-from secgov.db import alembic_config, make_engine, metadata, new_session, upgrade
-from secgov.demo import DEPARTMENTS, USERS, load_demo
+from secgov import audit, domains
+from secgov.db import alembic_config, make_engine, new_session, upgrade
+from secgov.demo import DEPARTMENTS, USERS
 
 
 def _backends() -> list[str]:
@@ -58,7 +60,7 @@ def _assert_at_head(url: str) -> None:
     try:
         with engine.connect() as conn:
             assert _current_revision(conn) == _head_revision(url)
-            assert set(metadata().tables) <= set(inspect(conn).get_table_names())
+            assert set(SQLModel.metadata.tables) <= set(inspect(conn).get_table_names())
             assert audit_trigger_names(conn) == EXPECTED_TRIGGERS[engine.dialect.name]
         # The triggers work, not merely exist.
         with engine.begin() as conn:
@@ -115,14 +117,13 @@ def test_alembic_check_is_clean(database_url):
 
 
 def _row_counts(engine) -> dict[str, int]:
-    tables = metadata().sorted_tables
+    tables = SQLModel.metadata.sorted_tables
     with engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables}
 
 
 def test_upgrading_a_populated_database_keeps_every_row(app, database_url):
-    with app.app_context():
-        load_demo()
+    load_demo_city(app)
     engine = app.extensions["secgov_engine"]
     before = _row_counts(engine)
     assert before["department"] == len(DEPARTMENTS)
@@ -133,7 +134,7 @@ def test_upgrading_a_populated_database_keeps_every_row(app, database_url):
         head = audit.head(s)
 
     engine.dispose()  # no connection of ours in the way of the migration
-    upgrade(database_url)
+    upgrade(database_url, catalogs=domains.registry().catalogs)
 
     assert _row_counts(engine) == before
     with new_session(engine, write=False) as s:

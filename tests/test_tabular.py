@@ -28,6 +28,8 @@ from secgov.tabular import (
     write_xlsx,
 )
 
+pytestmark = pytest.mark.nodb
+
 COLUMNS = ("name", "sector", "level", "note")
 REQUIRED = ("name", "sector")
 
@@ -303,7 +305,7 @@ def test_xml_entity_expansion_is_refused():
 
 
 def test_zip_bomb_is_refused_before_parsing(monkeypatch):
-    monkeypatch.setattr(tabular, "_MIN_EXPANDED_LIMIT", 1024 * 1024)
+    monkeypatch.setattr(tabular.reading, "_MIN_EXPANDED_LIMIT", 1024 * 1024)
     data = replace_member(xlsx_bytes([["name"], ["a"]]), "xl/padding.xml", b" " * (12 * 1024 * 1024))
     assert len(data) < 100_000
     with pytest.raises(TabularError) as caught:
@@ -639,7 +641,7 @@ def test_export_then_import_gives_back_the_original_texts(writer, filename):
     # Every cell comes back as the text the exporter started from.
     for row, original in zip(rows, EXPORT_ROWS, strict=True):
         for column, value in zip(EXPORT_COLUMNS, original, strict=True):
-            assert row.values[column] == tabular._text(value).strip()
+            assert row.values[column] == tabular.text_of(value).strip()
 
 
 def test_write_csv_layout():
@@ -680,7 +682,7 @@ def test_xlsx_writer_never_produces_formula_cells():
     for line in sheet.iter_rows():
         for cell in line:
             assert cell.data_type != "f", cell.coordinate
-            assert not (isinstance(cell.value, str) and tabular._formula_like(cell.value)), cell.coordinate
+            assert not (isinstance(cell.value, str) and tabular.text.formula_like(cell.value)), cell.coordinate
             if isinstance(cell.value, str):
                 assert cell.data_type == "s", cell.coordinate
             types[cell.coordinate] = cell.data_type
@@ -701,7 +703,7 @@ def test_xlsx_writer_copes_with_characters_xml_cannot_hold_and_long_text():
     rows = read_table(data, "a.xlsx", COLUMNS)
     assert rows[0].values["name"] == "bell\ufffd"
     note = rows[0].values["note"]
-    assert len(note) == tabular.EXCEL_MAX_TEXT and note.endswith("[truncated]")
+    assert len(note) == tabular.text.EXCEL_MAX_TEXT and note.endswith("[truncated]")
 
 
 def test_empty_export_has_a_header_only():

@@ -17,6 +17,8 @@ from assets.targets import (
     parse_targets,
 )
 
+pytestmark = pytest.mark.nodb
+
 MAX = 256
 
 # Deterministic for CI: derandomized, no example database, no deadline on slow machines.

@@ -7,26 +7,30 @@ from datetime import date, timedelta
 
 import pytest
 
+from assets.codes import VENDOR_ORIGIN, VENDOR_ROLE
 from assets.models import Asset, Engagement, Vendor, VendorExemption
-from assets.vendors import evaluate
+from assets.policy import POLICY, evaluate
 from secgov import catalog
+from secgov.codes import SECTOR
+from secgov.config import ServiceConfig
 from secgov.errors import Invalid
-from secgov.settings import KNOWN
+
+pytestmark = pytest.mark.nodb
 
 TODAY = date(2025, 6, 15)
 CRITICAL, NON_CRITICAL = "transport", "healthcare"
-ROLES = catalog.VENDOR_ROLES
-ORIGINS = catalog.VENDOR_ORIGINS
+ROLES = VENDOR_ROLE.codes
+ORIGINS = VENDOR_ORIGIN.codes
 RESTRICTED_ROLES = {"planner", "builder", "operator"}
 RESTRICTED_ORIGINS = {"foreign", "joint_venture"}
 
 
 def default_policy() -> dict:
-    return KNOWN["vendor_origin_policy"][0]()
+    return POLICY.default(ServiceConfig())
 
 
 def check_policy(value):
-    return KNOWN["vendor_origin_policy"][1](value)
+    return POLICY.check(value, ServiceConfig())
 
 
 def asset(sector: str = CRITICAL, classified: bool = False) -> Asset:
@@ -79,7 +83,7 @@ def test_truth_table(sector, role, origin, classified):
 
 
 def test_every_critical_sector_of_the_catalog_triggers():
-    for sector in catalog.sector_codes():
+    for sector in SECTOR.codes:
         findings = evaluate(asset(sector), [(engagement(), vendor())], [], default_policy(), TODAY)
         assert outcomes(findings) == (["warning"] if sector in catalog.critical_sectors() else []), sector
 
@@ -201,16 +205,15 @@ def test_default_setting():
     assert check_policy(policy) == policy
 
 
-def test_setting_is_normalised_to_catalog_order_without_duplicates(app):
-    with app.test_request_context():
-        value = check_policy(
-            {
-                "enabled": False,
-                "critical_sectors": ["energy", "transport", "energy"],
-                "restricted_roles": ["operator", "planner"],
-                "restricted_origins": [],
-            }
-        )
+def test_setting_is_normalised_to_catalog_order_without_duplicates():
+    value = check_policy(
+        {
+            "enabled": False,
+            "critical_sectors": ["energy", "transport", "energy"],
+            "restricted_roles": ["operator", "planner"],
+            "restricted_origins": [],
+        }
+    )
     assert value == {
         "enabled": False,
         "critical_sectors": ["energy", "transport"],
@@ -232,14 +235,13 @@ def test_setting_is_normalised_to_catalog_order_without_duplicates(app):
         ({"extra": True}, "vendor_origin_policy"),
     ],
 )
-def test_setting_refuses_unknown_codes_and_bad_shapes(app, change, field):
-    with app.test_request_context(), pytest.raises(Invalid) as caught:
+def test_setting_refuses_unknown_codes_and_bad_shapes(change, field):
+    with pytest.raises(Invalid) as caught:
         check_policy({**default_policy(), **change})
     assert caught.value.field == field
 
 
-def test_setting_refuses_a_non_object(app):
-    with app.test_request_context():
-        for value in (None, [], "on", {"enabled": True}):
-            with pytest.raises(Invalid):
-                check_policy(value)
+def test_setting_refuses_a_non_object():
+    for value in (None, [], "on", {"enabled": True}):
+        with pytest.raises(Invalid):
+            check_policy(value)

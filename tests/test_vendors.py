@@ -6,13 +6,15 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from factories import config_of
 from helpers import csrf_token, login
 from sqlalchemy import event
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from assets import vendors as vendor_service
-from assets.models import Asset, Engagement, Vendor, VendorExemption
-from secgov.models import AuditEntry, Department, User
+from assets import policy as policy_service
+from assets.models import Engagement, Vendor, VendorExemption
+from secgov.authz import Actor
+from secgov.models import AuditEntry, User
 
 TODAY = datetime.now(UTC).date()
 LATER = (TODAY + timedelta(days=90)).isoformat()
@@ -28,69 +30,6 @@ def client(app):
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def city(make_department):
-    """city > a > a1, city > b."""
-    make_department("city")
-    make_department("a", parent="city")
-    make_department("a1", parent="a", kind="unit")
-    make_department("b", parent="city")
-
-
-def _store(app, row):
-    """Commit row in a session of its own (the test's session may hold a read transaction)."""
-    with Session(app.extensions["secgov_engine"], expire_on_commit=False) as own:
-        own.add(row)
-        own.commit()
-    return row
-
-
-@pytest.fixture
-def make_asset(app, session):
-    def make(code: str, department: str, sector: str = "transport", classified: bool = False) -> Asset:
-        with Session(app.extensions["secgov_engine"]) as own:
-            dept_id = own.exec(select(Department.id).where(Department.code == department)).one()
-        return _store(
-            app, Asset(code=code, name=f"System {code}", sector=sector, department_id=dept_id, classified=classified)
-        )
-
-    return make
-
-
-@pytest.fixture
-def make_vendor(app):
-    def make(name: str, origin: str = "foreign", country: str = "US") -> Vendor:
-        return _store(app, Vendor(name=name, origin=origin, country=country))
-
-    return make
-
-
-@pytest.fixture
-def engage(app):
-    def make(asset: Asset, vendor: Vendor, role: str = "builder", started_on=date(2020, 1, 1), ended_on=None):
-        return _store(
-            app,
-            Engagement(asset_id=asset.id, vendor_id=vendor.id, role=role, started_on=started_on, ended_on=ended_on),
-        )
-
-    return make
-
-
-@pytest.fixture
-def exempt(app):
-    def make(engagement: Engagement, status: str = "approved", expires_on=None, requested_by: str = "someone"):
-        exemption = VendorExemption(
-            engagement_id=engagement.id,
-            reason="interim",
-            expires_on=expires_on or TODAY + timedelta(days=90),
-            status=status,
-            requested_by=requested_by,
-        )
-        return _store(app, exemption)
-
-    return make
 
 
 def rows(session, model) -> list:
@@ -496,7 +435,7 @@ def test_engagements_panel_macro(app, session, city, make_user, make_asset, make
     template = '{% from "vendors/_engagements.html" import engagements_panel %}{{ engagements_panel(asset, **panel) }}'
     with app.test_request_context(f"/assets/{asset.id}", headers={"Accept-Language": "en"}):
         g.secgov_user = session.get(User, officer.id)
-        panel = vendor_service.engagement_panel(session, asset)
+        panel = policy_service.engagement_panel(session, asset, config_of(app))
         html = render_template_string(template, asset=asset, panel=panel)
     assert set(panel) == {"engagements", "vendors", "findings"}
     assert list(panel["findings"]) == [warned.id]
@@ -510,7 +449,9 @@ def test_engagements_panel_macro(app, session, city, make_user, make_asset, make
     session.rollback()
     with app.test_request_context(f"/assets/{asset.id}", headers={"Accept-Language": "en"}):
         g.secgov_user = session.get(User, officer.id)
-        html = render_template_string(template, asset=asset, panel=vendor_service.engagement_panel(session, asset))
+        html = render_template_string(
+            template, asset=asset, panel=policy_service.engagement_panel(session, asset, config_of(app))
+        )
     assert 'class="badge ok"' in html and (TODAY + timedelta(days=10)).isoformat() in html
 
 
@@ -634,7 +575,7 @@ def test_bad_exemption_requests(client, session, exemption_world, change, field)
 
 def test_three_years_is_the_longest_exemption(client, exemption_world):
     w = exemption_world
-    longest = vendor_service.years_later(TODAY, 3).isoformat()
+    longest = policy_service.years_later(TODAY, 3).isoformat()
     body = {"engagement_id": w["warning"].id, "reason": "Long migration", "expires_on": longest}
     assert client.post("/api/v1/vendor-exemptions", json=body, headers=w["officer"]).status_code == 201
 
@@ -850,7 +791,7 @@ def test_compliance_takes_the_same_few_queries_at_any_size(
         event.listen(engine, "before_cursor_execute", count)
         try:
             with app.test_request_context():
-                report = vendor_service.compliance(session, user)
+                report = policy_service.compliance(session, Actor.of(user), config_of(app))
         finally:
             event.remove(engine, "before_cursor_execute", count)
         return len(statements), len(report.warnings) + len(report.exempted) + len(report.violations)

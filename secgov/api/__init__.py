@@ -1,5 +1,13 @@
 """The JSON API under /api/v1: bearer tokens only, the SPEC's error format, OpenAPI 3."""
 
-from secgov.api import audit, core, directory
+from __future__ import annotations
 
-blueprints = (core.bp, directory.bp, audit.bp)
+from flask import Blueprint
+
+from secgov.api import audit, core, directory, registers
+from secgov.registry import Registry
+
+
+def blueprints(registry: Registry) -> list[Blueprint]:
+    """The core's API blueprints for an app with this registry's domains."""
+    return [core.bp, directory.bp, audit.bp, registers.blueprint(registry.registers)]

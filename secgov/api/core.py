@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from spectree import Response
 
-from secgov.api.base import ErrorResponse, dump, spec
-from secgov.authz import authenticated, public, require_user
+from secgov.authz import authenticated, public
 from secgov.directory import UserRead, user_read
+from secgov.rest import operation, spec
+from secgov.web import require_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -28,7 +28,7 @@ def openapi():
 
 @bp.get("/me")
 @authenticated
-@spec.validate(resp=Response(HTTP_200=UserRead, HTTP_401=ErrorResponse), tags=["users"], skip_validation=True)
+@operation(ok=UserRead, tags=["users"], errors=(401,))
 def me():
     """The user the token belongs to."""
-    return dump(user_read(require_user()))
+    return user_read(require_user())

@@ -3,8 +3,10 @@
 import warnings
 
 from alembic import context
+from sqlmodel import SQLModel
 
-from secgov.db import make_engine, metadata
+from secgov import domains  # noqa: F401 - the registry imports every domain package, models included
+from secgov.db import make_engine
 from secgov.models import UTCDateTime
 
 # SQLite's reflection cannot read expression indexes (uq_asset_code_lower on lower(code)), so
@@ -12,7 +14,8 @@ from secgov.models import UTCDateTime
 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
 warnings.filterwarnings("ignore", message="autogenerate skipping metadata-specified expression-based index")
 
-target_metadata = metadata()
+# Every table: the core's, and each domain's.
+target_metadata = SQLModel.metadata
 config = context.config
 
 

@@ -1,1 +1,13 @@
-"""Web pages of the core: sign-in, account, administration, audit log."""
+"""Web pages of the core: sign-in, account, administration, audit log, home."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from secgov.registry import Registry
+from secgov.views import account, admin, audit_log, auth_views, main, registers
+
+
+def blueprints(registry: Registry) -> list[Blueprint]:
+    """The core's page blueprints for an app with this registry's domains."""
+    return [main.bp, auth_views.bp, account.bp, admin.bp, audit_log.bp, registers.blueprint(registry.registers)]

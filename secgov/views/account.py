@@ -9,11 +9,10 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 
 from secgov import auth, directory
-from secgov.authz import authenticated, mfa_setup_allowed, require_user
-from secgov.db import get_session
-from secgov.errors import Invalid, Throttled
-from secgov.forms import error_dict
-from secgov.web import actor, end_session, start_session
+from secgov.authz import authenticated, mfa_setup_allowed
+from secgov.errors import ServiceError, field_errors
+from secgov.pages import Done, act
+from secgov.web import actor, end_session, get_session, require_user, service_config, settle, start_session, throttle
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -23,12 +22,10 @@ def _qr_data_uri(uri: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def _render(errors: dict | None = None, new_token: str | None = None, status: int = 200):
+def _page(errors: dict | None = None, new_token: str | None = None) -> str:
     user = require_user()
     tokens = directory.user_tokens(get_session(), user)
-    return render_template(
-        "account/index.html", user=user, tokens=tokens, errors=errors or {}, new_token=new_token
-    ), status
+    return render_template("account/index.html", user=user, tokens=tokens, errors=errors or {}, new_token=new_token)
 
 
 @bp.get("")
@@ -36,7 +33,7 @@ def _render(errors: dict | None = None, new_token: str | None = None, status: in
 @mfa_setup_allowed
 def index():
     """Profile, password, MFA status and API tokens."""
-    return _render()
+    return _page()
 
 
 @bp.post("/password")
@@ -45,19 +42,19 @@ def index():
 def password():
     """Change one's password; every other session ends, this one starts afresh."""
     user = require_user()
-    db = get_session()
     new, repeat = request.form.get("new_password", ""), request.form.get("repeat_password", "")
     if new != repeat:
-        return _render({"repeat_password": _("The two new passwords differ.")}, status=422)
-    try:
-        auth.change_password(db, user, request.form.get("current_password", ""), new, actor())
-    except Invalid as exc:
-        db.rollback()
-        return _render(error_dict(exc), status=422)
-    db.commit()
-    start_session(user)
-    flash(_("Your password was changed. Other sessions were signed out."), "success")
-    return redirect(url_for("account.index"))
+        return _page({"repeat_password": _("The two new passwords differ.")}), 422
+
+    def change():
+        auth.change_password(get_session(), user, request.form.get("current_password", ""), new, actor(), throttle())
+        return user
+
+    def done(changed):
+        start_session(changed)
+        return Done(url_for("account.index"), _("Your password was changed. Other sessions were signed out."))
+
+    return act(change, done=done, again=_page)
 
 
 @bp.route("/mfa", methods=["GET", "POST"])
@@ -73,21 +70,25 @@ def mfa():
         secret = auth.new_totp_secret()
         session["mfa_enrol_secret"] = secret
     uri = auth.provisioning_uri(user, secret)
-    if request.method == "POST":
-        db = get_session()
-        try:
-            auth.enable_totp(db, user, secret, request.form.get("code", ""), request.form.get("password", ""), actor())
-        except (Invalid, Throttled) as exc:
-            db.rollback()
-            return render_template(
-                "account/mfa.html", enabled=False, secret=secret, qr=_qr_data_uri(uri), error=exc.message
-            ), exc.status
-        db.commit()
+
+    def page(errors: dict | None = None) -> str:
+        error = next(iter((errors or {}).values()), None)
+        return render_template("account/mfa.html", enabled=False, secret=secret, qr=_qr_data_uri(uri), error=error)
+
+    if request.method == "GET":
+        return page()
+
+    def enable():
+        code, given = request.form.get("code", ""), request.form.get("password", "")
+        auth.enable_totp(get_session(), user, secret, code, given, actor(), throttle())
+        return user
+
+    def done(enrolled):
         session.pop("mfa_enrol_secret", None)
-        start_session(user)
-        flash(_("Two-factor authentication is on. Other sessions were signed out."), "success")
-        return redirect(url_for("account.index"))
-    return render_template("account/mfa.html", enabled=False, secret=secret, qr=_qr_data_uri(uri))
+        start_session(enrolled)
+        return Done(url_for("account.index"), _("Two-factor authentication is on. Other sessions were signed out."))
+
+    return act(enable, done=done, again=page)
 
 
 @bp.post("/mfa/disable")
@@ -96,46 +97,44 @@ def mfa_disable():
     """Turn TOTP off after proving the current code; refused where the role requires it."""
     user = require_user()
     db = get_session()
-    if auth.mfa_required(db, user):
+    if auth.mfa_required(db, user, service_config()):
         flash(_("Your role requires two-factor authentication; it cannot be turned off."), "danger")
         return redirect(url_for("account.index"))
-    try:
-        auth.verify_totp(db, user, request.form.get("code", ""), actor().ip)
-    except (Invalid, Throttled) as exc:
-        db.rollback()
-        flash(exc.message, "danger")
-        return redirect(url_for("account.index"))
-    auth.disable_totp(db, user, actor())
-    db.commit()
-    start_session(user)
-    flash(_("Two-factor authentication is off."), "info")
-    return redirect(url_for("account.index"))
+
+    def disable():
+        auth.verify_totp(db, user, request.form.get("code", ""), actor().ip, throttle())
+        auth.disable_totp(db, user, actor())
+        return user
+
+    def done(changed):
+        start_session(changed)
+        return Done(url_for("account.index"), _("Two-factor authentication is off."), "info")
+
+    return act(disable, done=done, back=url_for("account.index"))
 
 
 @bp.post("/tokens")
 @authenticated
 def token_create():
     """Create an API token; its text is shown this once."""
-    user = require_user()
     db = get_session()
     try:
-        _token, plain = auth.create_token(db, user, request.form.get("name", ""), actor())
-    except Invalid as exc:
-        db.rollback()
-        return _render(error_dict(exc), status=422)
+        _token, plain = auth.create_token(db, require_user(), request.form.get("name", ""), actor())
+    except ServiceError as exc:
+        settle(exc)
+        return _page(field_errors(exc)), 422
     db.commit()
-    return _render(new_token=plain)
+    return _page(new_token=plain)
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @authenticated
 def token_revoke(token_id: int):
     """Revoke one of one's tokens."""
-    db = get_session()
-    auth.revoke_token(db, require_user(), token_id, actor())
-    db.commit()
-    flash(_("The token was revoked."), "info")
-    return redirect(url_for("account.index"))
+    return act(
+        lambda: auth.revoke_token(get_session(), require_user(), token_id, actor()),
+        done=lambda _token: Done(url_for("account.index"), _("The token was revoked."), "info"),
+    )
 
 
 @bp.post("/sign-out-everywhere")
@@ -143,9 +142,9 @@ def token_revoke(token_id: int):
 @mfa_setup_allowed
 def sign_out_everywhere():
     """End every session of this user, on every browser."""
-    db = get_session()
-    auth.revoke_sessions(db, require_user(), actor(), "sign_out_everywhere")
-    db.commit()
-    end_session()
-    flash(_("You were signed out on every device."), "info")
-    return redirect(url_for("auth.login"))
+
+    def done(_user):
+        end_session()
+        return Done(url_for("auth.login"), _("You were signed out on every device."), "info")
+
+    return act(lambda: auth.revoke_sessions(get_session(), require_user(), actor(), "sign_out_everywhere"), done=done)

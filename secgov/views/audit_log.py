@@ -9,9 +9,9 @@ from flask_babel import gettext as _
 
 from secgov import audit
 from secgov.audit import AuditFilter, list_entries
-from secgov.authz import require_user, roles
-from secgov.db import get_session
-from secgov.forms import int_arg
+from secgov.authz import roles
+from secgov.pages import int_arg
+from secgov.web import actor, get_session
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -34,7 +34,7 @@ def index():
     """Audit entries in scope, newest first, filtered by actor, action and dates."""
     filters = AuditFilter.from_args(request.args)
     page = int_arg("page", 1)
-    entries, total = list_entries(get_session(), require_user(), filters, page=page, page_size=50)
+    entries, total = list_entries(get_session(), actor(), filters, page=page, page_size=50)
     details = {e.seq: json.loads(e.detail or "{}") for e in entries}
     return render_template(
         "audit/index.html", entries=entries, details=details, total=total, page=page, page_size=50, filters=filters

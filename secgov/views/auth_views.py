@@ -10,11 +10,10 @@ from flask_babel import gettext as _
 from secgov import auth, directory
 from secgov.authz import mfa_setup_allowed, public
 from secgov.config import LANGUAGES
-from secgov.db import get_session
 from secgov.errors import Invalid, Throttled
-from secgov.forms import safe_next
 from secgov.models import User
-from secgov.web import actor, client_ip, end_session, start_session
+from secgov.pages import Done, act, safe_next
+from secgov.web import actor, client_ip, end_session, get_session, settle, start_session, throttle
 
 bp = Blueprint("auth", __name__)
 
@@ -32,20 +31,20 @@ def login():
         return render_template("auth/login.html", next=next_url)
     db = get_session()
     try:
-        user = auth.authenticate(db, request.form.get("username", ""), request.form.get("password", ""), client_ip())
-    except Throttled as exc:
+        user = auth.authenticate(
+            db, request.form.get("username", ""), request.form.get("password", ""), client_ip(), throttle()
+        )
+    except (Invalid, Throttled) as exc:
+        settle(exc)
         flash(exc.message, "danger")
-        return render_template("auth/login.html", next=next_url, username=request.form.get("username", "")), 429
-    except Invalid as exc:
-        db.commit()
-        flash(exc.message, "danger")
-        return render_template("auth/login.html", next=next_url, username=request.form.get("username", "")), 401
+        page = render_template("auth/login.html", next=next_url, username=request.form.get("username", ""))
+        return page, 429 if isinstance(exc, Throttled) else 401
     if user.mfa_enabled:
         session.clear()
         session["mfa_pending"] = {"uid": user.id, "v": user.session_version, "at": int(time.time()), "next": next_url}
         db.commit()
         return redirect(url_for("auth.login_mfa"))
-    auth.complete_login(db, user, client_ip())
+    auth.complete_login(db, user, client_ip(), throttle())
     db.commit()
     start_session(user)
     return redirect(next_url)
@@ -74,12 +73,13 @@ def login_mfa():
         return render_template("auth/mfa.html")
     db = get_session()
     try:
-        auth.verify_totp(db, user, request.form.get("code", ""), client_ip())
+        auth.verify_totp(db, user, request.form.get("code", ""), client_ip(), throttle())
     except (Invalid, Throttled) as exc:
+        settle(exc)
         flash(exc.message, "danger")
         return render_template("auth/mfa.html"), exc.status if isinstance(exc, Throttled) else 401
     next_url = session["mfa_pending"].get("next") or url_for("main.index")
-    auth.complete_login(db, user, client_ip())
+    auth.complete_login(db, user, client_ip(), throttle())
     db.commit()
     start_session(user)
     return redirect(safe_next(next_url, url_for("main.index")))
@@ -91,13 +91,16 @@ def login_mfa():
 def logout():
     """Sign out: this and every other copy of the session cookie stop working."""
     user = g.secgov_user
-    if user is not None:
-        db = get_session()
-        auth.revoke_sessions(db, user, actor(), "logout")
-        db.commit()
-    end_session()
-    flash(_("You have signed out."), "info")
-    return redirect(url_for("auth.login"))
+
+    def sign_out():
+        if user is not None:
+            auth.revoke_sessions(get_session(), user, actor(), "logout")
+
+    def done(_none):
+        end_session()
+        return Done(url_for("auth.login"), _("You have signed out."), "info")
+
+    return act(sign_out, done=done)
 
 
 @bp.post("/language")

@@ -7,9 +7,9 @@ from sqlalchemy import text
 from sqlmodel import func, select
 
 from secgov import directory
-from secgov.authz import READERS, public, require_user, roles
-from secgov.db import get_session
+from secgov.authz import READERS, public, roles
 from secgov.models import User
+from secgov.web import actor, get_session, require_user
 
 bp = Blueprint("main", __name__)
 
@@ -19,11 +19,10 @@ bp = Blueprint("main", __name__)
 def index():
     """The user's start page: who they are and what their scope holds."""
     db = get_session()
-    user = require_user()
-    departments = directory.departments_in_scope(db, user)
+    departments = directory.departments_in_scope(db, actor())
     ids = [d.id for d in departments]
     user_count = db.exec(select(func.count()).select_from(User).where(User.department_id.in_(ids))).one()
-    return render_template("main/index.html", user=user, departments=departments, user_count=user_count)
+    return render_template("main/index.html", user=require_user(), departments=departments, user_count=user_count)
 
 
 @bp.get("/departments")
@@ -32,10 +31,10 @@ def departments():
     """The department tree within the user's scope."""
     db = get_session()
     user = require_user()
-    rows = directory.departments_in_scope(db, user)
+    rows = directory.departments_in_scope(db, actor())
     base_depth = user.department.path.count("/")
     return render_template(
-        "main/departments.html", departments=rows, base_depth=base_depth, codes=directory.code_map(db)
+        "main/departments.html", departments=rows, base_depth=base_depth, codes_by_id=directory.code_map(db)
     )
 
 

@@ -1,0 +1,100 @@
+"""What a domain package contributes to the app (`Domain`, declared once in its __init__.py) and
+the sum of all of them (`Registry`).
+
+The list of domain packages is `secgov.domains`; only the entry points (create_app, the command
+line, the migrations' environment) import it, and they hand the registry to the rest of the core
+through `app.extensions["secgov_registry"]` or as arguments. So no core service imports a domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from types import SimpleNamespace
+
+import click
+from flask import Blueprint
+
+from secgov import codes, settings
+from secgov.codes import CodeList
+from secgov.db import CatalogSync
+from secgov.demo import DemoLoader
+from secgov.exchange import Register
+from secgov.settings import Setting
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """An entry of the main menu: shown to the users the endpoint's declaration lets in."""
+
+    endpoint: str
+    label: str  # an English message marked with codes.N_; translated when shown
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What one domain package contributes: its pages and API, commands, settings, catalogs to
+    sync, demo data, code lists, menu entries and registers."""
+
+    name: str
+    blueprints: tuple[Blueprint, ...] = ()
+    api_blueprints: tuple[Blueprint, ...] = ()  # bearer tokens only: exempt from CSRF
+    commands: tuple[click.Command, ...] = ()  # added to `python -m secgov`
+    settings: tuple[Setting, ...] = ()
+    catalogs: tuple[CatalogSync, ...] = ()  # run by `db upgrade` after the migrations
+    demo: DemoLoader | None = None  # run by `demo` after the departments and users
+    codes: tuple[CodeList, ...] = ()
+    menu: tuple[MenuItem, ...] = ()
+    registers: tuple[Register, ...] = ()  # import and export pages, API and commands
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every domain's contributions, in the order of the domain list."""
+
+    domains: tuple[Domain, ...]
+
+    @property
+    def blueprints(self) -> list[Blueprint]:
+        return [bp for domain in self.domains for bp in domain.blueprints]
+
+    @property
+    def api_blueprints(self) -> list[Blueprint]:
+        return [bp for domain in self.domains for bp in domain.api_blueprints]
+
+    @property
+    def commands(self) -> list[click.Command]:
+        return [command for domain in self.domains for command in domain.commands]
+
+    @property
+    def settings(self) -> list[Setting]:
+        return [*settings.CORE, *(s for domain in self.domains for s in domain.settings)]
+
+    @property
+    def catalogs(self) -> list[CatalogSync]:
+        return [sync for domain in self.domains for sync in domain.catalogs]
+
+    @property
+    def demos(self) -> list[DemoLoader]:
+        return [domain.demo for domain in self.domains if domain.demo is not None]
+
+    @property
+    def registers(self) -> list[Register]:
+        return [register for domain in self.domains for register in domain.registers]
+
+    @cached_property
+    def codes(self) -> SimpleNamespace:
+        """Every code list by name, for the templates (`codes.lifecycle.label(code)`)."""
+        lists = [*codes.CORE, *(c for domain in self.domains for c in domain.codes)]
+        return SimpleNamespace(**{code_list.name: code_list for code_list in lists})
+
+    @property
+    def menu(self) -> list[MenuItem]:
+        return [item for domain in self.domains for item in domain.menu]
+
+    def register(self, name: str) -> Register:
+        """The register (import and export) named name; KeyError when there is none."""
+        for register in self.registers:
+            if register.name == name:
+                return register
+        raise KeyError(name)

@@ -1,0 +1,23 @@
+"""Role x route rows of the register import and export of every register (core pages and API)."""
+
+from matrix import ALL, ASSET_WRITERS, Route
+
+# A valid small register of each kind, inside bureau "a" of the matrix world.
+ASSETS_CSV = {
+    "file": ("assets.csv", b"code,name,sector,department,owner\r\nMX-1,Matrix import,transport,a1,victim.a1\r\n")
+}
+VENDORS_CSV = {"file": ("vendors.csv", b"name,origin,country\r\nMatrix Vendor Co,domestic,CN\r\n")}
+
+ROUTES = [
+    Route("registers.import_form", "GET", "/registers/import", ASSET_WRITERS),
+    Route("registers.import_assets", "POST", "/registers/import/assets", ASSET_WRITERS, files=ASSETS_CSV),
+    Route("registers.import_vendors", "POST", "/registers/import/vendors", ASSET_WRITERS, files=VENDORS_CSV),
+    Route("registers.export_assets", "GET", "/registers/export/assets?format=csv", ALL),
+    Route("registers.export_vendors", "GET", "/registers/export/vendors?format=xlsx", ALL),
+    Route("registers_api.assets_import", "POST", "/api/v1/assets/import", ASSET_WRITERS, files=ASSETS_CSV),
+    Route(
+        "registers_api.vendors_import", "POST", "/api/v1/vendors/import?partial=true", ASSET_WRITERS, files=VENDORS_CSV
+    ),
+    Route("registers_api.assets_export", "GET", "/api/v1/assets/export?format=xlsx", ALL),
+    Route("registers_api.vendors_export", "GET", "/api/v1/vendors/export?format=csv", ALL),
+]
