@@ -26,6 +26,7 @@ class Answer:
     body: bytes
     seconds: float
     location: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -42,9 +43,9 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.conn: http.client.HTTPConnection | None = None
 
-    def copy(self) -> Client:
-        """A client with its own connection and a copy of this one's cookies and headers."""
-        other = Client(self.port, headers=self.headers, timeout=self.timeout)
+    def copy(self, port: int | None = None) -> Client:
+        """A client with its own connection (to port, or to this one's) and a copy of its cookies and headers."""
+        other = Client(self.port if port is None else port, headers=self.headers, timeout=self.timeout)
         other.cookies = dict(self.cookies)
         return other
 
@@ -71,7 +72,7 @@ class Client:
                     self.cookies.pop(name, None)
         if response.will_close:
             self.close()
-        return Answer(response.status, data, seconds, response.getheader("Location", ""))
+        return Answer(response.status, data, seconds, response.getheader("Location", ""), response.getheaders())
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None):
         """Send one request over the kept-alive connection; a connection the server closed
@@ -109,7 +110,7 @@ def login(client: Client, username: str, password: str) -> None:
         raise RuntimeError(f"sign-in as {username} failed: {answer.status} {answer.location}")
 
 
-# --- measurements --------------------------------------------------------------------------------
+# --- measurements ---------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -121,70 +122,75 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
+Probe = Callable[[], dict[str, float]]
+
+
 @dataclass
-class Latency:
-    requests: int
-    errors: int
-    median_ms: float
-    p95_ms: float
-    mean_ms: float
-    min_ms: float
-    max_ms: float
-    bytes: int
+class Sample:
+    """What one measurement saw: each answered request's time, the statuses, the measured window."""
+
+    times_ms: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    bytes: int = 0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
+    def count(self, status: int | str, n: int = 1) -> None:
+        self.statuses[str(status)] = self.statuses.get(str(status), 0) + n
 
-Probe = Callable[[], dict[str, float]]
+    def summary(self) -> dict:
+        """Requests, errors, requests per second (answers 200 only), and the latency percentiles."""
+        ok = self.statuses.get("200", 0)
+        times = self.times_ms
+        return {
+            "requests": sum(n for status, n in self.statuses.items() if status != "connection_error"),
+            "errors": sum(self.statuses.values()) - ok,
+            "requests_per_second": round(ok / self.seconds, 1) if self.seconds else float("nan"),
+            "median_ms": round(statistics.median(times), 2) if times else float("nan"),
+            "p95_ms": round(percentile(times, 95), 2) if times else float("nan"),
+            "mean_ms": round(statistics.fmean(times), 2) if times else float("nan"),
+            "min_ms": round(min(times), 2) if times else float("nan"),
+            "max_ms": round(max(times), 2) if times else float("nan"),
+            "bytes": self.bytes,
+            "statuses": dict(self.statuses),
+        }
+
+
+def merge(samples: list[Sample]) -> Sample:
+    """One sample of several rounds: the times and statuses together, the windows and CPU added up."""
+    total = Sample()
+    for sample in samples:
+        total.times_ms += sample.times_ms
+        for status, n in sample.statuses.items():
+            total.count(status, n)
+        total.seconds += sample.seconds
+        total.bytes = sample.bytes or total.bytes
+        for key, value in sample.cpu_seconds.items():
+            total.cpu_seconds[key] = total.cpu_seconds.get(key, 0.0) + value
+    return total
 
 
 def _difference(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: round(v - before.get(k, 0.0), 3) for k, v in after.items()}
 
 
-def sequential(client: Client, path: str, count: int, warmup: int = 10, probe: Probe | None = None) -> Latency:
+def sequential(client: Client, path: str, count: int, warmup: int = 10, probe: Probe | None = None) -> Sample:
     """count sequential requests on one kept-alive connection after warmup unmeasured ones.
 
     probe, when given, is read before and after the measured requests (CPU seconds per process,
-    say); the result holds the differences."""
+    say); the sample holds the differences. Its window is the time spent in the requests."""
     for _ in range(warmup):
         client.get(path)
+    sample = Sample()
     probe_before = probe() if probe else {}
-    times: list[float] = []
-    statuses: dict[str, int] = {}
-    size = 0
     for _ in range(count):
         answer = client.get(path)
-        statuses[str(answer.status)] = statuses.get(str(answer.status), 0) + 1
-        times.append(answer.seconds * 1000)
-        size = len(answer.body)
-    probe_after = probe() if probe else {}
-    errors = sum(n for status, n in statuses.items() if status != "200")
-    return Latency(
-        requests=count,
-        errors=errors,
-        median_ms=round(statistics.median(times), 2),
-        p95_ms=round(percentile(times, 95), 2),
-        mean_ms=round(statistics.fmean(times), 2),
-        min_ms=round(min(times), 2),
-        max_ms=round(max(times), 2),
-        bytes=size,
-        statuses=statuses,
-        cpu_seconds=_difference(probe_before, probe_after),
-    )
-
-
-@dataclass
-class Throughput:
-    clients: int
-    seconds: float
-    requests: int
-    errors: int
-    requests_per_second: float
-    median_ms: float
-    p95_ms: float
-    statuses: dict[str, int] = field(default_factory=dict)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)
+        sample.count(answer.status)
+        sample.times_ms.append(answer.seconds * 1000)
+        sample.seconds += answer.seconds
+        sample.bytes = len(answer.body)
+    sample.cpu_seconds = _difference(probe_before, probe() if probe else {})
+    return sample
 
 
 def concurrent(
@@ -195,17 +201,16 @@ def concurrent(
     warmup: float = 2.0,
     probe: Probe | None = None,
     stagger: float = 0.0,
-) -> Throughput:
+) -> Sample:
     """Requests per second with `clients` threads, each on its own kept-alive connection,
     for `seconds` after `warmup` seconds of unmeasured load. Stops by itself: no request
     starts after the deadline, and each one times out after the client's timeout.
 
     probe, when given, is read when the measured window opens and when it closes."""
     lock = threading.Lock()
-    times: list[float] = []
-    statuses: dict[str, int] = {}
+    sample = Sample(seconds=seconds)
     failures: list[str] = []
-    begin = time.monotonic() + warmup
+    begin = time.monotonic() + warmup + clients * stagger
     end = begin + seconds
 
     def worker(index: int) -> None:
@@ -214,8 +219,7 @@ def concurrent(
         # first ones are busy, they spread over the workers as a stream of browsers' would.
         time.sleep(index * stagger)
         client = template.copy()
-        local_times: list[float] = []
-        local_status: dict[str, int] = {}
+        local = Sample()
         try:
             while (now := time.monotonic()) < end:
                 try:
@@ -224,18 +228,18 @@ def concurrent(
                     client.close()
                     with lock:
                         failures.append(f"{type(exc).__name__}: {exc}")
-                    if time.monotonic() >= end:
-                        break
                     continue
                 if now >= begin:
-                    local_times.append(answer.seconds * 1000)
-                    local_status[str(answer.status)] = local_status.get(str(answer.status), 0) + 1
+                    local.times_ms.append(answer.seconds * 1000)
+                    local.count(answer.status)
+                    local.bytes = len(answer.body)
         finally:
             client.close()
             with lock:
-                times.extend(local_times)
-                for status, n in local_status.items():
-                    statuses[status] = statuses.get(status, 0) + n
+                sample.times_ms += local.times_ms
+                for status, n in local.statuses.items():
+                    sample.count(status, n)
+                sample.bytes = local.bytes or sample.bytes
 
     threads = [
         threading.Thread(target=worker, args=(i,), name=f"bench-client-{i}", daemon=True) for i in range(clients)
@@ -248,18 +252,7 @@ def concurrent(
     probe_after = probe() if probe else {}
     for thread in threads:
         thread.join(timeout=max(0.0, end - time.monotonic()) + template.timeout + 5)
-    ok = statuses.get("200", 0)
-    errors = sum(statuses.values()) - ok + len(failures)
     if failures:
-        statuses["connection_error"] = len(failures)
-    return Throughput(
-        clients=clients,
-        seconds=seconds,
-        requests=sum(n for status, n in statuses.items() if status != "connection_error"),
-        errors=errors,
-        requests_per_second=round(ok / seconds, 1),
-        median_ms=round(statistics.median(times), 2) if times else float("nan"),
-        p95_ms=round(percentile(times, 95), 2) if times else float("nan"),
-        statuses=statuses,
-        cpu_seconds=_difference(probe_before, probe_after),
-    )
+        sample.count("connection_error", len(failures))
+    sample.cpu_seconds = _difference(probe_before, probe_after)
+    return sample

@@ -12,7 +12,26 @@ import csv
 import io
 import random
 
-from assets.exchange import ASSET_COLUMNS
+# The header of `python -m secgov import assets`, in the order of an export. A copy rather than an
+# import of the app's list: the benchmark also writes registers for other checkouts (--tree), and
+# the same seed must give the same bytes whichever code is installed.
+COLUMNS = (
+    "code",
+    "name",
+    "description",
+    "sector",
+    "department",
+    "owner",
+    "mlps_level",
+    "mlps_filing_number",
+    "mlps_extensions",
+    "is_cii",
+    "classified",
+    "data_level",
+    "lifecycle",
+    "network_targets",
+    "expected_ports",
+)
 
 # sector: (weight, demo departments that run such systems, kinds of system)
 SECTORS: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
@@ -110,7 +129,7 @@ def assets_csv(count: int, seed: int = 2026) -> bytes:
     levels = [lv for lv, _w in LEVELS]
     level_weights = [w for _lv, w in LEVELS]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=ASSET_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for i in range(1, count + 1):
         sector = rng.choices(sectors, weights)[0]

@@ -303,9 +303,10 @@ def _install_hooks(app: Flask) -> None:
         try:
             return _check_access(app)
         finally:
-            if g.get("db_session") is not None:
-                # End the transaction that identified the user: the view's work gets one of its
-                # own, so that a long view (an import parsing its file) holds no write lock meanwhile.
+            if g.get("db_session") is not None and request.method in WRITE_METHODS:
+                # End the writer's transaction that identified the user: the view's work gets one
+                # of its own, so that a long view (an import parsing its file) holds no write lock
+                # meanwhile. Reads keep theirs (one snapshot for the whole answer).
                 g.db_session.commit()
 
     # Globals, so that imported macros see them too: the code lists, the menu, the access question.
