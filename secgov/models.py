@@ -97,9 +97,6 @@ class User(SQLModel, table=True):
     def roles(self) -> set[str]:
         return {row.role for row in self.role_rows}
 
-    def has_role(self, *roles: str) -> bool:
-        return bool(self.roles & set(roles))
-
     # Flask-Login protocol. The id carries the session version, so a bumped version makes
     # every existing session cookie unusable.
     @property

@@ -8,6 +8,8 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
+from secgov import create_app
+
 
 def configure_logging() -> None:
     """Log to stderr; at INFO each audit append logs the new chain head (seq and hash)."""
@@ -27,8 +29,6 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from secgov import create_app
-
         configure_logging()
         app = create_app()
         # What the app holds now (routes, templates, catalogs, translations) lives as long as

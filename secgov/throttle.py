@@ -10,6 +10,8 @@ import logging
 import threading
 import time
 
+import redis
+
 log = logging.getLogger("secgov.throttle")
 
 
@@ -49,16 +51,12 @@ class RedisCounter:
 
     def __init__(self, url: str, client=None) -> None:
         if client is None:
-            import redis
-
             client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._redis = client
         self._fallback = MemoryCounter()
         self._down_until = 0.0
 
     def _guard(self, op, fallback):
-        import redis
-
         # After a failure, leave Redis alone for a while: a dead store must not add a
         # timeout to every sign-in, nor a warning to every line of the log.
         if time.monotonic() < self._down_until:

@@ -12,7 +12,10 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import PurePath
 
+import openpyxl
 from defusedxml.ElementTree import iterparse
+from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.styles.numbers import is_datetime
 
 from secgov.tabular.text import (
     EXCEL_MAX_ROWS,
@@ -244,9 +247,6 @@ def _read_xlsx(data: bytes, columns: tuple[str, ...], required: Sequence[str], l
             "format", "this XLSX file is damaged (not a readable zip archive)", reason="damaged"
         ) from None
 
-    # Imported here: openpyxl is only needed for XLSX, and slow to import.
-    import openpyxl
-
     buffer.seek(0)
     workbook = None
     # openpyxl warns (UserWarning) about workbook features it drops on reading - data
@@ -309,8 +309,6 @@ def _check_shared_strings(archive: zipfile.ZipFile, member: zipfile.ZipInfo, lim
 
 
 def _xlsx_records(sheet, limits: Limits) -> Iterator[_Record]:
-    from openpyxl.cell.read_only import EMPTY_CELL
-
     sheet.reset_dimensions()  # never trust the <dimension> element: it sets the padding of rows
     first_row = sheet.iter_rows(min_row=1, max_row=1)
     header = next(first_row, ())
@@ -367,8 +365,6 @@ def _quote_prefixed(cell) -> bool:
 
 
 def _date_only(cell) -> bool:
-    from openpyxl.styles.numbers import is_datetime
-
     try:
         return is_datetime(cell.number_format) == "date"
     except (AttributeError, IndexError, KeyError, TypeError):

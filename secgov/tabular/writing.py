@@ -11,6 +11,10 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
 from secgov.tabular.text import EXCEL_MAX_TEXT, TRUNCATED, XML_ILLEGAL, neutralise
 
 
@@ -34,10 +38,6 @@ def write_xlsx(columns: Sequence[str], rows: Iterable[Sequence[object]], sheet_t
     text, its type forced to text so that it can never be a formula or an error value.
     Characters XML cannot hold become U+FFFD; texts beyond Excel's 32,767 characters are cut
     with a visible mark."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=_sheet_title(sheet_title))
     bold = Font(bold=True)
@@ -86,8 +86,6 @@ def _discard(sheet) -> None:
 
 def _typed_cell(sheet, value: object):
     """A number, boolean or date cell when the value is one Excel holds exactly, else None."""
-    from openpyxl.cell import WriteOnlyCell
-
     if isinstance(value, enum.Enum):
         return None
     if isinstance(value, bool) or (isinstance(value, int) and abs(value) < 10**15):
