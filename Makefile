@@ -62,7 +62,8 @@ test: setup lint
 	elif [ $$rc -eq 2 ]; then true; else exit 1; fi
 
 # 20,000 synthetic assets: import, latency and throughput of the production server on
-# 127.0.0.1, SQL statements per request. Report on stdout and in bench/results/latest.json.
+# 127.0.0.1 beside its limit (plain Flask replaying the same answers), SQL statements per
+# request. Report on stdout and in bench/results/latest.json.
 bench: setup
 	$(BIN)/python bench/bench_assets.py $(BENCH_ARGS)
 
