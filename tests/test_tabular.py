@@ -20,6 +20,7 @@ from secgov.tabular import (
     FORMULA_CELL,
     FORMULA_TEXT,
     ROW,
+    Limits,
     Row,
     TabularError,
     neutralise,
@@ -154,6 +155,20 @@ def test_csv_short_rows_and_trailing_empty_cells_are_fine_but_stray_values_are_r
     assert rows[0].values["sector"] == ""
     assert rows[0].problems == {} and rows[1].problems == {}
     assert rows[2].number == 4 and rows[2].problems == {ROW: EXTRA_CELLS}
+
+
+def test_csv_with_old_mac_line_endings():
+    """Lines ended by a carriage return alone: the header is the first of them, not the file."""
+    text = "name,sector\r" + "".join(f"system {i},energy\r" for i in range(150))
+    rows = read_table(csv_bytes(text), "a.csv", COLUMNS)
+    assert len(rows) == 150 and rows[-1].values == {"name": "system 149", "sector": "energy", "level": "", "note": ""}
+
+
+def test_csv_rows_far_wider_than_the_cell_limit_are_refused_before_they_are_split():
+    data = csv_bytes("name,sector\r\na,b" + "," * 5_000 + "\r\n")
+    with pytest.raises(TabularError) as caught:
+        read_table(data, "a.csv", COLUMNS, limits=Limits(max_cells=1_000))
+    assert (caught.value.code, caught.value.reason, caught.value.detail) == ("too_large", "cells", {"limit": 1000})
 
 
 def test_csv_oversized_cell_is_a_format_error():
@@ -311,6 +326,60 @@ def test_zip_bomb_is_refused_before_parsing(monkeypatch):
     with pytest.raises(TabularError) as caught:
         read_table(data, "a.xlsx", COLUMNS, max_bytes=1024 * 1024)
     assert caught.value.code == "too_large"
+
+
+def test_a_renamed_shared_strings_part_is_still_counted():
+    """openpyxl finds the shared strings by their content type, whatever the part's name: they
+    are counted wherever they are."""
+    texts = ["name", "sector", *[f"system {i}" for i in range(10)], "energy"]
+    cells = '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>' + "".join(
+        f'<row r="{i + 2}"><c r="A{i + 2}" t="s"><v>{i + 2}</v></c><c r="B{i + 2}" t="s"><v>12</v></c></row>'
+        for i in range(10)
+    )
+    strings = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + "".join(f"<si><t>{text}</t></si>" for text in texts)
+        + "</sst>"
+    ).encode()
+    main = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    data = xlsx_bytes([["name"]])
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        types = archive.read("[Content_Types].xml")
+        links = archive.read("xl/_rels/workbook.xml.rels")
+    override = f'<Override PartName="/xl/media/words.bin" ContentType="{main}.sharedStrings+xml" /></Types>'
+    link = (
+        '<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" '
+        'Target="media/words.bin" Id="rId9" /></Relationships>'
+    )
+    data = replace_member(data, "xl/worksheets/sheet1.xml", sheet_xml(cells))
+    data = replace_member(data, "xl/media/words.bin", strings)
+    data = replace_member(data, "[Content_Types].xml", types.replace(b"</Types>", override.encode()))
+    data = replace_member(data, "xl/_rels/workbook.xml.rels", links.replace(b"</Relationships>", link.encode()))
+    rows = read_table(data, "a.xlsx", COLUMNS)
+    assert [(row.values["name"], row.values["sector"]) for row in rows][:2] == [
+        ("system 0", "energy"),
+        ("system 1", "energy"),
+    ]
+    with pytest.raises(TabularError) as caught:
+        read_table(data, "a.xlsx", COLUMNS, limits=Limits(max_strings=5))
+    assert caught.value.reason == "strings"
+
+
+def test_a_part_loaded_whole_may_not_expand_beyond_its_limit():
+    """openpyxl parses the styles (and the workbook, its relationships...) in memory: a padded
+    styles part is refused, while a worksheet as large is streamed and read."""
+    data = xlsx_bytes([["name", "sector"], ["a", "b"]])
+    padding = b" " * (17 * 1024 * 1024)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        styles = archive.read("xl/styles.xml")
+        sheet = archive.read("xl/worksheets/sheet1.xml")
+    padded = replace_member(data, "xl/styles.xml", styles.replace(b"</styleSheet>", padding + b"</styleSheet>"))
+    assert len(padded) < 200_000
+    with pytest.raises(TabularError) as caught:
+        read_table(padded, "a.xlsx", COLUMNS)
+    assert (caught.value.code, caught.value.reason) == ("too_large", "expanded")
+    padded = replace_member(data, "xl/worksheets/sheet1.xml", sheet.replace(b"</sheetData>", padding + b"</sheetData>"))
+    assert [row.values["name"] for row in read_table(padded, "a.xlsx", COLUMNS)] == ["a"]
 
 
 def test_rows_beyond_the_spreadsheet_limit_are_refused():

@@ -6,13 +6,17 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
 import time
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import PurePath
+from xml.etree import ElementTree
 
 import openpyxl
+from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.styles.numbers import is_datetime
@@ -36,6 +40,13 @@ from secgov.tabular.text import (
 _MIN_EXPANDED_LIMIT = 100 * 1024 * 1024
 _EXPANSION_FACTOR = 10
 _MAX_ZIP_MEMBERS = 10_000
+# openpyxl streams the first worksheet but loads every other part it reads (the workbook, its
+# relationships, the styles, the shared strings...) whole: a part other than a worksheet may
+# expand to at most this. The shared strings are bounded by their own count and characters.
+_MAX_LOADED_PART = 16 * 1024 * 1024
+_ROOT_PEEK = 64 * 1024
+# A CSV file's first line ends at its first line break, whichever the convention (\n, \r\n, \r).
+_FIRST_LINE = re.compile(r"[^\r\n]*")
 # XLSX data rows are read this many columns beyond the header, to report stray values there.
 _EXTRA_COLUMNS = 20
 # A spreadsheet has at most 16,384 columns; a header row claiming more is refused unread.
@@ -108,6 +119,15 @@ def _too_wide(width: int, limits: Limits) -> TabularError:
     )
 
 
+def _too_many_cells(limits: Limits) -> TabularError:
+    return TabularError(
+        "too_large",
+        f"the file has more than {limits.max_cells} cells",
+        reason="cells",
+        detail={"limit": limits.max_cells},
+    )
+
+
 def _header(first: _Record | None, columns: tuple[str, ...], required: Sequence[str], limits: Limits) -> list[str]:
     if first is None:
         raise TabularError("header", "the file is empty: the first row must hold the column names", reason="empty")
@@ -163,12 +183,7 @@ def _build(records: Iterator[_Record], columns: tuple[str, ...], required: Seque
                 detail={"limit": limits.max_rows},
             )
         if (len(rows) + 1) * width > limits.max_cells:
-            raise TabularError(
-                "too_large",
-                f"the file has more than {limits.max_cells} cells",
-                reason="cells",
-                detail={"limit": limits.max_cells},
-            )
+            raise _too_many_cells(limits)
         characters += sum(map(len, texts))
         if characters > limits.max_characters:
             raise TabularError(
@@ -205,10 +220,13 @@ def _csv_records(data: bytes, limits: Limits) -> Iterator[_Record]:
             raise TabularError("encoding", "the CSV file must be encoded in UTF-8 (or GB18030)") from None
     if "\x00" in text:
         raise TabularError("encoding", "the CSV file must be encoded in UTF-8 (or GB18030), not UTF-16", reason="utf16")
-    # An absurd header is refused before the csv module splits it into a million cells.
-    first_line = text[: text.find("\n")] if "\n" in text else text
+    # An absurd header, or rows far wider than any register, are refused before the csv module
+    # splits them into millions of cells (every comma, quoted or not, counts: an upper bound).
+    first_line = _FIRST_LINE.match(text).group()
     if first_line.count(",") >= limits.max_columns:
         raise _too_wide(first_line.count(",") + 1, limits)
+    if text.count(",") > limits.max_cells:
+        raise _too_many_cells(limits)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=",", quotechar='"', doublequote=True)
     no_formulas: frozenset[int] = frozenset()
     try:
@@ -238,11 +256,19 @@ def _read_xlsx(data: bytes, columns: tuple[str, ...], required: Sequence[str], l
             if len(members) > _MAX_ZIP_MEMBERS or sum(m.file_size for m in members) > limit:
                 raise TabularError("too_large", f"the XLSX file expands to more than {_size(limit)}", reason="expanded")
             for member in members:
-                if member.filename.lower().endswith("sharedstrings.xml"):
+                root = _root_element(archive, member)
+                if root == "sst":  # found by what it holds, whatever the part is named
                     _check_shared_strings(archive, member, limits)
+                elif root != "worksheet" and member.file_size > _MAX_LOADED_PART:
+                    raise TabularError(
+                        "too_large",
+                        f"a part of the XLSX file ({member.filename[:80]}) expands to more than "
+                        f"{_size(_MAX_LOADED_PART)}",
+                        reason="expanded",
+                    )
     except TabularError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error):
         raise TabularError(
             "format", "this XLSX file is damaged (not a readable zip archive)", reason="damaged"
         ) from None
@@ -271,6 +297,20 @@ def _read_xlsx(data: bytes, columns: tuple[str, ...], required: Sequence[str], l
         finally:
             if workbook is not None:
                 workbook.close()
+
+
+def _root_element(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> str:
+    """The local name of a member's root element ("worksheet", "sst"...), "" if it is no XML."""
+    if member.is_dir() or member.file_size == 0:
+        return ""
+    with archive.open(member) as stream:
+        head = stream.read(_ROOT_PEEK)  # a root tag longer than this is no part of a workbook
+    try:
+        for _event, element in iterparse(io.BytesIO(head), events=("start",), forbid_dtd=True):
+            return element.tag.rpartition("}")[2]
+    except (ElementTree.ParseError, DefusedXmlException, UnicodeError):
+        return ""
+    return ""
 
 
 def _check_shared_strings(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: Limits) -> None:

@@ -22,15 +22,6 @@ ROW = ""
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_TEXT = 32_767
 TRUNCATED = "… [truncated]"
-# An XLSX file is a zip archive: refuse one whose members would expand beyond this (zip bombs;
-# openpyxl keeps the shared strings table in memory). At least 100 MiB, or 10 × max_bytes.
-_MIN_EXPANDED_LIMIT = 100 * 1024 * 1024
-_EXPANSION_FACTOR = 10
-_MAX_ZIP_MEMBERS = 10_000
-# XLSX data rows are read this many columns beyond the header, to report stray values there.
-_EXTRA_COLUMNS = 20
-# A spreadsheet has at most 16,384 columns; a header row claiming more is refused unread.
-_MAX_HEADER_CELLS = 16_384
 
 _TRIGGERS = frozenset("=+-@")
 _CONTROL_TRIGGERS = frozenset("\t\r")
