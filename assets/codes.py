@@ -11,6 +11,8 @@ from secgov.config import LANGUAGES
 
 DATA_LEVEL = CodeList.from_catalog("data_level", catalog.domain()["data_levels"]["items"])
 VENDOR_ORIGIN = CodeList.from_catalog("vendor_origin", catalog.domain()["vendor_origins"])
+# The one origin never restricted by default: every other (foreign, joint venture) is.
+DOMESTIC = "domestic"
 VENDOR_ROLE = CodeList.from_catalog("vendor_role", catalog.vendor_roles())
 LIFECYCLE = CodeList.of(
     "lifecycle",

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
-from assets.codes import VENDOR_ORIGIN
+from assets.codes import DOMESTIC, VENDOR_ORIGIN
 from assets.models import Asset, Engagement, Vendor, VendorExemption
 from assets.schemas import (
     EXPIRING_DAYS,
@@ -56,7 +56,7 @@ def _policy_default(_config: ServiceConfig) -> dict:
         "enabled": True,
         "critical_sectors": catalog.critical_sectors(),
         "restricted_roles": catalog.restricted_roles(),
-        "restricted_origins": ["foreign", "joint_venture"],
+        "restricted_origins": [code for code in VENDOR_ORIGIN.codes if code != DOMESTIC],
     }
 
 

@@ -23,6 +23,8 @@ from secgov.errors import Conflict, Invalid, ServiceError, check_version
 from secgov.models import Department, Responsibility, User
 
 OWNER = "owner"
+# What the responsibility register calls an asset (and the audit trail its entries).
+SUBJECT = "asset"
 # Who may change the asset register (assets, controls, engagements, vendors, imports); others read it.
 WRITERS = ("admin", "officer")
 
@@ -77,7 +79,7 @@ def read_many(session: Session, assets: list[Asset]) -> list[AssetRead]:
         return []
     ids = [a.id for a in assets]
     owner = and_(
-        Responsibility.subject_type == "asset",
+        Responsibility.subject_type == SUBJECT,
         Responsibility.subject_id == Asset.id,
         Responsibility.duty == OWNER,
         Responsibility.valid_to.is_(None),
@@ -299,7 +301,7 @@ def create_assets(session: Session, items: Sequence[AssetCreate], actor: Actor, 
     holders = [owners[data.owner.lower()] for data in items]
     responsibility.assign_many(
         session,
-        "asset",
+        SUBJECT,
         OWNER,
         [(asset.id, owner, asset.department_id) for asset, owner in zip(assets, holders, strict=True)],
         actor,
@@ -366,7 +368,7 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor
         if owner is None:
             raise _unknown_owner(data.owner)
         responsibility.assign(
-            session, "asset", asset.id, OWNER, owner, actor, reason=data.reason, department_id=asset.department_id
+            session, SUBJECT, asset.id, OWNER, owner, actor, reason=data.reason, department_id=asset.department_id
         )
     asset.version += 1
     asset.updated_at = datetime.now(UTC)
@@ -394,6 +396,7 @@ def delete_asset(session: Session, asset: Asset, actor: Actor, reason: str = "")
         before=_snapshot(asset),
         **extra,
     )
+    responsibility.forget(session, SUBJECT, [asset.id])
     session.delete(asset)
     session.flush()
 

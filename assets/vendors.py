@@ -87,14 +87,19 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(_("A vendor named %(name)s already exists.", name=name), field="name")
 
 
+def _names_taken(session: Session, names: Sequence[str]) -> set[str]:
+    """Which of these names (lower case) a vendor already has, compared without case."""
+    taken: set[str] = set()
+    for chunk in chunks(sorted({name.lower() for name in names})):
+        query = select(Vendor.name).where(func.lower(Vendor.name).in_(chunk))
+        taken.update(name.lower() for name in session.exec(query))
+    return taken
+
+
 def check_vendors(session: Session, items: Sequence[VendorCreate]) -> dict[int, list[ServiceError]]:
     """What the rules refuse in each vendor of a batch: names already used (without case), in the
     register or earlier in the batch. One query per 500 names."""
-    taken: set[str] = set()
-    for chunk in chunks(sorted({data.name.lower() for data in items})):
-        taken.update(
-            name.lower() for name in session.exec(select(Vendor.name).where(func.lower(Vendor.name).in_(chunk)))
-        )
+    taken = _names_taken(session, [data.name for data in items])
     problems: dict[int, list[ServiceError]] = {}
     seen: set[str] = set()
     for index, data in enumerate(items):
@@ -133,7 +138,7 @@ def update_vendor(session: Session, vendor: Vendor, data: VendorUpdate, actor: A
     check_version(vendor, data.version)
     before = _snapshot_vendor(vendor)
     if data.name is not None and data.name.lower() != vendor.name.lower():
-        if session.exec(select(Vendor.id).where(func.lower(Vendor.name) == data.name.lower())).first():
+        if _names_taken(session, [data.name]):
             raise _name_taken(data.name)
     for name in data.model_fields_set - {"version"}:
         value = getattr(data, name)

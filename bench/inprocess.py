@@ -65,7 +65,7 @@ class InProcess:
     """The app built in this process, with one test client signed in through the form and one for the API."""
 
     def __init__(self, spec: dict):
-        from secgov import create_app
+        from secgov.app import create_app
 
         self.app = create_app()
         self.token = spec["token"]

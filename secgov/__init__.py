@@ -1,43 +1,4 @@
-"""SecGov: the cybersecurity governance and risk register of a smart city."""
+"""SecGov: the cybersecurity governance and risk register of a smart city.
 
-from __future__ import annotations
-
-from typing import Any
-
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from secgov import api, domains, handlers, views, web
-from secgov.config import INSTANCE, ROOT, default_database_url, from_environment, load_secret_key
-
-
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the application. No tables, migrations, scheduler or network are touched here."""
-    app = Flask(
-        __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder="static",
-        instance_path=str(INSTANCE),
-    )
-    app.config.update(from_environment())
-    if config:
-        app.config.update(config)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = load_secret_key(INSTANCE)
-    if not app.config.get("DATABASE_URL"):
-        app.config["DATABASE_URL"] = default_database_url(INSTANCE)
-    if app.config["SECGOV_TRUSTED_PROXIES"]:
-        n = app.config["SECGOV_TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-
-    registry = domains.registry()
-    app.extensions["secgov_registry"] = registry
-    web.init(app)
-    handlers.register(app)
-    for blueprint in (*views.blueprints(registry), *registry.blueprints):
-        app.register_blueprint(blueprint)
-    for blueprint in (*api.blueprints(registry), *registry.api_blueprints):
-        app.register_blueprint(blueprint)
-        # The API authenticates with bearer tokens only, never cookies: no CSRF to forge.
-        web.csrf.exempt(blueprint)
-    return app
+The package imports nothing: `secgov.app.create_app` builds the web application, `secgov.cli`
+is the command line (`python -m secgov`), `secgov.server` serves the application."""

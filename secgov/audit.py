@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from sqlmodel import Session, select
 
 from secgov.authz import Actor, in_scope
 from secgov.db import new_session
-from secgov.errors import ServiceError
+from secgov.errors import Refusal, ServiceError
 from secgov.models import AuditEntry
 
 log = logging.getLogger("secgov.audit")
@@ -156,10 +157,24 @@ def settle(session: Session, error: ServiceError) -> None:
     carries (a wrong password, an out-of-scope id...) in a transaction of its own, so that the
     record outlives the rollback. The frames call this; services only raise."""
     session.rollback()  # on SQLite this also releases the write lock the side transaction needs
-    refusal = error.refusal
-    if refusal is not None:
+    if error.refusal is not None:
+        record_refusals(session.get_bind(), [error.refusal])
+
+
+def record_refusals(bind: Engine, refusals: Sequence[Refusal]) -> None:
+    """Record refusals (each of its own actor) in a transaction of their own; the caller holds no
+    write transaction (on SQLite the side transaction needs the write lock)."""
+    if not refusals:
+        return
+    with new_session(bind, write=True) as side, side.begin():
+        record_refused(side, refusals)
+
+
+def record_refused(session: Session, refusals: Sequence[Refusal]) -> None:
+    """Append refusals, each of its own actor, in the caller's transaction."""
+    for refusal in refusals:
         event = Event(refusal.action, refusal.object_type, refusal.object_id, extra=dict(refusal.detail))
-        record_aside(session.get_bind(), refusal.actor, [event])
+        record_many(session, refusal.actor, [event])
 
 
 def head(session: Session) -> tuple[int, str] | None:

@@ -334,11 +334,6 @@ def token_owner(session: Session, plain: str) -> tuple[User, ApiToken] | None:
     return user, token
 
 
-def user_for_token(session: Session, plain: str) -> User | None:
-    found = token_owner(session, plain)
-    return found[0] if found else None
-
-
 TOKEN_USE_RESOLUTION = timedelta(minutes=10)
 
 

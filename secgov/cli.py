@@ -17,8 +17,9 @@ from sqlmodel import select
 
 from secgov import audit as audit_log
 from secgov import auth, domains, exchange
-from secgov import create_app as create_app
+from secgov.app import create_app
 from secgov.authz import Actor
+from secgov.codes import ROLES
 from secgov.commands import acting, app_of, config_of, fail, transaction
 from secgov.db import alembic_config, new_session, upgrade
 from secgov.demo import load_demo
@@ -107,7 +108,7 @@ def user() -> None:
     "roles",
     multiple=True,
     required=True,
-    help="admin, officer, leader, drill_team or auditor; repeat for several.",
+    help=f"{', '.join(ROLES)}; repeat for several.",
 )
 @click.option(
     "--department", default=None, help="Department code; default: the city (created when the database has none)."

@@ -95,6 +95,7 @@ def from_environment() -> dict:
         "SECGOV_MAX_UPLOAD_BYTES": _int("SECGOV_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         # What one imported file may hold and cost (see ServiceConfig).
         "SECGOV_IMPORT_MAX_ROWS": _int("SECGOV_IMPORT_MAX_ROWS", ServiceConfig.import_max_rows),
+        "SECGOV_IMPORT_MAX_COLUMNS": _int("SECGOV_IMPORT_MAX_COLUMNS", ServiceConfig.import_max_columns),
         "SECGOV_IMPORT_MAX_CELLS": _int("SECGOV_IMPORT_MAX_CELLS", ServiceConfig.import_max_cells),
         "SECGOV_IMPORT_MAX_STRINGS": _int("SECGOV_IMPORT_MAX_STRINGS", ServiceConfig.import_max_strings),
         "SECGOV_IMPORT_MAX_CHARACTERS": _int("SECGOV_IMPORT_MAX_CHARACTERS", ServiceConfig.import_max_characters),
@@ -120,7 +121,7 @@ class ServiceConfig:
 
     # Network targets of an asset: the largest CIDR block accepted, in addresses.
     max_target_addresses: int = 256
-    # An imported register file: its size, its data rows, its cells (rows x columns), the strings
+    # An imported register file: its size, its data rows, the columns its header may name, its cells (rows x columns), the strings
     # an XLSX file's shared-string table may hold and the characters of all its cells, and how
     # long an import may take before it is stopped (and undone when all or nothing).
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -145,6 +146,7 @@ class ServiceConfig:
             max_target_addresses=int(config.get("SECGOV_MAX_TARGET_ADDRESSES", cls.max_target_addresses)),
             max_upload_bytes=int(config.get("SECGOV_MAX_UPLOAD_BYTES", cls.max_upload_bytes)),
             import_max_rows=int(config.get("SECGOV_IMPORT_MAX_ROWS", cls.import_max_rows)),
+            import_max_columns=int(config.get("SECGOV_IMPORT_MAX_COLUMNS", cls.import_max_columns)),
             import_max_cells=int(config.get("SECGOV_IMPORT_MAX_CELLS", cls.import_max_cells)),
             import_max_strings=int(config.get("SECGOV_IMPORT_MAX_STRINGS", cls.import_max_strings)),
             import_max_characters=int(config.get("SECGOV_IMPORT_MAX_CHARACTERS", cls.import_max_characters)),

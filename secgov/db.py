@@ -69,10 +69,6 @@ def make_engine(url: str, echo: bool = False, single_use: bool = False) -> Engin
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def new_session(engine: Engine, *, write: bool) -> Session:
     """A session whose transactions begin as writers (BEGIN IMMEDIATE on SQLite) when write."""
     bind = engine.execution_options(secgov_write=True) if write else engine

@@ -65,7 +65,8 @@ class Form:
 
 @dataclass(frozen=True)
 class Done:
-    """Where a successful operation leads, and what the user is told."""
+    """Where a successful operation leads, and what the user is told (nothing when `message` is
+    empty: the page it leads to shows the change)."""
 
     url: str
     message: str
@@ -101,7 +102,8 @@ def act(
         return _refused(field_errors(exc), again, back, 429 if isinstance(exc, Throttled) else 422)
     get_session().commit()
     outcome = done(result)
-    flash(outcome.message, outcome.category)
+    if outcome.message:
+        flash(outcome.message, outcome.category)
     return redirect(outcome.url)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
 from secgov import audit
@@ -137,3 +137,17 @@ def history(
         .order_by(Responsibility.valid_from.desc(), Responsibility.id.desc())
     )
     return list(session.exec(query).all())
+
+
+def forget(session: Session, subject_type: str, subject_ids: Iterable[int]) -> int:
+    """Remove every term of subjects that are deleted themselves (their history stays in the
+    audit trail): a later record given the same id must not inherit them. How many were removed."""
+    removed = 0
+    for chunk in chunks(sorted(set(subject_ids))):
+        result = session.exec(
+            delete(Responsibility).where(
+                Responsibility.subject_type == subject_type, Responsibility.subject_id.in_(chunk)
+            )
+        )
+        removed += result.rowcount or 0
+    return removed

@@ -8,7 +8,7 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
-from secgov import create_app
+from secgov.app import create_app
 
 
 def configure_logging() -> None:

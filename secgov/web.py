@@ -1,8 +1,8 @@
 """The request frame: the request's database session, who is asking and whether they may, in
 which language, the actor and configuration handed to the services, and the security headers.
 
-Only frames (this module, `secgov.pages`, `secgov.rest`, `secgov.handlers`), views and API
-modules read Flask's request state; services get everything they need as arguments.
+Only frames (this module, `secgov.pages`, `secgov.rest`, `secgov.handlers`, `secgov.files`),
+views and API modules read Flask's request state; services get everything they need as arguments.
 """
 
 from __future__ import annotations
@@ -139,11 +139,6 @@ def service_config() -> ServiceConfig:
 def throttle() -> LoginThrottle:
     """The sign-in throttle shared by the app's requests."""
     return current_app.extensions["secgov_throttle"]
-
-
-def current_language() -> str:
-    """The language of this request's answer: "zh" or "en"."""
-    return codes.current_language()
 
 
 def select_locale() -> str:
@@ -315,7 +310,7 @@ def _install_hooks(app: Flask) -> None:
 
     @app.context_processor
     def _template_globals():
-        return {"current_locale": current_language()}
+        return {"current_locale": codes.current_language()}
 
     @app.after_request
     def _headers(response):

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Connection, Engine, text
 
 from secgov import cli as cli_module
-from secgov import create_app as real_create_app
+from secgov.app import create_app as real_create_app
 from secgov.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

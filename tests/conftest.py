@@ -17,7 +17,8 @@ from helpers import PASSWORD
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
-from secgov import auth, create_app, domains
+from secgov import auth, domains
+from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.db import make_engine, upgrade
 from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user

@@ -4,14 +4,15 @@ The world has one foreign vendor and, in scope and out of it, an asset (transpor
 classified) with that vendor as builder (a warning) and a pending exemption requested by "test".
 """
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 from matrix import ADMIN, ALL, APPROVERS, ASSET_WRITERS, Route
 
 NEW_VENDOR = {"name": "Harbour Systems", "origin": "domestic", "country": "cn", "confidentiality_agreement_on": ""}
 NEW_VENDOR_API = {**NEW_VENDOR, "confidentiality_agreement_on": "2024-03-01"}
 NEW_ENGAGEMENT = {"vendor_id": "{vendor[in]}", "role": "advisor", "started_on": "2024-01-01"}
-EXPIRES = (date.today() + timedelta(days=120)).isoformat()
+# Read at import: far enough ahead (and the end day in the past or today) for a run across midnight.
+EXPIRES = (datetime.now(UTC).date() + timedelta(days=120)).isoformat()
 NEW_EXEMPTION = {
     "engagement_id": "{engagement_id[in]}",
     "reason": "Migration to a domestic builder",
@@ -109,7 +110,7 @@ ROUTES = [
         "/api/v1/assets/{obj}",
         ASSET_WRITERS,
         obj="engagement",
-        form={"ended_on": date.today().isoformat(), "note": "Handed over"},
+        form={"ended_on": datetime.now(UTC).date().isoformat(), "note": "Handed over"},
     ),
     Route("vendors_api.engagements_delete", "DELETE", "/api/v1/assets/{obj}", ASSET_WRITERS, obj="engagement"),
     Route("policy_api.compliance", "GET", "/api/v1/compliance/vendor-origin", ALL),

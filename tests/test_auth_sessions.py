@@ -15,7 +15,8 @@ from helpers import PASSWORD, csrf_token, login, totp_now
 from sqlalchemy import text
 from sqlmodel import Session
 
-from secgov import auth, create_app, directory, web
+from secgov import auth, directory, web
+from secgov.app import create_app
 from secgov.authz import Actor
 
 NEW_PASSWORD = "a brand new passphrase 42"

@@ -14,7 +14,8 @@ import redis
 from helpers import PASSWORD, csrf_token
 from sqlmodel import Session, select
 
-from secgov import create_app, directory
+from secgov import directory
+from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.models import AuditEntry
 from secgov.throttle import LoginThrottle, MemoryCounter, RedisCounter, build

@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import factories
 import pyotp
 import pytest
 from helpers import PASSWORD, login
@@ -23,11 +23,9 @@ from matrix import ADMIN, ALL, AUDIT_READERS, ROLES, Route
 from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
-from assets import controls
-from assets.models import Asset, Engagement, Vendor, VendorExemption
 from secgov import auth
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
-from secgov.models import ApiToken, AuditEntry, Department, Responsibility, User, UserRole
+from secgov.models import ApiToken, AuditEntry, Department, User, UserRole
 
 # Objects for each kind of path parameter: inside the scope of bureau "a", outside it, missing.
 OBJECTS = {
@@ -228,49 +226,21 @@ def world(app, session):
     other_token = _token(session, victim_in)
     own_tokens = {role: _token(session, user) for role, user in users.items()}
     objects = {kind: dict(values) for kind, values in OBJECTS.items()}
-    objects.update(_asset_world(session, a1, b, victim_in))
     session.commit()
+    objects.update(_asset_world(app, "a1", "b", victim_in.username))
     return {"users": users, "other_token": other_token, "own_tokens": own_tokens, "objects": objects}
 
 
-def _asset_world(session: Session, inside: Department, outside: Department, owner: User) -> dict:
+def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
     """An asset in scope and one out of it, each with a foreign builder and a pending exemption."""
-    vendor = Vendor(name="Overseas Systems Ltd", origin="foreign", country="US")
-    session.add(vendor)
+    vendor = factories.make_vendor(app, "Overseas Systems Ltd", "foreign", "US")
     made = {}
     for where, dept in (("in", inside), ("out", outside)):
-        asset = Asset(
-            code=f"A-{where.upper()}",
-            name=f"Asset {where}",
-            sector="transport",
-            department_id=dept.id,
-            mlps_level=2,
-            mlps_filing_number="F-1",
+        asset = factories.make_asset(
+            app, f"A-{where.upper()}", dept, "transport", owner=owner, mlps_level=2, mlps_filing_number="F-1"
         )
-        session.add(asset)
-        session.flush()
-        controls.grade(session, asset)
-        session.add(
-            Responsibility(
-                subject_type="asset",
-                subject_id=asset.id,
-                duty="owner",
-                user_id=owner.id,
-                valid_from=datetime.now(UTC),
-                assigned_by="test",
-            )
-        )
-        engagement = Engagement(asset_id=asset.id, vendor_id=vendor.id, role="builder")
-        session.add(engagement)
-        session.flush()
-        exemption = VendorExemption(
-            engagement_id=engagement.id,
-            reason="interim",
-            expires_on=date.today() + timedelta(days=90),
-            requested_by="test",
-        )
-        session.add(exemption)
-        session.flush()
+        engagement = factories.engage(app, asset, vendor, "builder")
+        exemption = factories.exempt(app, engagement, status="pending", requested_by="test")
         made[where] = (asset, engagement, exemption)
     (a_in, e_in, x_in), (a_out, e_out, x_out) = made["in"], made["out"]
     return {

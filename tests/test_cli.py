@@ -232,3 +232,43 @@ def test_db_upgrade_creates_a_new_database(tmp_path):
     created = run_cli(url, "user", "create", "first-admin", "--role", "admin", "--password-stdin", input=NEW_PASSWORD)
     assert created.exit_code == 0, created.stderr
     assert run_cli(url, "audit", "verify").exit_code == 0
+
+
+def test_policy_check_prints_the_findings_of_the_actors_scope(
+    database_url, city, make_asset, make_vendor, engage, client, api_token
+):
+    """`policy check` is the compliance page's service on the command line: the whole city by
+    default, what --as USERNAME sees with it, the API's JSON with --json, and an exit status a
+    cron job can act on."""
+    vendor = make_vendor("Overseas Systems Ltd", "foreign", "US")
+    for code, dept in (("A-1", "a"), ("B-1", "b")):
+        engage(make_asset(code, dept, "transport", classified=True), vendor, "builder")
+    result = run_cli(database_url, "policy", "check")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines if line.startswith("violation")] == [
+        ["violation", "A-1"],
+        ["violation", "B-1"],
+    ]
+    assert lines[-1].startswith("2 violations, 0 warnings, 0 exempted")
+    mine = run_cli(database_url, "policy", "check", "--as", "officer.a", "--fail-on-violations")
+    assert mine.exit_code == 3
+    assert "B-1" not in mine.stdout and mine.stdout.splitlines()[-1].startswith("1 violation, 0 warnings")
+    as_json = json.loads(run_cli(database_url, "policy", "check", "--as", "officer.a", "--json").stdout)
+    headers = {"Authorization": f"Bearer {api_token(city['officer_a'])}"}
+    api = client.get("/api/v1/compliance/vendor-origin", headers=headers).json
+    assert [f["asset_code"] for f in as_json["violations"]] == [f["asset_code"] for f in api["violations"]] == ["A-1"]
+    before = run_cli(database_url, "policy", "check", "--on", "2019-12-31", "--fail-on-violations")
+    assert before.exit_code == 0 and "0 violations" in before.stdout  # the engagements began in 2020
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--on", "31/12/2026"], "error: --on must be a day as YYYY-MM-DD, not '31/12/2026'"),
+        (["--as", "nobody"], "error: no active user named nobody"),
+    ],
+)
+def test_policy_check_refuses_bad_input(database_url, city, args, message):
+    result = run_cli(database_url, "policy", "check", *args)
+    assert result.exit_code == 2 and result.stderr.strip() == message

@@ -28,7 +28,7 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
-from secgov import create_app
+from secgov.app import create_app
 
 # Left out on purpose: `positive_data_acceptance` (a schema-valid request may still break a
 # business rule: unknown parent department, taken user name, stale version -> 404/409/422), and

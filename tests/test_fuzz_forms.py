@@ -22,7 +22,7 @@ from helpers import PASSWORD, csrf_token, login
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secgov import create_app
+from secgov.app import create_app
 
 ROLE_VALUES = ("admin", "officer", "leader", "drill_team", "auditor")
 

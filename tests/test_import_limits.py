@@ -173,6 +173,7 @@ def test_the_report_keeps_the_first_problems_and_counts_all(app, people):
     [
         ({"SECGOV_IMPORT_MAX_CELLS": 20}, "The file has more than 20 cells."),
         ({"SECGOV_IMPORT_MAX_CHARACTERS": 100}, "The file holds more than 100 characters."),
+        ({"SECGOV_IMPORT_MAX_COLUMNS": 3}, "The first row names 6 columns; a register file has at most 3."),
     ],
 )
 def test_what_a_file_may_expand_to_follows_the_configuration(app, people, session, limit, message):

@@ -16,8 +16,14 @@ from assets.models import Engagement, Vendor, VendorExemption
 from secgov.authz import Actor
 from secgov.models import AuditEntry, User
 
-TODAY = datetime.now(UTC).date()
-LATER = (TODAY + timedelta(days=90)).isoformat()
+
+def today() -> date:
+    """The services' today (UTC), read when a test runs: a suite may run across midnight."""
+    return datetime.now(UTC).date()
+
+
+def later() -> str:
+    return (today() + timedelta(days=90)).isoformat()
 
 
 @pytest.fixture
@@ -326,15 +332,15 @@ def test_engagements_through_the_api_in_and_out_of_scope(
 
     path = f"/api/v1/assets/{inside.id}/vendors/{engagement['id']}"
     assert client.patch(path, json={"ended_on": "2023-01-01"}, headers=officer).status_code == 422
-    ended = client.patch(path, json={"ended_on": TODAY.isoformat(), "note": "handed over"}, headers=officer)
+    ended = client.patch(path, json={"ended_on": today().isoformat(), "note": "handed over"}, headers=officer)
     assert ended.status_code == 200
     assert (ended.get_json()["active"], ended.get_json()["note"]) == (True, "handed over")  # its last day
-    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    yesterday = (today() - timedelta(days=1)).isoformat()
     ended = client.patch(path, json={"ended_on": yesterday}, headers=officer).get_json()
     assert (ended["active"], ended["policy"]) == (False, None)
     # Once ended, the same role can be given again.
     again = client.post(
-        f"/api/v1/assets/{inside.id}/vendors", json={**body, "started_on": TODAY.isoformat()}, headers=officer
+        f"/api/v1/assets/{inside.id}/vendors", json={**body, "started_on": today().isoformat()}, headers=officer
     )
     assert again.status_code == 201
     # ... but the old one cannot be reopened alongside it.
@@ -408,7 +414,7 @@ def test_engagement_pages(client, session, city, make_user, make_asset, make_ven
     )
     assert ended.status_code == 302 and ended.headers["Location"].endswith(f"/vendors/{vendor.id}")
     session.rollback()
-    assert session.get(Engagement, engagement.id).ended_on == TODAY
+    assert session.get(Engagement, engagement.id).ended_on == today()
     again = client.post(
         f"/assets/{inside.id}/engagements/{engagement.id}/end",
         data={"csrf_token": token, "next": f"/vendors/{vendor.id}"},
@@ -445,14 +451,14 @@ def test_engagements_panel_macro(app, session, city, make_user, make_asset, make
     assert f'action="/assets/{asset.id}/engagements"' in html  # the add form, for writers
     assert html.count("End today") == 2  # the ongoing ones
 
-    exempt(warned, expires_on=TODAY + timedelta(days=10))
+    exempt(warned, expires_on=today() + timedelta(days=10))
     session.rollback()
     with app.test_request_context(f"/assets/{asset.id}", headers={"Accept-Language": "en"}):
         g.secgov_user = session.get(User, officer.id)
         html = render_template_string(
             template, asset=asset, panel=policy_service.engagement_panel(session, asset, config_of(app))
         )
-    assert 'class="badge ok"' in html and (TODAY + timedelta(days=10)).isoformat() in html
+    assert 'class="badge ok"' in html and (today() + timedelta(days=10)).isoformat() in html
 
 
 # --- exemptions ------------------------------------------------------------------------------
@@ -479,7 +485,7 @@ def exemption_world(city, make_user, api_token, make_asset, make_vendor, engage)
 
 def test_exemption_request_and_approval(client, session, exemption_world):
     w = exemption_world
-    body = {"engagement_id": w["warning"].id, "reason": "Migration to a domestic builder by Q4", "expires_on": LATER}
+    body = {"engagement_id": w["warning"].id, "reason": "Migration to a domestic builder by Q4", "expires_on": later()}
     requested = client.post("/api/v1/vendor-exemptions", json=body, headers=w["officer"])
     assert requested.status_code == 201, requested.get_json()
     exemption = requested.get_json()
@@ -515,7 +521,7 @@ def test_exemption_request_and_approval(client, session, exemption_world):
 
 def test_the_requester_cannot_decide(client, session, exemption_world):
     w = exemption_world
-    body = {"engagement_id": w["warning"].id, "reason": "Interim", "expires_on": LATER}
+    body = {"engagement_id": w["warning"].id, "reason": "Interim", "expires_on": later()}
     exemption = client.post("/api/v1/vendor-exemptions", json=body, headers=w["admin"]).get_json()
     denied_before = audit_actions(session).count("authz.denied")
     for action in ("approve", "reject"):
@@ -531,7 +537,7 @@ def test_the_requester_cannot_decide(client, session, exemption_world):
 
 def test_rejection_needs_a_note(client, session, exemption_world):
     w = exemption_world
-    body = {"engagement_id": w["warning"].id, "reason": "Interim", "expires_on": LATER}
+    body = {"engagement_id": w["warning"].id, "reason": "Interim", "expires_on": later()}
     exemption = client.post("/api/v1/vendor-exemptions", json=body, headers=w["officer"]).get_json()
     reject = f"/api/v1/vendor-exemptions/{exemption['id']}/reject"
     response = client.post(reject, json={"note": "  "}, headers=w["leader"])
@@ -549,9 +555,9 @@ def test_rejection_needs_a_note(client, session, exemption_world):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"expires_on": TODAY.isoformat()}, "expires_on"),
-        ({"expires_on": (TODAY - timedelta(days=3)).isoformat()}, "expires_on"),
-        ({"expires_on": (TODAY + timedelta(days=3 * 366 + 1)).isoformat()}, "expires_on"),
+        ({"expires_on": today().isoformat()}, "expires_on"),
+        ({"expires_on": (today() - timedelta(days=3)).isoformat()}, "expires_on"),
+        ({"expires_on": (today() + timedelta(days=3 * 366 + 1)).isoformat()}, "expires_on"),
         ({"reason": ""}, "reason"),
         ({"reason": "x" * 2001}, "reason"),
         ({"engagement": "violation"}, "engagement_id"),  # a violation is never exempted
@@ -566,7 +572,7 @@ def test_bad_exemption_requests(client, session, exemption_world, change, field)
     w = exemption_world
     change = dict(change)
     target = w[change.pop("engagement", "warning")]
-    body = {"engagement_id": target.id, "reason": "Interim", "expires_on": LATER, **change}
+    body = {"engagement_id": target.id, "reason": "Interim", "expires_on": later(), **change}
     response = client.post("/api/v1/vendor-exemptions", json=body, headers=w["officer"])
     assert response.status_code == 422
     assert field in error_fields(response)
@@ -575,7 +581,7 @@ def test_bad_exemption_requests(client, session, exemption_world, change, field)
 
 def test_three_years_is_the_longest_exemption(client, exemption_world):
     w = exemption_world
-    longest = policy_service.years_later(TODAY, 3).isoformat()
+    longest = policy_service.years_later(today(), 3).isoformat()
     body = {"engagement_id": w["warning"].id, "reason": "Long migration", "expires_on": longest}
     assert client.post("/api/v1/vendor-exemptions", json=body, headers=w["officer"]).status_code == 201
 
@@ -589,12 +595,12 @@ def test_exemption_pages(client, session, exemption_world):
     token = csrf_token(client, "/vendor-exemptions")
     bad = client.post(
         "/vendor-exemptions/new",
-        data={"engagement_id": str(w["warning"].id), "reason": "", "expires_on": LATER, "csrf_token": token},
+        data={"engagement_id": str(w["warning"].id), "reason": "", "expires_on": later(), "csrf_token": token},
     )
     assert bad.status_code == 422
     made = client.post(
         "/vendor-exemptions/new",
-        data={"engagement_id": str(w["warning"].id), "reason": "Migration", "expires_on": LATER, "csrf_token": token},
+        data={"engagement_id": str(w["warning"].id), "reason": "Migration", "expires_on": later(), "csrf_token": token},
     )
     assert made.status_code == 302
     session.rollback()
@@ -635,13 +641,13 @@ def compliance_world(city, make_user, make_asset, make_vendor, engage, exempt):
     engage(make_asset("A-H", "a1", "healthcare", classified=True), foreign)
     engage(make_asset("A-AD", "a1", "transport", classified=True), foreign, role="advisor")
     engage(make_asset("A-D", "a1", "transport", classified=True), domestic)
-    engage(make_asset("A-END", "a1", "transport"), foreign, ended_on=TODAY - timedelta(days=1))
-    engage(make_asset("A-FUT", "a1", "transport"), foreign, started_on=TODAY + timedelta(days=1))
+    engage(make_asset("A-END", "a1", "transport"), foreign, ended_on=today() - timedelta(days=1))
+    engage(make_asset("A-FUT", "a1", "transport"), foreign, started_on=today() + timedelta(days=1))
     x = {
-        "exempted": exempt(e["exempted"], expires_on=TODAY + timedelta(days=200)),
-        "expiring": exempt(e["expiring"], expires_on=TODAY + timedelta(days=10)),
+        "exempted": exempt(e["exempted"], expires_on=today() + timedelta(days=200)),
+        "expiring": exempt(e["expiring"], expires_on=today() + timedelta(days=10)),
         "pending": exempt(e["pending"], status="pending"),
-        "lapsed": exempt(engage(make_asset("A-L", "a", "government"), foreign), expires_on=TODAY),
+        "lapsed": exempt(engage(make_asset("A-L", "a", "government"), foreign), expires_on=today()),
     }
     e["lapsed"] = x["lapsed"].engagement_id
     outside = engage(make_asset("B-W", "b", "transport"), foreign)
@@ -658,7 +664,7 @@ def test_compliance_lists_and_counts(client, compliance_world, make_user, api_to
     officer = bearer(api_token(make_user("olga", roles=("officer",), department="a")))
     report = client.get("/api/v1/compliance/vendor-origin", headers=officer).get_json()
 
-    assert report["today"] == TODAY.isoformat()
+    assert report["today"] == today().isoformat()
     assert report["policy"]["enabled"] is True
     assert ids(report["violations"]) == {e["violation"].id}
     assert ids(report["warnings"]) == {e["warning"].id, e["pending"].id, e["lapsed"]}
@@ -822,10 +828,10 @@ def test_the_vendor_origin_filter_counts_only_engagements_running_today(
     and one that has ended do not make an asset "built by a foreign vendor" today."""
     reader = bearer(api_token(make_user("rita", roles=("leader",), department="city")))
     foreign = make_vendor("Overseas Ltd")
-    today = date.today()
+    day = today()
     running, planned, ended, _none = (make_asset(code, "a1") for code in ("RUN-1", "PLAN-1", "END-1", "NONE-1"))
     engage(running, foreign)
-    engage(planned, foreign, started_on=today + timedelta(days=30))
-    engage(ended, foreign, ended_on=today - timedelta(days=1))
+    engage(planned, foreign, started_on=day + timedelta(days=30))
+    engage(ended, foreign, ended_on=day - timedelta(days=1))
     listing = client.get("/api/v1/assets?vendor_origin=foreign", headers=reader).get_json()
     assert [item["code"] for item in listing["items"]] == ["RUN-1"]

@@ -19,8 +19,9 @@ from assets.schemas import (
 )
 from assets.services import WRITERS
 from secgov.authz import ALL_ROLES, roles
+from secgov.codes import current_language
 from secgov.rest import operation, page, page_model
-from secgov.web import actor, current_language, get_session, service_config
+from secgov.web import actor, get_session, service_config
 
 bp = Blueprint("assets_api", __name__, url_prefix="/api/v1")
 

@@ -11,9 +11,10 @@ from assets.schemas import FILTERS, AssetControlUpdate, AssetCreate, AssetQuery,
 from assets.services import WRITERS
 from secgov import directory, responsibility
 from secgov.authz import ALL_ROLES, roles
+from secgov.codes import current_language
 from secgov.errors import ServiceError
 from secgov.pages import Done, Form, act, list_query
-from secgov.web import actor, current_language, get_session, require_user, service_config
+from secgov.web import actor, get_session, require_user, service_config
 
 bp = Blueprint("assets", __name__, url_prefix="/assets")
 
@@ -108,7 +109,7 @@ def detail(asset_id: int):
         ],
         coverage=controls.coverage_by_asset(db, [asset.id])[asset.id],
         grades=services.grade_history(db, asset),
-        owners=responsibility.history(db, "asset", asset.id, services.OWNER),
+        owners=responsibility.history(db, services.SUBJECT, asset.id, services.OWNER),
         department=directory.code_map(db).get(asset.department_id, ""),
         vendor_panel=policy.engagement_panel(db, asset, service_config()),
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import defaultdict
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +23,12 @@ from secgov import audit, tabular
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.db import new_session, refresh_statistics, write_session
-from secgov.errors import ServiceError, validation_details
+from secgov.errors import Conflict, ServiceError, validation_details
 from secgov.exchange.registers import Column, Register
 from secgov.exchange.report import ImportReport, RowError, file_errors, problem_message, timeout_message
 from secgov.tabular import Row, TabularError
+
+log = logging.getLogger(__name__)
 
 # Rows written per transaction: long enough to write fast, short enough (well under a second on
 # SQLite for graded assets) that sign-ins and other writers never wait long.
@@ -37,6 +41,8 @@ ANALYZE_AFTER = 500
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
 _TRUE = frozenset({"true", "yes", "y", "1", "是", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "否", "f"})
+# Other rows named in a duplicate-value message.
+_ROWS_SHOWN = 5
 
 
 class _RowCheck:
@@ -116,6 +122,21 @@ def _duplicates(rows: Iterable[Row], column: str) -> dict[str, list[int]]:
     return {key: numbers for key, numbers in seen.items() if len(numbers) > 1}
 
 
+def _duplicate_message(value: str, numbers: list[int], number: int) -> str:
+    """Where else in the file the value occurs: the first few rows (a value repeated in thousands
+    of rows would otherwise make every one of their messages list all the others)."""
+    others = [n for n in numbers if n != number]
+    shown = ", ".join(str(n) for n in others[:_ROWS_SHOWN])
+    if len(others) > _ROWS_SHOWN:
+        return _(
+            "%(value)s is also in rows %(rows)s and %(more)d more rows of this file.",
+            value=value,
+            rows=shown,
+            more=len(others) - _ROWS_SHOWN,
+        )
+    return _("%(value)s is also in row %(rows)s of this file.", value=value, rows=shown)
+
+
 @dataclass
 class Checked:
     """The outcome of the checks: the report so far and the rows ready to write."""
@@ -162,8 +183,7 @@ def check_file(
         item = check.validate(register)
         key = check.value(register.key)
         if key and key.lower() in duplicates:
-            others = ", ".join(str(n) for n in duplicates[key.lower()] if n != row.number)
-            check.add(register.key, _("%(value)s is also in row %(rows)s of this file.", value=key, rows=others))
+            check.add(register.key, _duplicate_message(key, duplicates[key.lower()], row.number))
         checks.append((check, item))
     valid = [(check, item) for check, item in checks if item is not None and not check.problems]
     for start in range(0, len(valid), CHECK_BATCH):
@@ -174,6 +194,7 @@ def check_file(
         for index, errors in register.check(session, [item for _check, item in batch], actor, config).items():
             for error in errors:
                 batch[index][0].add(error.field or "", error.message)
+                report.refused(error)
     good = []
     for check, item in checks:
         if check.problems:
@@ -187,73 +208,120 @@ def check_file(
 Unit = Callable[[], AbstractContextManager[Session]]
 
 
+class _Refused(Exception):
+    """Raised inside a batch's unit to roll the batch back: an all-or-nothing import is refused."""
+
+
 def _write(
     register: Register,
     checked: Checked,
     actor: Actor,
     config: ServiceConfig,
     unit: Unit,
+    written: list[int],
     *,
     partial: bool,
     deadline: float | None,
-) -> list[int]:
+) -> None:
     """Create the checked rows batch by batch, each batch in its own `unit` (a transaction, or a
-    savepoint of the caller's); the ids of the records written, in order."""
-    report, written = checked.report, []
-    for start in range(0, len(checked.good), BATCH):
-        if deadline is not None and time.monotonic() > deadline:
-            report.add(RowError(0, "", timeout_message(config) if not partial else _stopped_message(config)))
-            return written if partial else _undo(register, written, actor, unit, report)
-        batch = checked.good[start : start + BATCH]
-        with unit() as session:
-            created = _attempt(session, register, [item for _number, item in batch], actor, config)
-            if isinstance(created, list):
-                written += [record.id for record in created]
-                report.created += len(batch)
-            else:
-                for number, item in batch:
-                    one = _attempt(session, register, [item], actor, config)
-                    if isinstance(one, list):
-                        written += [record.id for record in one]
-                        report.created += 1
-                    else:
-                        report.add(RowError(number, *one))
+    savepoint of the caller's), appending the ids of the records written to `written`. All or
+    nothing: a refused row rolls its batch back and the batches before are undone."""
+    report = checked.report
+    try:
+        for start in range(0, len(checked.good), BATCH):
+            if deadline is not None and time.monotonic() > deadline:
+                report.add(RowError(0, "", _stopped_message(config) if partial else timeout_message(config)))
+                if partial:
+                    break
+                raise _Refused
+            batch = checked.good[start : start + BATCH]
+            ids: list[int] = []
+            with unit() as session:
+                created = _attempt(session, register, [item for _number, item in batch], actor, config)
+                if isinstance(created, list):
+                    ids += [record.id for record in created]
+                else:  # the batch again row by row, to tell the refused rows
+                    for number, item in batch:
+                        one = _attempt(session, register, [item], actor, config)
+                        if isinstance(one, list):
+                            ids += [record.id for record in one]
+                            continue
+                        report.add(RowError(number, one.field or "", one.message))
+                        report.refused(one)
                         if not partial:
-                            break
-            _release(session, register.release)
-        if report.problems and not partial:
-            return _undo(register, written, actor, unit, report)
+                            raise _Refused
+                _release(session, register.release)
+            written += ids
+            report.created += len(ids)
+    except _Refused:
+        _undo(register, written, actor, unit, report)
     report.errors.sort(key=lambda e: e.row)
-    return written
 
 
-def _attempt(session: Session, register: Register, items: list, actor: Actor, config: ServiceConfig):
-    """Create items under a savepoint: the records, or the (column, message) of the refusal."""
+def _attempt(
+    session: Session, register: Register, items: list, actor: Actor, config: ServiceConfig
+) -> list | ServiceError:
+    """Create items under a savepoint: the records, or what refused them."""
     try:
         with session.begin_nested():
             return register.create(session, items, actor, config)
     except ServiceError as exc:
-        return exc.field or "", exc.message
+        return exc
     except IntegrityError:
-        return "", _("This row conflicts with a change made meanwhile: import the file again.")
+        return Conflict(_("This row conflicts with a change made meanwhile: import the file again."))
 
 
-def _undo(register: Register, written: list[int], actor: Actor, unit: Unit, report: ImportReport) -> list[int]:
-    """All or nothing after a refusal: remove what the import wrote so far."""
+def _undo(register: Register, written: list[int], actor: Actor, unit: Unit, report: ImportReport) -> None:
+    """All or nothing after a refusal: remove what the import wrote so far, batch by batch, each
+    batch a unit of its own (no long write transaction), then record the undoing. A record the
+    rules no longer let go (a vendor engaged meanwhile) is kept, and the report says so."""
+    kept = 0
+    for start in range(0, len(written), BATCH):
+        chunk = written[start : start + BATCH]
+        try:
+            with unit() as session:
+                register.undo(session, chunk, actor)
+        except ServiceError:
+            for record_id in chunk:  # one by one, to keep only what must be kept
+                try:
+                    with unit() as session:
+                        register.undo(session, [record_id], actor)
+                except ServiceError:
+                    kept += 1
     if written:
         with unit() as session:
-            register.undo(session, written, actor)
             audit.record(
                 session,
                 actor,
                 f"{register.name}.import_undone",
                 object_type=register.object_type,
                 object_id=register.name,
-                removed=len(written),
+                removed=len(written) - kept,
+                kept=kept,
             )
-    report.created = 0
-    report.errors.sort(key=lambda e: e.row)
-    return []
+    report.created = kept
+    if kept:
+        report.add(RowError(0, "", _kept_message(kept)))
+    written.clear()
+
+
+def _undo_after_failure(register: Register, written: list[int], actor: Actor, unit: Unit, report) -> None:
+    """An all-or-nothing import failed on an unexpected error: undo what it committed, if the
+    database lets us (the error itself is raised again by the caller)."""
+    if not written:
+        return
+    try:
+        _undo(register, written, actor, unit, report)
+    except Exception:  # noqa: BLE001 - the original error matters more; this one is logged
+        log.exception("undoing the %d %s written by a failed import failed", len(written), register.name)
+
+
+def _kept_message(kept: int) -> str:
+    return ngettext(
+        "%(num)d record this import wrote was changed meanwhile and was kept: check it and remove it by hand.",
+        "%(num)d records this import wrote were changed meanwhile and were kept: check them and remove them by hand.",
+        kept,
+    )
 
 
 def _stopped_message(config: ServiceConfig) -> str:
@@ -303,21 +371,45 @@ def import_file(
     with new_session(engine, write=False) as session:
         checked = check_file(session, register, data, filename, actor, config, deadline=deadline)
     report = checked.report
+    try:
+        _import_checked(engine, register, checked, filename, actor, config, partial=partial, deadline=deadline)
+    finally:
+        audit.record_refusals(engine, report.refusals)
+    return report
+
+
+def _import_checked(
+    engine: Engine,
+    register: Register,
+    checked: Checked,
+    filename: str,
+    actor: Actor,
+    config: ServiceConfig,
+    *,
+    partial: bool,
+    deadline: float,
+) -> None:
+    report = checked.report
     if not checked.good or (report.problems and not partial):
-        return report
+        return
 
     @contextmanager
     def transaction() -> Iterator[Session]:
         with write_session(engine) as session:
             yield session
 
-    _write(register, checked, actor, config, transaction, partial=partial, deadline=deadline)
+    written: list[int] = []
+    try:
+        _write(register, checked, actor, config, transaction, written, partial=partial, deadline=deadline)
+    except BaseException:
+        if not partial:
+            _undo_after_failure(register, written, actor, transaction, report)
+        raise
     if report.written:
         with write_session(engine) as session:
             _record_import(session, register, actor, filename, report, partial)
             if report.created >= ANALYZE_AFTER:
                 refresh_statistics(session, register.statistics)
-    return report
 
 
 def import_in(
@@ -334,7 +426,9 @@ def import_in(
             with session.begin_nested():
                 yield session
 
-        _write(register, checked, actor, config, savepoint, partial=False, deadline=None)
+        # On an unexpected error the caller's transaction is rolled back: nothing to undo.
+        _write(register, checked, actor, config, savepoint, [], partial=False, deadline=None)
         if report.written:
             _record_import(session, register, actor, filename, report, False)
+    audit.record_refused(session, report.refusals)  # in the caller's transaction: one unit of work
     return report

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from secgov import tabular
 from secgov.config import ServiceConfig
+from secgov.errors import Refusal, ServiceError
 from secgov.exchange.registers import Register
 from secgov.tabular import TabularError
 
@@ -34,6 +35,13 @@ class ImportReport:
     problems: int = 0
     limit: int = 200
     rejected: set[int] = field(default_factory=set)
+    # What the rules refused that the audit trail must keep (recorded once the writes are done).
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def refused(self, error: ServiceError) -> None:
+        """Keep the refusal an error carries, if any, for the audit trail."""
+        if error.refusal is not None:
+            self.refusals.append(error.refusal)
 
     def add(self, error: RowError) -> None:
         self.problems += 1

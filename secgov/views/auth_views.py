@@ -109,13 +109,18 @@ def logout():
 def language():
     """Switch the interface language; remembered for the signed-in user."""
     lang = request.form.get("lang", "")
+    next_url = safe_next(request.form.get("next"), url_for("main.index"))
     if lang not in LANGUAGES:
         flash(_("Unknown language."), "danger")
-    else:
-        session["lang"] = lang
-        user = g.secgov_user
+        return redirect(next_url)
+    user = g.secgov_user
+
+    def remember():
         if user is not None and user.language != lang:
-            db = get_session()
-            directory.set_language(db, user, lang, actor())
-            db.commit()
-    return redirect(safe_next(request.form.get("next"), url_for("main.index")))
+            directory.set_language(get_session(), user, lang, actor())
+
+    def done(_none):
+        session["lang"] = lang
+        return Done(next_url, "")  # the page in the new language says it all
+
+    return act(remember, done=done, back=next_url)
