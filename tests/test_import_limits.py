@@ -70,19 +70,18 @@ def test_sign_in_and_cli_writes_go_on_during_the_largest_accepted_import(
     importer = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(2)  # the import is reading and checking the file, or writing its first batches
-        started = time.monotonic()
+        assert importer.poll() is None, "the import ended before the sign-in began: make the file larger"
         response = login(client, people["visitor"], PASSWORD)
-        signed_in = time.monotonic()
         result = run_cli(database_url, "user", "create", "new.hire", "--role", "auditor", "--password-stdin",
                          input="a long enough passphrase\n")  # fmt: skip
-        written = time.monotonic()
+        # Both were answered while the import still runs: they waited for one batch at most,
+        # not for the import (no clock in this test: the machine may be busy).
         assert importer.poll() is None, "the import ended before the sign-in and the command: make the file larger"
         out, err = importer.communicate(timeout=600)
     finally:
         importer.kill()
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert result.exit_code == 0, result.stderr
-    assert signed_in - started < 5 and written - signed_in < 5, (signed_in - started, written - signed_in)
     assert importer.returncode == 0, err
     assert out == f"imported {rows} assets from {path} ({rows} rows)\n"
     session.rollback()
