@@ -1,7 +1,7 @@
 """The asset domain: the inventory of the city's critical systems, their controls, vendors and
 engagements, and the vendor-origin policy. Its contributions to the app are declared here."""
 
-from assets import api, cli, codes, controls, demo, exchange, models, policy, views
+from assets import api, cli, codes, controls, demo, exchange, models, rule, views
 from secgov.codes import N_
 from secgov.registry import Domain, MenuItem
 
@@ -10,7 +10,7 @@ DOMAIN = Domain(
     blueprints=views.blueprints,
     api_blueprints=api.blueprints,
     commands=cli.COMMANDS,
-    settings=(policy.POLICY,),
+    settings=(rule.POLICY,),
     catalogs=(controls.sync_catalog,),
     demo=demo.load,
     codes=codes.ALL,

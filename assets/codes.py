@@ -14,6 +14,10 @@ VENDOR_ORIGIN = CodeList.from_catalog("vendor_origin", catalog.domain()["vendor_
 # The one origin never restricted by default: every other (foreign, joint venture) is.
 DOMESTIC = "domestic"
 VENDOR_ROLE = CodeList.from_catalog("vendor_role", catalog.vendor_roles())
+# The roles the vendor-origin policy can restrict: planning, building, operating (SPEC §1).
+RESTRICTABLE_VENDOR_ROLE = CodeList.from_catalog(
+    "restrictable_vendor_role", [item for item in catalog.vendor_roles() if item.get("restricted")]
+)
 LIFECYCLE = CodeList.of(
     "lifecycle",
     {
@@ -77,6 +81,7 @@ ALL = (
     DATA_LEVEL,
     VENDOR_ORIGIN,
     VENDOR_ROLE,
+    RESTRICTABLE_VENDOR_ROLE,
     LIFECYCLE,
     MLPS_EXTENSION,
     CONTROL_STATUS,

@@ -53,10 +53,11 @@ VENDORS = Register(
         Column("origin", required=True, cell="lower", choices=VENDOR_ORIGIN.codes),
         Column("country", required=True),
         Column("confidentiality_agreement_on"),
+        Column("department"),  # blank: the importer's own department
     ),
     schema=VendorCreate,
     key="name",
-    check=lambda session, items, _actor, _config: vendors.check_vendors(session, items),
+    check=lambda session, items, actor, _config: vendors.check_vendors(session, items, actor),
     create=lambda session, items, actor, _config: vendors.create_vendors(session, items, actor),
     undo=vendors.remove_imported,
     filters=VendorQuery,

@@ -58,12 +58,15 @@ class AssetGrade(SQLModel, table=True):
 
 
 class Vendor(SQLModel, table=True):
-    """A company that plans, builds, runs or supplies city systems."""
+    """A company that plans, builds, runs or supplies city systems. Every department reads and
+    engages it; it belongs to the department that registered it (`department_id`), whose subtree
+    and the city's root department change it."""
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     origin: str = Field(max_length=20, index=True)
     country: str = Field(max_length=2)
+    department_id: int = Field(foreign_key="department.id", index=True)
     confidentiality_agreement_on: date | None = None
     version: int = Field(default=1)
     created_at: datetime = ts_field(nullable=False, default_factory=utcnow)

@@ -1,28 +1,26 @@
-"""The vendor-origin policy, its exemptions, and the compliance of a scope.
+"""The vendor-origin policy's exemptions and the compliance of a scope: engagements with the
+policy's outcome, exemption requests and decisions, violations and warnings per department and
+sector, and the recent changes of vendor origin that moved them.
 
-The policy (SPEC §1): in a critical sector, a foreign or joint-venture planner, builder or
-operator is a violation on a classified asset and a warning on any other; a leader's approved
-exemption clears a warning (never a violation) until it expires. `evaluate` is the one place the
-rule lives; everything else loads rows and hands them to it. The policy itself is the city-wide
-setting `POLICY`, owned by this domain.
+The rule itself and its city-wide setting are `assets.rule`; everything here loads rows and hands
+them to `rule.evaluate`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
-from assets.codes import DOMESTIC, VENDOR_ORIGIN
 from assets.models import Asset, Engagement, Vendor, VendorExemption
+from assets.rule import Finding, approved_exemptions, evaluate, get_policy, runs_on, today_utc
 from assets.schemas import (
     EXPIRING_DAYS,
+    ORIGIN_CHANGE_DAYS,
     ComplianceRead,
     DepartmentCount,
     EngagementRead,
@@ -30,129 +28,26 @@ from assets.schemas import (
     ExemptionDecision,
     ExemptionQuery,
     ExemptionRead,
+    FindingCounts,
     FindingRead,
-    Outcome,
+    OriginChangeRead,
     PolicyRead,
     SectorCount,
 )
-from assets.vendors import all_vendors, engagement_read, exemption_snapshot, is_active, runs_on, today_utc
-from secgov import audit, catalog, settings
+from assets.vendors import all_vendors, engagement_read, exemption_snapshot
+from secgov import audit
 from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
 from secgov.codes import SECTOR
 from secgov.config import ServiceConfig
 from secgov.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
-from secgov.models import Department
+from secgov.models import AuditEntry, Department
 
 # Who decides on exemption requests.
 APPROVERS = ("admin", "leader")
 MAX_EXEMPTION_YEARS = 3
 
 
-# --- the setting ---------------------------------------------------------------------------------
-
-
-def _policy_default(_config: ServiceConfig) -> dict:
-    return {
-        "enabled": True,
-        "critical_sectors": catalog.critical_sectors(),
-        "restricted_roles": catalog.restricted_roles(),
-        "restricted_origins": [code for code in VENDOR_ORIGIN.codes if code != DOMESTIC],
-    }
-
-
-def _check_policy(value: Any, _config: ServiceConfig) -> dict:
-    """Every code known; only planning, building and operating can be restricted (SPEC §1)."""
-    known: dict[str, list[str]] = {
-        "critical_sectors": list(SECTOR.codes),
-        "restricted_roles": catalog.restricted_roles(),
-        "restricted_origins": list(VENDOR_ORIGIN.codes),
-    }
-    if not isinstance(value, dict) or set(value) != {"enabled", *known} or not isinstance(value["enabled"], bool):
-        raise Invalid(_("The vendor-origin policy setting is malformed."), field="vendor_origin_policy")
-    for key, codes in known.items():
-        given = value[key]
-        if not isinstance(given, list) or not all(isinstance(code, str) for code in given):
-            raise Invalid(_("The vendor-origin policy setting is malformed."), field=key)
-        unknown = [code for code in given if code not in codes]
-        if unknown:
-            raise Invalid(_("Not allowed in the vendor-origin policy: %(code)s", code=unknown[0][:40]), field=key)
-    # Stored in catalog order, without duplicates.
-    return {"enabled": value["enabled"], **{key: [c for c in codes if c in value[key]] for key, codes in known.items()}}
-
-
-POLICY = settings.Setting("vendor_origin_policy", _policy_default, _check_policy)
-
-
-def get_policy(session: Session, config: ServiceConfig) -> dict:
-    """The vendor-origin policy as configured."""
-    return settings.get(session, POLICY, config)
-
-
-# --- the rule ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One engagement the policy flags, and the exemption that clears it (outcome "exempted")."""
-
-    engagement: Engagement
-    vendor: Vendor
-    outcome: Outcome
-    exemption: VendorExemption | None = None
-
-
-def exemption_valid(exemption: VendorExemption, today: date) -> bool:
-    """Approved and not yet expired: an exemption ends on its expires_on day."""
-    return exemption.status == "approved" and exemption.expires_on > today
-
-
-def evaluate(
-    asset: Asset,
-    engagements_with_vendors: Iterable[tuple[Engagement, Vendor]],
-    approved_exemptions: Iterable[VendorExemption],
-    policy: Mapping[str, Any],
-    today: date,
-) -> list[Finding]:
-    """The policy's findings on one asset's engagements on a given day. Pure: no database."""
-    if not policy.get("enabled") or asset.sector not in policy.get("critical_sectors", ()):
-        return []
-    # Advisers, investors and product suppliers never trigger, whatever the setting says.
-    roles = set(policy.get("restricted_roles", ())) & set(catalog.restricted_roles())
-    origins = set(policy.get("restricted_origins", ()))
-    clearing: dict[int, VendorExemption] = {}
-    for exemption in approved_exemptions:
-        if exemption_valid(exemption, today):
-            known = clearing.get(exemption.engagement_id)
-            if known is None or exemption.expires_on > known.expires_on:
-                clearing[exemption.engagement_id] = exemption
-    findings = []
-    for engagement, vendor in engagements_with_vendors:
-        if engagement.role not in roles or vendor.origin not in origins or not is_active(engagement, today):
-            continue
-        if asset.classified:
-            findings.append(Finding(engagement, vendor, "violation"))
-        elif engagement.id in clearing:
-            findings.append(Finding(engagement, vendor, "exempted", clearing[engagement.id]))
-        else:
-            findings.append(Finding(engagement, vendor, "warning"))
-    return findings
-
-
 # --- engagements with the policy's outcome -------------------------------------------------------
-
-
-def _approved_for(session: Session, engagement_ids: list[int]) -> dict[int, list[VendorExemption]]:
-    if not engagement_ids:
-        return {}
-    rows = session.exec(
-        select(VendorExemption).where(
-            VendorExemption.engagement_id.in_(engagement_ids), VendorExemption.status == "approved"
-        )
-    ).all()
-    result: dict[int, list[VendorExemption]] = {}
-    for row in rows:
-        result.setdefault(row.engagement_id, []).append(row)
-    return result
 
 
 def asset_engagements(
@@ -166,7 +61,7 @@ def asset_engagements(
         .where(Engagement.asset_id == asset.id)
         .order_by(Engagement.started_on.desc(), Engagement.id)
     ).all()
-    exemptions = _approved_for(session, [engagement.id for engagement, _vendor in rows])
+    exemptions = approved_exemptions(session, [engagement.id for engagement, _vendor in rows])
     findings = evaluate(asset, rows, [x for xs in exemptions.values() for x in xs], get_policy(session, config), today)
     outcomes = {finding.engagement.id: finding.outcome for finding in findings}
     reads = [engagement_read(e, v, today, outcomes.get(e.id)) for e, v in rows]
@@ -195,7 +90,7 @@ def vendor_engagements(
         .where(Engagement.vendor_id == vendor.id, in_scope(Asset.department_id, actor))
         .order_by(Asset.code, Engagement.role, Engagement.id)
     ).all()
-    exemptions = _approved_for(session, [engagement.id for engagement, _asset in rows])
+    exemptions = approved_exemptions(session, [engagement.id for engagement, _asset in rows])
     policy = get_policy(session, config)
     result = []
     for engagement, asset in rows:
@@ -389,8 +284,49 @@ def _finding_read(finding: Finding, asset: Asset, department: str) -> FindingRea
     )
 
 
+def origin_changes(session: Session, actor: Actor, today: date, limit: int = 50) -> list[OriginChangeRead]:
+    """The newest changes of a vendor's origin or country that moved findings of a department in
+    the actor's scope, over the last ORIGIN_CHANGE_DAYS days, in one query: the audit log holds
+    them (`assets.vendors.update_vendor` records one entry per department it affects)."""
+    since = (today - timedelta(days=ORIGIN_CHANGE_DAYS)).isoformat()
+    rows = session.exec(
+        select(AuditEntry, Department)
+        .join(Department, Department.id == AuditEntry.department_id)
+        .where(
+            AuditEntry.action == "vendor.origin_changed",
+            AuditEntry.created_at >= since,
+            in_scope(AuditEntry.department_id, actor),
+        )
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    ).all()
+    changes = []
+    for entry, department in rows:
+        detail = json.loads(entry.detail)
+        before, after = detail.get("before", {}), detail.get("after", {})
+        changes.append(
+            OriginChangeRead(
+                at=datetime.fromisoformat(entry.created_at),
+                actor=entry.actor,
+                vendor_id=int(entry.object_id),
+                vendor_name=detail.get("vendor", ""),
+                department=department.code,
+                department_name=department.name,
+                department_name_en=department.name_en,
+                origin_before=before.get("origin", ""),
+                origin_after=after.get("origin", ""),
+                country_before=before.get("country", ""),
+                country_after=after.get("country", ""),
+                findings_before=FindingCounts(**detail.get("findings_before", {})),
+                findings_after=FindingCounts(**detail.get("findings_after", {})),
+            )
+        )
+    return changes
+
+
 def compliance(session: Session, actor: Actor, config: ServiceConfig, today: date | None = None) -> ComplianceRead:
-    """Violations, warnings, exemptions and counts in the actor's scope, in four queries."""
+    """Violations, warnings, exemptions and counts in the actor's scope, and the recent changes
+    of vendor origin that moved them, in five queries."""
     today = today or today_utc()
     policy = get_policy(session, config)
     rows = []
@@ -477,4 +413,5 @@ def compliance(session: Session, actor: Actor, config: ServiceConfig, today: dat
             for sector in SECTOR.codes
             if sector in per_sector
         ],
+        origin_changes=origin_changes(session, actor, today),
     )

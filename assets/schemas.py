@@ -298,6 +298,11 @@ class VendorCreate(Input):
     confidentiality_agreement_on: date | None = Field(
         default=None, description="When the confidentiality agreement was signed (none on file: null)."
     )
+    department: Code | None = Field(
+        default=None,
+        description="The department the vendor belongs to (in your scope); by default your own. "
+        "Only that department's subtree and the city change the vendor.",
+    )
 
     _check_country = field_validator("country", mode="before")(_country)
 
@@ -307,6 +312,7 @@ class VendorUpdate(Input):
     origin: Origin | None = None
     country: str | None = Field(default=None, description="ISO 3166 alpha-2 code.")
     confidentiality_agreement_on: date | None = None
+    department: Code | None = Field(default=None, description="Hand the vendor to another department in your scope.")
     version: int = VERSION
 
     @field_validator("country", mode="before")
@@ -321,6 +327,7 @@ class VendorRead(BaseModel):
     origin: str
     country: str
     confidentiality_agreement_on: date | None
+    department: str = Field(description="The department the vendor belongs to: its subtree and the city change it.")
     version: int
 
 
@@ -433,14 +440,46 @@ class SectorCount(BaseModel):
     exempted: int = 0
 
 
+class FindingCounts(BaseModel):
+    violation: int = 0
+    warning: int = 0
+    exempted: int = 0
+
+
+class OriginChangeRead(BaseModel):
+    """A change of a vendor's origin or country that moved the findings of a department (from
+    the audit log's `vendor.origin_changed` entries)."""
+
+    at: datetime
+    actor: str
+    vendor_id: int
+    vendor_name: str
+    department: str
+    department_name: str
+    department_name_en: str
+    origin_before: str
+    origin_after: str
+    country_before: str
+    country_after: str
+    findings_before: FindingCounts
+    findings_after: FindingCounts
+
+
 class PolicyRead(BaseModel):
+    """The vendor-origin policy (the city-wide setting `vendor_origin_policy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool
-    critical_sectors: list[str]
-    restricted_roles: list[str]
-    restricted_origins: list[str]
+    critical_sectors: list[SECTOR.literal] = Field(max_length=len(SECTOR.codes))
+    restricted_roles: list[Role] = Field(
+        max_length=len(VENDOR_ROLE.codes), description="Only planner, builder and operator can be restricted."
+    )
+    restricted_origins: list[Origin] = Field(max_length=len(VENDOR_ORIGIN.codes))
 
 
 EXPIRING_DAYS = 30
+ORIGIN_CHANGE_DAYS = 90
 
 
 class ComplianceRead(BaseModel):
@@ -457,3 +496,7 @@ class ComplianceRead(BaseModel):
     )
     by_department: list[DepartmentCount]
     by_sector: list[SectorCount]
+    origin_changes: list[OriginChangeRead] = Field(
+        description=f"Changes of a vendor's origin or country in the last {ORIGIN_CHANGE_DAYS} days that moved "
+        "findings in your scope, newest first."
+    )

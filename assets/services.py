@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 
 from assets import controls
 from assets.models import Asset, AssetGrade, Engagement, Vendor
+from assets.rule import runs_on
 from assets.schemas import AssetCreate, AssetQuery, AssetRead, AssetUpdate
 from assets.targets import address_count
-from assets.vendors import runs_on
 from secgov import audit, catalog, exchange, responsibility
 from secgov.authz import Actor, department_in_scope, get_scoped, in_scope
 from secgov.config import ServiceConfig

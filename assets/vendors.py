@@ -1,16 +1,19 @@
-"""Vendors and their engagements on assets: registering, editing and removing them, and when an
-engagement runs. What the vendor-origin policy makes of them is `assets.policy`."""
+"""Vendors and their engagements on assets: registering, editing and removing them. A vendor is
+read and engaged city-wide, and belongs to the department that registered it. When an engagement
+runs and what the vendor-origin policy makes of it is `assets.rule`; compliance is `assets.policy`."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from assets.models import Asset, Engagement, Vendor, VendorExemption
+from assets.rule import approved_exemptions, evaluate, get_policy, is_active, runs_on, today_utc
 from assets.schemas import (
     EngagementCreate,
     EngagementRead,
@@ -21,23 +24,35 @@ from assets.schemas import (
     VendorUpdate,
 )
 from secgov import audit, exchange
-from secgov.authz import Actor, get_scoped
+from secgov.authz import Actor, department_in_scope, get_scoped
+from secgov.config import ServiceConfig
 from secgov.db import chunks
-from secgov.errors import Conflict, Invalid, NotFound, ServiceError, check_version
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
+from secgov.directory import department_by_code, department_label
+from secgov.errors import Conflict, Forbidden, Invalid, NotFound, Refusal, ServiceError, check_version
+from secgov.models import Department
 
 # --- vendors -------------------------------------------------------------------------------------
 
 
-def vendor_read(vendor: Vendor) -> VendorRead:
-    return VendorRead.model_validate(vendor, from_attributes=True)
+def vendor_read(vendor: Vendor, department: str) -> VendorRead:
+    """A vendor as the API shows it; `department` is the code of the department it belongs to."""
+    return VendorRead(
+        id=vendor.id,
+        name=vendor.name,
+        origin=vendor.origin,
+        country=vendor.country,
+        confidentiality_agreement_on=vendor.confidentiality_agreement_on,
+        department=department,
+        version=vendor.version,
+    )
 
 
-def list_vendors(session: Session, query: VendorQuery) -> tuple[list[Vendor], int]:
+def read_vendor(session: Session, vendor: Vendor) -> VendorRead:
+    """A vendor as the API shows it, with its department's code."""
+    return vendor_read(vendor, owner(session, vendor).code)
+
+
+def list_vendors(session: Session, query: VendorQuery) -> tuple[list[VendorRead], int]:
     """One page of vendors (city-wide: everyone reads them), sorted by name."""
     where = []
     if query.q:
@@ -46,21 +61,23 @@ def list_vendors(session: Session, query: VendorQuery) -> tuple[list[Vendor], in
         where.append(Vendor.origin == query.origin)
     total = session.exec(select(func.count()).select_from(Vendor).where(*where)).one()
     rows = session.exec(
-        select(Vendor)
+        select(Vendor, Department.code)
+        .join(Department, Department.id == Vendor.department_id)
         .where(*where)
         .order_by(Vendor.name, Vendor.id)
         .offset((query.page - 1) * query.page_size)
         .limit(query.page_size)
     ).all()
-    return list(rows), total
+    reads = [vendor_read(vendor, code) for vendor, code in rows]
+    for vendor, _code in rows:
+        session.expunge(vendor)  # an export pages through every vendor: keep the session small
+    return reads, total
 
 
 def export_records(session: Session, _actor: Actor, query: VendorQuery) -> Iterator[VendorRead]:
     """Every vendor matching the query (vendors are city-wide), a page at a time."""
-    for vendors in exchange.pages(lambda q: list_vendors(session, q), query):
-        for vendor in vendors:
-            yield vendor_read(vendor)
-            session.expunge(vendor)
+    for reads in exchange.pages(lambda q: list_vendors(session, q), query):
+        yield from reads
 
 
 def all_vendors(session: Session) -> list[Vendor]:
@@ -68,19 +85,53 @@ def all_vendors(session: Session) -> list[Vendor]:
 
 
 def get_vendor(session: Session, vendor_id: int) -> Vendor:
+    """A vendor by id: every department reads every vendor."""
     vendor = session.get(Vendor, vendor_id)
     if vendor is None:
         raise NotFound(_("Not found."))
     return vendor
 
 
-def _snapshot_vendor(vendor: Vendor) -> dict:
-    return {
+def owner(session: Session, vendor: Vendor) -> Department:
+    """The department a vendor belongs to."""
+    return session.get(Department, vendor.department_id)
+
+
+def may_change_owned_by(department: Department, actor: Actor) -> bool:
+    """Whether the actor may change a shared record of `department`: people of that department's
+    subtree (the department and its units), and those whose scope holds it (its bureau and the
+    city's root department). Other bureaus read and engage it, and no more."""
+    return department_in_scope(department, actor) or actor.scope.startswith(department.path)
+
+
+def may_change(session: Session, vendor: Vendor, actor: Actor) -> bool:
+    """Whether the actor may change or remove the vendor (the routes add the writer roles)."""
+    return may_change_owned_by(owner(session, vendor), actor)
+
+
+def _check_owner(session: Session, vendor: Vendor, actor: Actor) -> None:
+    department = owner(session, vendor)
+    if not may_change_owned_by(department, actor):
+        refusal = Refusal(actor, "vendor.denied", "vendor", vendor.id, {"owner": department.code, "name": vendor.name})
+        raise Forbidden(
+            _(
+                "This vendor belongs to %(department)s: only that department and the city's administration may change it.",
+                department=department_label(department),
+            ),
+            refusal=refusal,
+        )
+
+
+def _snapshot_vendor(vendor: Vendor, department: str | None = None) -> dict:
+    snapshot = {
         "name": vendor.name,
         "origin": vendor.origin,
         "country": vendor.country,
         "confidentiality_agreement_on": vendor.confidentiality_agreement_on,
     }
+    if department is not None:
+        snapshot["department"] = department
+    return snapshot
 
 
 def _name_taken(name: str) -> Conflict:
@@ -96,17 +147,40 @@ def _names_taken(session: Session, names: Sequence[str]) -> set[str]:
     return taken
 
 
-def check_vendors(session: Session, items: Sequence[VendorCreate]) -> dict[int, list[ServiceError]]:
+def _departments(session: Session, items: Sequence[VendorCreate], actor: Actor) -> dict[str, Department | None]:
+    """The departments the items name, by code; None for a code unknown or outside the scope."""
+    codes = sorted({data.department for data in items if data.department})
+    found: dict[str, Department | None] = dict.fromkeys(codes)
+    for chunk in chunks(codes):
+        for department in session.exec(select(Department).where(Department.code.in_(chunk))).all():
+            found[department.code] = department if department_in_scope(department, actor) else None
+    return found
+
+
+def check_vendors(session: Session, items: Sequence[VendorCreate], actor: Actor) -> dict[int, list[ServiceError]]:
     """What the rules refuse in each vendor of a batch: names already used (without case), in the
-    register or earlier in the batch. One query per 500 names."""
+    register or earlier in the batch; a department unknown or outside the actor's scope. One
+    query per 500 names and per 500 departments."""
     taken = _names_taken(session, [data.name for data in items])
+    departments = _departments(session, items, actor)
     problems: dict[int, list[ServiceError]] = {}
     seen: set[str] = set()
     for index, data in enumerate(items):
         if data.name.lower() in taken or data.name.lower() in seen:
-            problems[index] = [_name_taken(data.name)]
+            problems.setdefault(index, []).append(_name_taken(data.name))
+        if data.department and departments[data.department] is None:
+            message = _("Unknown department: %(code)s", code=data.department)
+            problems.setdefault(index, []).append(Invalid(message, field="department"))
         seen.add(data.name.lower())
     return problems
+
+
+def _home(session: Session, actor: Actor) -> Department:
+    """Where a vendor registered without a department goes: the actor's own department (the city
+    for the system itself)."""
+    if actor.department_id is not None:
+        return session.get(Department, actor.department_id)
+    return session.exec(select(Department).where(Department.parent_id.is_(None))).one()
 
 
 def create_vendor(session: Session, data: VendorCreate, actor: Actor) -> Vendor:
@@ -115,49 +189,143 @@ def create_vendor(session: Session, data: VendorCreate, actor: Actor) -> Vendor:
 
 
 def create_vendors(session: Session, items: Sequence[VendorCreate], actor: Actor) -> list[Vendor]:
-    """Register vendors (all or none: the first problem `check_vendors` finds is raised)."""
-    problems = check_vendors(session, items)
+    """Register vendors (all or none: the first problem `check_vendors` finds is raised). Each
+    belongs to the department it names (in the actor's scope), else to the actor's own."""
+    problems = check_vendors(session, items, actor)
     if problems:
         raise problems[min(problems)][0]
-    vendors = [Vendor.model_validate(data.model_dump()) for data in items]
+    departments = _departments(session, items, actor)
+    home = _home(session, actor) if any(not data.department for data in items) else None
+    vendors = []
+    for data in items:
+        department = departments[data.department] if data.department else home
+        vendors.append(
+            Vendor.model_validate({**data.model_dump(exclude={"department"}), "department_id": department.id})
+        )
     session.add_all(vendors)
     session.flush()
+    codes = {department.id: department.code for department in [*filter(None, departments.values()), home] if department}
     audit.record_many(
         session,
         actor,
         [
-            audit.Event("vendor.created", object_type="vendor", object_id=vendor.id, after=_snapshot_vendor(vendor))
+            audit.Event(
+                "vendor.created",
+                object_type="vendor",
+                object_id=vendor.id,
+                department_id=vendor.department_id,
+                after=_snapshot_vendor(vendor, codes[vendor.department_id]),
+            )
             for vendor in vendors
         ],
     )
     return vendors
 
 
-def update_vendor(session: Session, vendor: Vendor, data: VendorUpdate, actor: Actor) -> Vendor:
-    """Edit a vendor (send the version you read)."""
+def update_vendor(session: Session, vendor: Vendor, data: VendorUpdate, actor: Actor, config: ServiceConfig) -> Vendor:
+    """Edit a vendor (send the version you read); only its department's subtree and the city may.
+    A change of origin or country is also recorded for every department whose vendor-origin
+    findings it changes (`vendor.origin_changed`), so that each sees it in its audit log and on its
+    compliance page."""
+    _check_owner(session, vendor, actor)
     check_version(vendor, data.version)
-    before = _snapshot_vendor(vendor)
+    home = owner(session, vendor)
+    before = _snapshot_vendor(vendor, home.code)
+    impact_before = _findings_by_department(session, vendor, config)
     if data.name is not None and data.name.lower() != vendor.name.lower():
         if _names_taken(session, [data.name]):
             raise _name_taken(data.name)
-    for name in data.model_fields_set - {"version"}:
+    if data.department is not None and data.department != home.code:
+        home = department_by_code(session, data.department, actor)
+        vendor.department_id = home.id
+    for name in data.model_fields_set - {"version", "department"}:
         value = getattr(data, name)
         if value is not None or name == "confidentiality_agreement_on":
             setattr(vendor, name, value)
     vendor.version += 1
     session.add(vendor)
     session.flush()
-    after = _snapshot_vendor(vendor)
+    after = _snapshot_vendor(vendor, home.code)
     changed = [key for key in after if after[key] != before[key]]
-    audit.record(
-        session, actor, "vendor.updated", object_type="vendor", object_id=vendor.id,
-        before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
-    )  # fmt: skip
+    events = []
+    if before["origin"] != after["origin"] or before["country"] != after["country"]:
+        events = _origin_events(session, vendor, before, after, impact_before, config)
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Event(
+                "vendor.updated",
+                object_type="vendor",
+                object_id=vendor.id,
+                department_id=vendor.department_id,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+                extra={"departments_affected": len(events)} if events else {},
+            ),
+            *events,
+        ],
+    )
     return vendor
 
 
+def _findings_by_department(session: Session, vendor: Vendor, config: ServiceConfig) -> dict[int, Counter]:
+    """The vendor-origin findings on the vendor's running engagements, counted per department
+    and outcome, city-wide (whoever changes the vendor, every department's findings count)."""
+    today = today_utc()
+    rows = session.exec(
+        select(Asset, Engagement)
+        .join(Engagement, Engagement.asset_id == Asset.id)
+        .where(Engagement.vendor_id == vendor.id, runs_on(today))
+    ).all()
+    if not rows:
+        return {}
+    policy = get_policy(session, config)
+    exemptions = approved_exemptions(session, [engagement.id for _asset, engagement in rows])
+    counts: dict[int, Counter] = {}
+    for asset, engagement in rows:
+        findings = evaluate(asset, [(engagement, vendor)], exemptions.get(engagement.id, []), policy, today)
+        department = counts.setdefault(asset.department_id, Counter())
+        for finding in findings:
+            department[finding.outcome] += 1
+    return counts
+
+
+def _origin_events(
+    session: Session,
+    vendor: Vendor,
+    before: dict,
+    after: dict,
+    impact_before: dict[int, Counter],
+    config: ServiceConfig,
+) -> list[audit.Event]:
+    """One `vendor.origin_changed` event per department whose findings the change moved."""
+    impact_after = _findings_by_department(session, vendor, config)
+    moved = sorted(d for d in set(impact_before) | set(impact_after) if impact_before.get(d) != impact_after.get(d))
+    events = []
+    for department_id in moved:
+        events.append(
+            audit.Event(
+                "vendor.origin_changed",
+                object_type="vendor",
+                object_id=vendor.id,
+                department_id=department_id,
+                before={"origin": before["origin"], "country": before["country"]},
+                after={"origin": after["origin"], "country": after["country"]},
+                extra={
+                    "vendor": vendor.name,
+                    "findings_before": dict(impact_before.get(department_id, {})),
+                    "findings_after": dict(impact_after.get(department_id, {})),
+                },
+            )
+        )
+    return events
+
+
 def delete_vendor(session: Session, vendor: Vendor, actor: Actor, reason: str = "") -> None:
-    """Remove a vendor that has no engagement left, on any asset."""
+    """Remove a vendor that has no engagement left, on any asset (its department's subtree and the
+    city only)."""
+    _check_owner(session, vendor, actor)
     engaged = session.exec(select(func.count()).select_from(Engagement).where(Engagement.vendor_id == vendor.id)).one()
     if engaged:
         raise Conflict(_("This vendor still has engagements: end and remove its engagements first."))
@@ -168,7 +336,8 @@ def delete_vendor(session: Session, vendor: Vendor, actor: Actor, reason: str = 
         "vendor.deleted",
         object_type="vendor",
         object_id=vendor.id,
-        before=_snapshot_vendor(vendor),
+        department_id=vendor.department_id,
+        before=_snapshot_vendor(vendor, owner(session, vendor).code),
         **extra,
     )
     session.delete(vendor)
@@ -183,20 +352,6 @@ def remove_imported(session: Session, vendor_ids: list[int], actor: Actor) -> No
 
 
 # --- engagements ---------------------------------------------------------------------------------
-
-
-def is_active(engagement: Engagement, today: date) -> bool:
-    """Whether the engagement runs on today (its start and end days included)."""
-    started = engagement.started_on is None or engagement.started_on <= today
-    return started and (engagement.ended_on is None or engagement.ended_on >= today)
-
-
-def runs_on(today: date):
-    """is_active as a WHERE clause: the engagements running on today."""
-    return and_(
-        or_(Engagement.started_on.is_(None), Engagement.started_on <= today),
-        or_(Engagement.ended_on.is_(None), Engagement.ended_on >= today),
-    )
 
 
 def engagement_read(engagement: Engagement, vendor: Vendor, today: date, outcome: str | None = None) -> EngagementRead:

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from secgov import api, domains, handlers, views, web
+from secgov import config as configuration
 from secgov.config import INSTANCE, ROOT, default_database_url, from_environment, load_secret_key
 
 
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = load_secret_key(INSTANCE)
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = default_database_url(INSTANCE)
+    configuration.check(app.config)
     if app.config["SECGOV_TRUSTED_PROXIES"]:
         n = app.config["SECGOV_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

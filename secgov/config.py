@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -137,11 +138,13 @@ class ServiceConfig:
     mfa_required_roles: tuple[str, ...] = ("admin",)
     # Times are shown, and exports named, in this zone.
     timezone: str = "Asia/Shanghai"
+    # The networks scans may ever reach (SECGOV_SCAN_ALLOWED_NETWORKS): the ceiling of the
+    # city-wide setting of the same name, which can only narrow it.
+    scan_allowed_networks: tuple[str, ...] = ("127.0.0.0/8",)
 
     @classmethod
     def from_mapping(cls, config: Mapping) -> ServiceConfig:
         """The service configuration of an app's configuration mapping."""
-        raw_roles = config.get("SECGOV_MFA_REQUIRED_ROLES", "admin") or ""
         return cls(
             max_target_addresses=int(config.get("SECGOV_MAX_TARGET_ADDRESSES", cls.max_target_addresses)),
             max_upload_bytes=int(config.get("SECGOV_MAX_UPLOAD_BYTES", cls.max_upload_bytes)),
@@ -151,6 +154,31 @@ class ServiceConfig:
             import_max_strings=int(config.get("SECGOV_IMPORT_MAX_STRINGS", cls.import_max_strings)),
             import_max_characters=int(config.get("SECGOV_IMPORT_MAX_CHARACTERS", cls.import_max_characters)),
             import_max_seconds=int(config.get("SECGOV_IMPORT_MAX_SECONDS", cls.import_max_seconds)),
-            mfa_required_roles=tuple(r for r in (part.strip() for part in raw_roles.split(",")) if r),
+            mfa_required_roles=split_list(config.get("SECGOV_MFA_REQUIRED_ROLES", "admin")),
             timezone=str(config.get("BABEL_DEFAULT_TIMEZONE", cls.timezone)),
+            scan_allowed_networks=split_list(config.get("SECGOV_SCAN_ALLOWED_NETWORKS", "127.0.0.0/8")),
         )
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated configuration value as its items, blanks dropped."""
+    return tuple(item for item in (part.strip() for part in (value or "").split(",")) if item)
+
+
+def parse_networks(texts: tuple[str, ...] | list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Networks in CIDR form (a bare address is a network of one); ValueError names a bad one."""
+    networks = []
+    for text in texts:
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"not a network: {text!r}") from None
+    return networks
+
+
+def check(config: Mapping) -> None:
+    """Refuse a configuration the services could not work with, naming the variable."""
+    try:
+        parse_networks(ServiceConfig.from_mapping(config).scan_allowed_networks)
+    except ValueError as exc:
+        raise SystemExit(f"configuration error: SECGOV_SCAN_ALLOWED_NETWORKS: {exc}") from None

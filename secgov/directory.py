@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from sqlmodel import Session, select
 
 from secgov import audit, auth
 from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
-from secgov.codes import DEPARTMENT_KIND, ROLE
+from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
 from secgov.errors import Conflict, Invalid, NotFound, check_version
 from secgov.models import ApiToken, Department, User, UserRole
@@ -135,6 +136,20 @@ def user_read(user: User) -> UserRead:
 def departments_in_scope(session: Session, actor: Actor) -> list[Department]:
     """The actor's department subtree, in tree order."""
     return list(session.exec(select(Department).where(in_scope(Department.id, actor)).order_by(Department.path)).all())
+
+
+def department_label(dept: Department) -> str:
+    """A department's name in the language of the page or answer (its English name, when it has
+    one, for English readers)."""
+    return dept.name_en if current_language() == "en" and dept.name_en else dept.name
+
+
+def departments_by_code(session: Session, codes: Iterable[str]) -> dict[str, Department]:
+    """The departments with these codes, by code, in one query (names for a page of records)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    return {d.code: d for d in session.exec(select(Department).where(Department.code.in_(wanted))).all()}
 
 
 def code_map(session: Session) -> dict[int, str]:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, request
 from pydantic import BaseModel, ValidationError
 
-from secgov.errors import ServiceError, Throttled, field_errors, validation_details
+from secgov.errors import Forbidden, ServiceError, Throttled, field_errors, validation_details
 from secgov.web import get_session, settle
 
 M = TypeVar("M", bound=BaseModel)
@@ -86,7 +86,7 @@ def act(
 
     Refused: the work is rolled back and the refusal recorded; then `again(errors)` re-renders the
     form with the errors by field (422: the input cannot be processed as it is; a throttled attempt
-    keeps its 429), or the reason is flashed and the browser sent to `back`. With neither, the
+    keeps its 429, a forbidden one its 403), or the reason is flashed and the browser sent to `back`. With neither, the
     refusal becomes the error page (404 for an out-of-scope object, ...)."""
     data = None
     if form is not None:
@@ -99,7 +99,7 @@ def act(
         if again is None and back is None:
             raise
         settle(exc)
-        return _refused(field_errors(exc), again, back, 429 if isinstance(exc, Throttled) else 422)
+        return _refused(field_errors(exc), again, back, exc.status if isinstance(exc, Throttled | Forbidden) else 422)
     get_session().commit()
     outcome = done(result)
     if outcome.message:

@@ -192,7 +192,8 @@ def make_asset(app):
 
 @pytest.fixture
 def make_vendor(app):
-    """make_vendor(name, origin="foreign", country="US") -> Vendor, committed."""
+    """make_vendor(name, origin="foreign", country="US", department=None) -> Vendor, committed (the
+    department's code; the city by default)."""
     return functools.partial(factories.make_vendor, app)
 
 

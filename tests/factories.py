@@ -61,8 +61,12 @@ def make_asset(app, code: str, department: str, sector: str = "transport", *, ow
     return store(app, Asset(code=code, name=name, sector=sector, department_id=dept_id, **fields))
 
 
-def make_vendor(app, name: str, origin: str = "foreign", country: str = "US") -> Vendor:
-    return store(app, Vendor(name=name, origin=origin, country=country))
+def make_vendor(app, name: str, origin: str = "foreign", country: str = "US", department: str | None = None) -> Vendor:
+    """A vendor belonging to `department` (a code; the city's root department by default)."""
+    with Session(app.extensions["secgov_engine"]) as own:
+        where = Department.code == department if department else Department.parent_id.is_(None)
+        dept_id = own.exec(select(Department.id).where(where)).one()
+    return store(app, Vendor(name=name, origin=origin, country=country, department_id=dept_id))
 
 
 LONG_AGO = date(2020, 1, 1)

@@ -311,7 +311,9 @@ def test_admin_cannot_turn_totp_off(app, client, make_user):
 
 def _save_settings(admin_client, roles: list[str]):
     token = csrf_token(admin_client, "/admin/settings")
-    return admin_client.post("/admin/settings", data={"mfa_required_roles": roles, "csrf_token": token})
+    return admin_client.post(
+        "/admin/settings", data={"setting": "mfa_required_roles", "mfa_required_roles": roles, "csrf_token": token}
+    )
 
 
 def test_settings_change_who_must_enrol(app, make_user):

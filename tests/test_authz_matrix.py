@@ -19,7 +19,7 @@ import factories
 import pyotp
 import pytest
 from helpers import PASSWORD, login
-from matrix import ADMIN, ALL, AUDIT_READERS, ROLES, Route
+from matrix import ADMIN, ALL, AUDIT_READERS, ROLES, SETTINGS_READERS, Route
 from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
@@ -116,7 +116,14 @@ ROUTES = [
     Route("admin.user_mfa_reset", "POST", "/admin/users/{obj}/mfa-reset", ADMIN, obj="user"),
     Route("admin.user_sign_out", "POST", "/admin/users/{obj}/sign-out", ADMIN, obj="user"),
     Route("admin.settings_page", "GET", "/admin/settings", ADMIN),
-    Route("admin.settings_page", "POST", "/admin/settings", ADMIN, form={"mfa_required_roles": ["admin", "leader"]}),
+    Route(
+        "admin.settings_page",
+        "POST",
+        "/admin/settings",
+        ADMIN,
+        form={"setting": "mfa_required_roles", "mfa_required_roles": ["admin", "leader"]},
+        city_only="setting.denied",
+    ),
     # audit log
     Route("audit.index", "GET", "/audit", AUDIT_READERS),
     Route("audit.verify", "GET", "/audit/verify", AUDIT_READERS),
@@ -169,6 +176,15 @@ ROUTES = [
         form={"password": "another long password"},
     ),
     Route("api_directory.users_sign_out", "POST", "/api/v1/users/{obj}/sign-out", ADMIN, obj="user"),
+    Route("settings_api.settings_get", "GET", "/api/v1/settings", SETTINGS_READERS),
+    Route(
+        "settings_api.settings_update",
+        "PATCH",
+        "/api/v1/settings",
+        ADMIN,
+        form={"mfa_required_roles": ["admin", "leader"], "scan_allowed_networks": ["127.0.0.0/24"]},
+        city_only="setting.denied",
+    ),
     Route("api_audit.audit_list", "GET", "/api/v1/audit", AUDIT_READERS),
     Route("api_audit.audit_verify", "GET", "/api/v1/audit/verify", AUDIT_READERS),
 ]
@@ -221,6 +237,7 @@ def world(app, session):
     a1 = _dept(session, "a1", "unit", a)
     b = _dept(session, "b", "bureau", city)
     users = {role: _user(session, f"{role}.a", a, [role], mfa=(role == "admin")) for role in ROLES}
+    root_admin = _user(session, "admin.city", city, ["admin"], mfa=True)
     victim_in = _user(session, "victim.a1", a1, ["officer"])
     _user(session, "victim.b", b, ["officer"])
     other_token = _token(session, victim_in)
@@ -228,12 +245,20 @@ def world(app, session):
     objects = {kind: dict(values) for kind, values in OBJECTS.items()}
     session.commit()
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
-    return {"users": users, "other_token": other_token, "own_tokens": own_tokens, "objects": objects}
+    return {
+        "users": users,
+        "root_admin": root_admin,
+        "other_token": other_token,
+        "own_tokens": own_tokens,
+        "objects": objects,
+    }
 
 
 def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
-    """An asset in scope and one out of it, each with a foreign builder and a pending exemption."""
-    vendor = factories.make_vendor(app, "Overseas Systems Ltd", "foreign", "US")
+    """An asset in scope and one out of it, each with a foreign builder (a vendor of bureau a) and
+    a pending exemption; a vendor of bureau b, which bureau a reads and engages but cannot change."""
+    vendor = factories.make_vendor(app, "Overseas Systems Ltd", "foreign", "US", department="a")
+    others = factories.make_vendor(app, "Southern Networks Ltd", "foreign", "DE", department="b")
     made = {}
     for where, dept in (("in", inside), ("out", outside)):
         asset = factories.make_asset(
@@ -245,7 +270,7 @@ def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
     (a_in, e_in, x_in), (a_out, e_out, x_out) = made["in"], made["out"]
     return {
         "asset": {"in": str(a_in.id), "out": str(a_out.id), "missing": "999999"},
-        "vendor": {"in": str(vendor.id), "out": None, "missing": "999999"},
+        "vendor": {"in": str(vendor.id), "out": str(others.id), "missing": "999999"},
         "engagement": {
             "in": f"{a_in.id}/vendors/{e_in.id}",
             "out": f"{a_out.id}/vendors/{e_out.id}",
@@ -347,8 +372,8 @@ def _path(route: Route, world, role: str, where: str) -> str:
     return route.path.format(obj=value)
 
 
-def _caller(app, session, world, role: str, api: bool) -> Caller:
-    user = world["users"][role]
+def _caller(app, session, world, role: str, api: bool, user: User | None = None) -> Caller:
+    user = user or world["users"][role]
     if api:
         with app.test_request_context():
             _t, plain = auth.create_token(session, user, "matrix", _SYSTEM)
@@ -387,7 +412,6 @@ def test_matrix_declarations_match_the_code(app):
 def test_role_route(app, session, world, route: Route, role: str):
     caller = _caller(app, session, world, role, route.api)
     denied_before = audit_count(session, "authz.denied")
-    out_of_scope_before = audit_count(session, "authz.out_of_scope")
     if not allowed(route, role):
         before = snapshot(session)
         response = caller.send(route, _path(route, world, role, "in"), None)
@@ -400,20 +424,32 @@ def test_role_route(app, session, world, route: Route, role: str):
     if route.obj is not None:
         for where in ("missing",) if route.no_scope else ("missing", "out"):
             before = snapshot(session)
+            audit_before = audit_count(session, route.out_audit) if route.out_audit else 0
             response = caller.send(route, _path(route, world, role, where), None)
-            assert response.status_code == 404, f"{route} as {role} on a {where} object: {response.status_code}"
+            expected = 404 if where == "missing" else route.out_status
+            assert response.status_code == expected, f"{route} as {role} on a {where} object: {response.status_code}"
             assert snapshot(session) == before, f"a request on a {where} object changed the database"
-            if where == "out":
-                denied = audit_count(session, "authz.out_of_scope")
-                assert denied == out_of_scope_before + 1, "the out-of-scope attempt was not audited"
+            if where == "out" and route.out_audit:
+                assert audit_count(session, route.out_audit) == audit_before + 1, f"{route.out_audit} was not audited"
     if route.out_of_scope_body is not None:
         before = snapshot(session)
         response = caller.send(route, _path(route, world, role, "in"), route.out_of_scope_body)
         assert response.status_code == route.out_of_scope_status, f"{route} as {role} with an out-of-scope body"
         assert snapshot(session) == before
+    if route.city_only:
+        # Bureau a's member may use the route, but the setting is the whole city's: refused.
+        before = snapshot(session)
+        refusals = audit_count(session, route.city_only)
+        response = caller.send(route, _path(route, world, role, "in"), None)
+        assert response.status_code == 403, f"{route} as {role} of a bureau: {response.status_code}"
+        assert snapshot(session) == before, "a bureau's refused request changed the database"
+        assert audit_count(session, route.city_only) == refusals + 1, "the refusal was not audited"
+        caller = _caller(app, session, world, role, route.api, user=world["root_admin"])
     response = caller.send(route, _path(route, world, role, "in"), None)
     assert response.status_code < 500
     assert response.status_code not in (401, 403, 404, 405), f"{route} as {role}: {response.status_code}"
+    if route.city_only:
+        assert snapshot(session) != before, f"{route} as the city's {role} changed nothing"
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)

@@ -34,7 +34,7 @@ from secgov import audit, domains, exchange, responsibility
 from secgov.authz import Actor
 from secgov.errors import Conflict
 from secgov.exchange import RowError
-from secgov.models import AuditEntry, User
+from secgov.models import AuditEntry, Department, User
 
 EN = {"Accept-Language": "en"}
 SYSTEM = Actor.system("cli")
@@ -810,7 +810,8 @@ def test_vendor_import_and_export_round_trip(org, run_import, app, session):
     xlsx_data = export(app, session, "vendors", format="xlsx", origin="domestic")
     rows = parse_csv(csv_data)
     assert [r["name"] for r in rows] == sorted(vendors)
-    assert rows[0].keys() == set(VENDOR_HEADER)
+    assert rows[0].keys() == {*VENDOR_HEADER, "department"}
+    assert {r["department"] for r in rows} == {"city"}  # imported by the system: the city's
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx_data)).active
     assert [[c.value for c in line] for line in sheet.iter_rows(min_row=2)] == [
         ["华信科技有限公司", "domestic", "CN", "2024-03-01"]
@@ -826,9 +827,8 @@ def test_vendor_import_and_export_round_trip(org, run_import, app, session):
     assert again == {v.name: (v.origin, v.country, v.confidentiality_agreement_on) for v in vendors.values()}
 
 
-def test_vendor_import_failures(org, run_import, session):
-    session.add(Vendor(name="Existing Co", origin="domestic", country="CN"))
-    session.commit()
+def test_vendor_import_failures(org, run_import, session, make_vendor):
+    make_vendor("Existing Co", "domestic", "CN")
     data = csv_bytes(
         [
             ["Good Co", "domestic", "CN", ""],
@@ -864,6 +864,29 @@ def test_vendor_import_failures(org, run_import, session):
     assert session.exec(select(func.count()).select_from(Vendor)).one() == 1
     report = run_import(data, "vendors.csv", register="vendors", partial=True)
     assert report.created == 1
+
+
+def test_vendor_imports_name_departments_in_scope(org, run_import, session):
+    """A vendor belongs to the department its row names, which must be in the importer's scope;
+    a blank department is the importer's own."""
+    header = [*VENDOR_HEADER, "department"]
+    data = csv_bytes(
+        [
+            ["Unit Co", "domestic", "CN", "", "a1"],
+            ["Home Co", "foreign", "DE", "", ""],
+            ["South Co", "foreign", "DE", "", "b"],
+        ],
+        header=header,
+    )
+    report = run_import(data, "vendors.csv", viewer=org["officer"], register="vendors")
+    assert report.created == 0
+    assert [(e.row, e.column, e.message) for e in report.errors] == [(4, "department", "Unknown department: b")]
+    report = run_import(data, "vendors.csv", viewer=org["officer"], partial=True, register="vendors")
+    assert report.created == 2
+    owners = dict(
+        session.exec(select(Vendor.name, Department.code).join(Department, Department.id == Vendor.department_id)).all()
+    )
+    assert owners == {"Unit Co": "a1", "Home Co": "a"}
 
 
 def test_vendor_web_and_api(org, client, api_token, session):
@@ -940,7 +963,13 @@ def test_cli_vendors(org, database_url, tmp_path, session):
     result = run_cli(database_url, "export", "vendors", "--format", "csv", "--out", str(out))
     assert result.exit_code == 0
     assert parse_csv(out.read_bytes()) == [
-        {"name": "CLI Vendor", "origin": "domestic", "country": "CN", "confidentiality_agreement_on": "2023-01-02"}
+        {
+            "name": "CLI Vendor",
+            "origin": "domestic",
+            "country": "CN",
+            "confidentiality_agreement_on": "2023-01-02",
+            "department": "city",
+        }
     ]
     assert session.exec(select(func.count()).select_from(User)).one() == 7  # the org of this file: nobody was added
 

@@ -90,7 +90,19 @@ FORMS = {
         "admin",
     ),
     "user_password": ("/admin/users/fuzz-officer/password", {"password": ("a long enough password",)}, "admin"),
-    "settings": ("/admin/settings", {"mfa_required_roles": ROLE_VALUES}, "admin"),
+    "settings": (
+        "/admin/settings",
+        {
+            "setting": ("mfa_required_roles", "scan_allowed_networks", "vendor_origin_policy", "no_such_setting"),
+            "mfa_required_roles": ROLE_VALUES,
+            "scan_allowed_networks": ("127.0.0.0/24", "127.0.0.1\n127.0.1.0/24", "10.0.0.0/8", "-iL hosts", "::1"),
+            "enabled": ("1", ""),
+            "critical_sectors": ("transport", "energy", "space"),
+            "restricted_roles": ("builder", "advisor"),
+            "restricted_origins": ("foreign", "martian"),
+        },
+        "admin",
+    ),
 }
 
 RAW_BODIES = st.one_of(

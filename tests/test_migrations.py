@@ -142,3 +142,47 @@ def test_upgrading_a_populated_database_keeps_every_row(app, database_url):
     assert result.ok, result.reason
     with engine.connect() as conn:
         assert audit_trigger_names(conn) == EXPECTED_TRIGGERS[engine.dialect.name]
+
+
+def test_vendors_get_the_department_that_registered_them(scratch_url):
+    """0004: a vendor belongs to the department its newest "vendor.created" entry names; one
+    without such an entry, or whose department is gone, belongs to the city."""
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "0003")
+    engine = make_engine(scratch_url, single_use=True)
+    try:
+        with engine.begin() as conn:
+            for dept_id, code, parent, path in ((1, "city", None, "/1/"), (2, "a", 1, "/1/2/"), (3, "b", 1, "/1/3/")):
+                conn.execute(
+                    text(
+                        "INSERT INTO department (id, code, name, name_en, kind, parent_id, path, version, created_at)"
+                        " VALUES (:id, :code, :code, '', 'bureau', :parent, :path, 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": dept_id, "code": code, "parent": parent, "path": path},
+                )
+            for vendor_id in (1, 2, 3, 4):
+                conn.execute(
+                    text(
+                        "INSERT INTO vendor (id, name, origin, country, version, created_at)"
+                        " VALUES (:id, :name, 'foreign', 'US', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": vendor_id, "name": f"V{vendor_id}"},
+                )
+            # vendor 1 by bureau a; vendor 2 first by b, then (its id used again) by a; vendor 3
+            # by a department removed since; vendor 4: no entry at all.
+            for seq, (object_id, dept_id) in enumerate(((1, 2), (2, 3), (2, 2), (3, 99)), start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_entry (seq, created_at, actor, channel, ip, action, object_type, object_id,"
+                        " department_id, detail, prev_hash, hash) VALUES (:seq, 'then', 'x', 'web', '',"
+                        " 'vendor.created', 'vendor', :object_id, :dept, '{}', '', '')"
+                    ),
+                    {"seq": seq, "object_id": str(object_id), "dept": dept_id},
+                )
+        engine.dispose()
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            owners = dict(conn.execute(text("SELECT id, department_id FROM vendor ORDER BY id")).all())
+        assert owners == {1: 2, 2: 2, 3: 1, 4: 1}
+    finally:
+        engine.dispose()

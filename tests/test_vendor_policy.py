@@ -9,7 +9,7 @@ import pytest
 
 from assets.codes import VENDOR_ORIGIN, VENDOR_ROLE
 from assets.models import Asset, Engagement, Vendor, VendorExemption
-from assets.policy import POLICY, evaluate
+from assets.rule import POLICY, evaluate
 from secgov import catalog
 from secgov.codes import SECTOR
 from secgov.config import ServiceConfig

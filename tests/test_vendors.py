@@ -77,6 +77,7 @@ def test_vendor_crud_through_the_api(client, session, city, make_user, api_token
         "origin": "foreign",
         "country": "DE",
         "confidentiality_agreement_on": None,
+        "department": "a",
         "version": 1,
     }
     client.post("/api/v1/vendors", json={"name": "Huaxin", "origin": "domestic", "country": "CN"}, headers=officer)
@@ -161,7 +162,7 @@ def test_unknown_country_is_named_in_the_users_language(client, city, make_user,
 def test_vendor_names_are_unique_regardless_of_case(client, session, city, make_user, api_token, make_vendor):
     officer = bearer(api_token(make_user("olga", roles=("officer",), department="a")))
     make_vendor("Overseas Ltd")
-    other = make_vendor("Other Ltd")
+    other = make_vendor("Other Ltd", department="a")
     response = client.post(
         "/api/v1/vendors", json={"name": "OVERSEAS LTD", "origin": "foreign", "country": "US"}, headers=officer
     )
@@ -176,7 +177,7 @@ def test_delete_of_an_engaged_vendor_is_refused_and_nothing_changes(
 ):
     officer_user = make_user("olga", roles=("officer",), department="a")
     officer = bearer(api_token(officer_user))
-    vendor = make_vendor("Overseas Ltd")
+    vendor = make_vendor("Overseas Ltd", department="a")
     # An ended engagement, on an asset outside the officer's scope, still holds the vendor.
     engage(make_asset("B-1", "b"), vendor, ended_on=date(2021, 1, 1))
     before = (rows(session, Vendor), rows(session, Engagement))
@@ -258,7 +259,7 @@ def test_vendor_pages(client, session, city, make_user, make_asset, make_vendor,
     page = odd.get_data(as_text=True)
     assert "Rhein GmbH" in page and 'class="flash flash-warning"' in page
 
-    other = make_vendor("Spare", "domestic", "CN")
+    other = make_vendor("Spare", "domestic", "CN", department="a")
     gone = client.post(f"/vendors/{other.id}/delete", data={"csrf_token": token})
     assert gone.status_code == 302 and gone.headers["Location"].endswith("/vendors")
     session.rollback()
@@ -731,16 +732,22 @@ def test_compliance_page_is_scoped(app, client, compliance_world, make_user):
     assert "A-H" not in html and "A-AD" not in html and "A-END" not in html
 
 
+def _save_policy(client, csrf: str, **value):
+    """Post the policy's fieldset of the settings page."""
+    return client.post("/admin/settings", data={"setting": "vendor_origin_policy", "csrf_token": csrf, **value})
+
+
 def test_switching_the_policy_off_and_on(client, session, compliance_world, make_user, api_token):
     admin = make_user("root", roles=("admin",), department="city", mfa=True)
     token = bearer(api_token(admin))
     login(client, admin)
-    csrf = csrf_token(client, "/compliance/vendor-origin")
-    off = client.post(
-        "/compliance/vendor-origin/policy",
-        data={"critical_sectors": ["transport"], "restricted_roles": ["builder"],
-              "restricted_origins": ["foreign"], "csrf_token": csrf},
-    )  # fmt: skip
+    csrf = csrf_token(client, "/admin/settings")
+    assert 'href="/admin/settings#vendor_origin_policy"' in client.get("/compliance/vendor-origin").get_data(
+        as_text=True
+    )
+    off = _save_policy(
+        client, csrf, critical_sectors=["transport"], restricted_roles=["builder"], restricted_origins=["foreign"]
+    )
     assert off.status_code == 302
     report = client.get("/api/v1/compliance/vendor-origin", headers=token).get_json()
     assert report["policy"] == {
@@ -752,10 +759,9 @@ def test_switching_the_policy_off_and_on(client, session, compliance_world, make
     assert report["violations"] == report["warnings"] == report["exempted"] == []
     assert len(report["pending_exemptions"]) == 2  # requests are still listed
 
-    on = client.post(
-        "/compliance/vendor-origin/policy",
-        data={"enabled": "1", "critical_sectors": ["transport"], "restricted_roles": ["builder"],
-              "restricted_origins": ["foreign"], "csrf_token": csrf},
+    on = _save_policy(
+        client, csrf, enabled="1", critical_sectors=["transport"], restricted_roles=["builder"],
+        restricted_origins=["foreign"],
     )  # fmt: skip
     assert on.status_code == 302
     report = client.get("/api/v1/compliance/vendor-origin", headers=token).get_json()
@@ -763,14 +769,9 @@ def test_switching_the_policy_off_and_on(client, session, compliance_world, make
         "A-V", "A-E", "B-W",
     }  # fmt: skip
 
-    refused = client.post(
-        "/compliance/vendor-origin/policy",
-        data={"enabled": "1", "critical_sectors": ["transport"], "restricted_roles": ["advisor"], "csrf_token": csrf},
-    )
-    assert refused.status_code == 302
-    assert "Not allowed in the vendor-origin policy: advisor" in client.get("/compliance/vendor-origin").get_data(
-        as_text=True
-    )
+    refused = _save_policy(client, csrf, enabled="1", critical_sectors=["transport"], restricted_roles=["advisor"])
+    assert refused.status_code == 422
+    assert "Not allowed in the vendor-origin policy: advisor" in refused.get_data(as_text=True)
     assert client.get("/api/v1/compliance/vendor-origin", headers=token).get_json()["policy"]["restricted_roles"] == [
         "builder"
     ]
@@ -809,7 +810,7 @@ def test_compliance_takes_the_same_few_queries_at_any_size(
         exempt(engage(make_asset(f"S-{n}", "a1" if n % 2 else "b"), foreign), status="pending" if n % 3 else "approved")
     large, found_large = measure()
     assert (found_small, found_large) == (3, 40)
-    assert small == large == 4  # the policy, the findings, the exemptions, the departments
+    assert small == large == 5  # the policy, the findings, the exemptions, the departments, the origin changes
 
 
 def test_the_asset_page_shows_the_engagements_panel(client, city, make_user, make_asset, make_vendor, engage):
@@ -824,7 +825,7 @@ def test_the_asset_page_shows_the_engagements_panel(client, city, make_user, mak
 def test_the_vendor_origin_filter_counts_only_engagements_running_today(
     client, city, make_user, api_token, make_asset, make_vendor, engage
 ):
-    """The same rule as the policy (vendors.is_active): a planned engagement that has not begun
+    """The same rule as the policy (rule.is_active): a planned engagement that has not begun
     and one that has ended do not make an asset "built by a foreign vendor" today."""
     reader = bearer(api_token(make_user("rita", roles=("leader",), department="city")))
     foreign = make_vendor("Overseas Ltd")

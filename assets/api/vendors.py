@@ -45,15 +45,16 @@ def _engagement_read(asset: Asset, engagement_id: int) -> EngagementRead:
 def vendors_list(query: VendorQuery):
     """Vendors (city-wide), sorted by name; filter by part of the name and by origin."""
     rows, total = vendors.list_vendors(get_session(), query)
-    return page([vendors.vendor_read(v) for v in rows], total, query)
+    return page(rows, total, query)
 
 
 @bp.post("/vendors")
 @roles(*WRITERS)
 @operation(body=VendorCreate, ok=VendorRead, status=201, tags=["vendors"])
 def vendors_create(body: VendorCreate):
-    """Register a vendor."""
-    return vendors.vendor_read(vendors.create_vendor(get_session(), body, actor()))
+    """Register a vendor; it belongs to your department unless you name another in your scope."""
+    db = get_session()
+    return vendors.read_vendor(db, vendors.create_vendor(db, body, actor()))
 
 
 @bp.get("/vendors/<int:vendor_id>")
@@ -61,23 +62,25 @@ def vendors_create(body: VendorCreate):
 @operation(ok=VendorRead, tags=["vendors"])
 def vendors_get(vendor_id: int):
     """One vendor."""
-    return vendors.vendor_read(vendors.get_vendor(get_session(), vendor_id))
+    db = get_session()
+    return vendors.read_vendor(db, vendors.get_vendor(db, vendor_id))
 
 
 @bp.patch("/vendors/<int:vendor_id>")
 @roles(*WRITERS)
 @operation(body=VendorUpdate, ok=VendorRead, tags=["vendors"])
 def vendors_update(vendor_id: int, body: VendorUpdate):
-    """Edit a vendor (send the version you read)."""
+    """Edit a vendor (send the version you read): its department's subtree and the city only (403 otherwise)."""
     db = get_session()
-    return vendors.vendor_read(vendors.update_vendor(db, vendors.get_vendor(db, vendor_id), body, actor()))
+    vendor = vendors.update_vendor(db, vendors.get_vendor(db, vendor_id), body, actor(), service_config())
+    return vendors.read_vendor(db, vendor)
 
 
 @bp.delete("/vendors/<int:vendor_id>")
 @roles(*WRITERS)
 @operation(status=204, tags=["vendors"])
 def vendors_delete(vendor_id: int):
-    """Remove a vendor without engagements (409 while it has any)."""
+    """Remove a vendor without engagements (409 while it has any): its department's subtree and the city only."""
     db = get_session()
     vendors.delete_vendor(db, vendors.get_vendor(db, vendor_id), actor())
 

@@ -1,4 +1,5 @@
-"""Web pages of the vendor-origin policy: the compliance view, the policy's setting, exemptions."""
+"""Web pages of the vendor-origin policy: the compliance view and exemptions (the policy itself is a
+city-wide setting, changed on the settings page)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from assets import policy
 from assets.policy import APPROVERS
 from assets.schemas import ExemptionCreate, ExemptionDecision, ExemptionQuery
 from assets.services import WRITERS
-from secgov import catalog, settings
+from secgov import settings
 from secgov.authz import ALL_ROLES, roles
 from secgov.pages import Done, Form, act, list_query
 from secgov.web import actor, can, get_session, service_config
@@ -26,25 +27,8 @@ DECISION = Form(ExemptionDecision)
 def compliance():
     """Violations, warnings, exemptions and counts per department and sector, within scope."""
     report = policy.compliance(get_session(), actor(), service_config())
-    return render_template("policy/compliance.html", report=report, restrictable_roles=catalog.restricted_roles())
-
-
-@bp.post("/compliance/vendor-origin/policy")
-@roles("admin")
-def policy_setting():
-    """Configure the vendor-origin policy: on or off, which sectors, roles and origins."""
-    value = {
-        "enabled": "enabled" in request.form,
-        "critical_sectors": request.form.getlist("critical_sectors"),
-        "restricted_roles": request.form.getlist("restricted_roles"),
-        "restricted_origins": request.form.getlist("restricted_origins"),
-    }
-    back = url_for("policy.compliance")
-    return act(
-        lambda: settings.put(get_session(), policy.POLICY, value, actor(), service_config()),
-        done=lambda _value: Done(back, _("The vendor-origin policy was saved.")),
-        back=back,
-    )
+    may_change = can("admin.settings_page") and settings.may_change(actor())
+    return render_template("policy/compliance.html", report=report, may_change_policy=may_change)
 
 
 def _exemptions_page(form, errors) -> str:

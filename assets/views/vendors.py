@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from assets import policy, services, vendors
@@ -10,15 +10,16 @@ from assets.codes import country_choices
 from assets.models import Asset
 from assets.schemas import EngagementCreate, EngagementUpdate, VendorCreate, VendorQuery, VendorUpdate
 from assets.services import WRITERS
+from secgov import directory
 from secgov.authz import ALL_ROLES, roles
 from secgov.pages import Done, Form, act, list_query, safe_next
-from secgov.web import actor, get_session, service_config
+from secgov.web import actor, can, get_session, service_config
 
 bp = Blueprint("vendors", __name__)
 
 PAGE_SIZE = 50
-CREATE = Form(VendorCreate, empty_is_none=("confidentiality_agreement_on",))
-UPDATE = Form(VendorUpdate, empty_is_none=("confidentiality_agreement_on",))
+CREATE = Form(VendorCreate, empty_is_none=("confidentiality_agreement_on", "department"))
+UPDATE = Form(VendorUpdate, empty_is_none=("confidentiality_agreement_on", "department"))
 ENGAGEMENT = Form(EngagementCreate, empty_is_none=("ended_on",))
 ENGAGEMENT_END = Form(EngagementUpdate, empty_is_none=("ended_on",))
 
@@ -42,12 +43,21 @@ def index():
     query, problems = list_query(VendorQuery, ("q", "origin", "page"), page_size=PAGE_SIZE)
     for problem in problems:
         flash(problem, "warning")
-    rows, total = vendors.list_vendors(get_session(), query)
-    return render_template("vendors/index.html", vendors=rows, total=total, query=query)
+    db = get_session()
+    rows, total = vendors.list_vendors(db, query)
+    departments = directory.departments_by_code(db, {row.department for row in rows})
+    return render_template("vendors/index.html", vendors=rows, total=total, query=query, departments=departments)
 
 
 def _form_page(vendor, form, errors) -> str:
-    return render_template("vendors/form.html", vendor=vendor, form=form, errors=errors, countries=country_choices())
+    return render_template(
+        "vendors/form.html",
+        vendor=vendor,
+        form=form,
+        errors=errors,
+        countries=country_choices(),
+        departments=directory.departments_in_scope(get_session(), actor()),
+    )
 
 
 def _to_vendor(message):
@@ -75,19 +85,29 @@ def detail(vendor_id: int):
     db = get_session()
     vendor = vendors.get_vendor(db, vendor_id)
     engagements = policy.vendor_engagements(db, vendor, actor(), service_config())
-    return render_template("vendors/detail.html", vendor=vendor, engagements=engagements)
+    return render_template(
+        "vendors/detail.html",
+        vendor=vendor,
+        engagements=engagements,
+        department=vendors.owner(db, vendor),
+        may_change=can("vendors.edit") and vendors.may_change(db, vendor, actor()),
+    )
 
 
 @bp.route("/vendors/<int:vendor_id>/edit", methods=["GET", "POST"])
 @roles(*WRITERS)
 def edit(vendor_id: int):
     """Edit a vendor."""
-    vendor = vendors.get_vendor(get_session(), vendor_id)
+    db = get_session()
+    vendor = vendors.get_vendor(db, vendor_id)
     if request.method == "GET":
-        form = {k: "" if v is None else v for k, v in vendors.vendor_read(vendor).model_dump().items()}
+        if not vendors.may_change(db, vendor, actor()):
+            flash(_("This vendor belongs to another department: you can read it, not change it."), "warning")
+            return redirect(url_for("vendors.detail", vendor_id=vendor.id))
+        form = {k: "" if v is None else v for k, v in vendors.read_vendor(db, vendor).model_dump().items()}
         return _form_page(vendor, form, {})
     return act(
-        lambda data: vendors.update_vendor(get_session(), vendor, data, actor()),
+        lambda data: vendors.update_vendor(get_session(), vendor, data, actor(), service_config()),
         form=UPDATE,
         done=_to_vendor(lambda saved: _("Vendor %(name)s was saved.", name=saved.name)),
         again=lambda errors: _form_page(vendor, request.form, errors),

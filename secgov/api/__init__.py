@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from secgov.api import audit, core, directory, registers
+from secgov.api import audit, core, directory, registers, settings
 from secgov.registry import Registry
 
 
 def blueprints(registry: Registry) -> list[Blueprint]:
     """The core's API blueprints for an app with this registry's domains."""
-    return [core.bp, directory.bp, audit.bp, registers.blueprint(registry.registers)]
+    return [
+        core.bp,
+        directory.bp,
+        audit.bp,
+        registers.blueprint(registry.registers),
+        settings.blueprint(registry.settings),
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import select
 
@@ -205,27 +205,34 @@ def user_sign_out(username: str):
 # --- settings --------------------------------------------------------------------------------
 
 
+def _posted_settings() -> dict:
+    """The settings whose fieldsets were posted, read from the form: a setting whose fieldset was
+    not sent stays as it is (an unticked checkbox sends nothing)."""
+    declared = current_app.extensions["secgov_registry"].settings
+    sent = set(request.form.getlist("setting"))
+    return {s.key: s.read_form(request.form) for s in declared if s.key in sent and s.read_form is not None}
+
+
+def _settings_page(errors: dict | None = None) -> str:
+    declared = current_app.extensions["secgov_registry"].settings
+    return render_template(
+        "admin/settings.html",
+        items=settings.current(get_session(), declared, service_config()),
+        editable=settings.may_change(actor()),
+        errors=errors or {},
+        shown=_posted_settings() if errors else {},
+    )
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @roles("admin")
 def settings_page():
-    """Security settings: which roles must use two-factor authentication."""
-
-    def page(errors: dict | None = None) -> str:
-        for message in (errors or {}).values():
-            flash(message, "danger")
-        mfa_roles = settings.get(get_session(), settings.MFA_REQUIRED_ROLES, service_config())
-        return render_template("admin/settings.html", mfa_roles=mfa_roles)
-
+    """The city-wide settings; only the root department's administrators change them."""
     if request.method == "GET":
-        return page()
+        return _settings_page()
+    declared = current_app.extensions["secgov_registry"].settings
     return act(
-        lambda: settings.put(
-            get_session(),
-            settings.MFA_REQUIRED_ROLES,
-            request.form.getlist("mfa_required_roles"),
-            actor(),
-            service_config(),
-        ),
-        done=lambda _value: Done(url_for("admin.settings_page"), _("Settings were saved.")),
-        again=page,
+        lambda: settings.update(get_session(), declared, _posted_settings(), actor(), service_config()),
+        done=lambda _values: Done(url_for("admin.settings_page"), _("Settings were saved.")),
+        again=_settings_page,
     )
