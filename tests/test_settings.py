@@ -39,8 +39,8 @@ def admins(city, make_user, api_token):
     return {
         "city": chief,
         "bureau": bureau,
-        "city_token": {"Authorization": f"Bearer {api_token(chief)}"},
-        "bureau_token": {"Authorization": f"Bearer {api_token(bureau)}"},
+        "city_token": {"Authorization": f"Bearer {api_token(chief)}", "Accept-Language": "en"},
+        "bureau_token": {"Authorization": f"Bearer {api_token(bureau)}", "Accept-Language": "en"},
     }
 
 
@@ -112,6 +112,7 @@ def test_the_city_admin_changes_settings_on_the_page(app, client, admins):
 
 
 def test_a_bad_value_on_the_page_is_named_and_changes_nothing(app, client, admins):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     login(client, admins["city"])
     response = post_setting(client, "scan_allowed_networks", scan_allowed_networks="127.0.0.0/24\n10.0.0.0/8")
     assert response.status_code == 422
