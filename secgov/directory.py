@@ -6,17 +6,19 @@ import re
 from datetime import datetime
 from typing import Annotated
 
+from babel.lists import format_list
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from secgov import audit, auth
 from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
-from secgov.codes import DEPARTMENT_KIND, ROLE
+from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
 from secgov.errors import Conflict, Invalid, NotFound, check_version
-from secgov.models import ApiToken, Department, User, UserRole
+from secgov.models import DEPARTMENT_HOLDING, ApiToken, Department, User, UserRole
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
@@ -247,12 +249,38 @@ def update_department(session: Session, dept: Department, data: DepartmentUpdate
     return dept
 
 
+def _other_records(n: int) -> str:
+    return ngettext("%(num)d other record", "%(num)d other records", n)
+
+
+def department_holdings(session: Session, dept: Department) -> list[str]:
+    """What still belongs to a department, one phrase per kind in the user's language ("3 assets",
+    "1 user", by table name): the rows of every table whose foreign key references department.id, found in the
+    metadata (so a domain's table is counted without the core knowing it), each named by the
+    label its owner declared (`models.department_holding`)."""
+    department_id = Department.__table__.c.id
+    phrases = []
+    for table in sorted(SQLModel.metadata.tables.values(), key=lambda table: table.name):  # a stable order
+        columns = [fk.parent for fk in table.foreign_keys if fk.column is department_id]
+        if not columns:
+            continue
+        held = session.exec(select(func.count()).select_from(table).where(or_(*(c == dept.id for c in columns)))).one()
+        if held:
+            phrases.append(table.info.get(DEPARTMENT_HOLDING, _other_records)(held))
+    return phrases
+
+
 def delete_department(session: Session, dept: Department, actor: Actor) -> None:
-    """Remove an empty department: no sub-departments and no users."""
-    if session.exec(select(func.count()).select_from(Department).where(Department.parent_id == dept.id)).one():
-        raise Conflict(_("This department still has sub-departments."))
-    if session.exec(select(func.count()).select_from(User).where(User.department_id == dept.id)).one():
-        raise Conflict(_("This department still has users."))
+    """Remove an empty department: nothing of any table may still belong to it (sub-departments,
+    users, assets...); the refusal names what it holds, before anything is written."""
+    holdings = department_holdings(session, dept)
+    if holdings:
+        raise Conflict(
+            _(
+                "This department still holds %(holdings)s: move or remove them first.",
+                holdings=format_list(holdings, locale=current_language()),
+            )
+        )
     before = _snapshot_department(dept)
     audit.record(
         session,
