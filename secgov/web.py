@@ -56,6 +56,8 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
+# A year, subdomains included; sent only when the app is served over HTTPS (see _headers).
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 # --- the database session of a request ----------------------------------------------------------
@@ -345,6 +347,11 @@ def _install_hooks(app: Flask) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure or app.config.get("SESSION_COOKIE_SECURE"):
+            # Served over HTTPS: directly, through the trusted proxy (ProxyFix sets the scheme), or
+            # behind a proxy that is not declared but which the deployment says is HTTPS (its
+            # cookies are Secure). Plain-HTTP development (SECGOV_COOKIE_SECURE=0) gets none.
+            headers.setdefault("Strict-Transport-Security", HSTS)
         token_id = g.pop("secgov_token_to_note", None)
         if token_id is not None:
             # The view has committed or failed by now; drop what is left of its transaction
