@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel.lists import format_list
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, or_
 from sqlmodel import Session, SQLModel, select
 
@@ -30,6 +31,25 @@ Role = ROLE.literal
 Kind = DEPARTMENT_KIND.literal
 
 
+def _whole_number(value: Any) -> Any:
+    # pydantic's lax integers take JSON true as 1 and 2.0 as 2, and text such as "3.0" or "3_000":
+    # a version is a count the client read back, so only a JSON integer or a form's digits will do.
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, str) and not (value.strip().isascii() and value.strip().isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer")
+    return value
+
+
+# The version an update sends back (optimistic concurrency, `errors.check_version`): every input
+# schema's `version` field has this type.
+Version = Annotated[
+    int,
+    BeforeValidator(_whole_number),
+    Field(description="The version you read; a newer one on the server is a conflict."),
+]
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -47,7 +67,7 @@ class DepartmentUpdate(Input):
     name_en: OptName | None = None
     kind: Kind | None = None
     parent: Code | None = None
-    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
+    version: Version
 
 
 class DepartmentRead(BaseModel):
@@ -84,7 +104,7 @@ class UserUpdate(Input):
     department: Code | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
     disabled: bool | None = None
-    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
+    version: Version
 
     _email = field_validator("email")(UserCreate._email.__func__)
 
