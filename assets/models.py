@@ -6,9 +6,10 @@ No `from __future__ import annotations` here: SQLModel resolves relationships fr
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from flask_babel import ngettext
 from sqlmodel import Field, SQLModel
 
-from secgov.models import ts_field, utcnow
+from secgov.models import department_holding, ts_field, utcnow
 
 
 class Asset(SQLModel, table=True):
@@ -21,6 +22,8 @@ class Asset(SQLModel, table=True):
         # from the index alone, and paged in code order without sorting.
         sa.Index("ix_asset_sector_level_code", "sector", "mlps_level", "code"),
         sa.Index("ix_asset_sector_cii_code", "sector", "is_cii", "code"),
+        # What a department holds: no department is deleted while it still has assets.
+        department_holding(lambda n: ngettext("%(num)d asset", "%(num)d assets", n)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -61,6 +64,9 @@ class Vendor(SQLModel, table=True):
     """A company that plans, builds, runs or supplies city systems. Every department reads and
     engages it; it belongs to the department that registered it (`department_id`), whose subtree
     and the city's root department change it."""
+
+    # A department that registered vendors is not deleted until they are handed to another.
+    __table_args__ = department_holding(lambda n: ngettext("%(num)d vendor", "%(num)d vendors", n))
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)

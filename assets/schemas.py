@@ -23,7 +23,7 @@ from assets.codes import (
 )
 from assets.targets import TargetError, parse_ports, parse_targets
 from secgov.codes import SECTOR
-from secgov.directory import Code, Input, Name
+from secgov.directory import Code, Input, Name, Version
 from secgov.errors import BadValue
 
 DataLevel = DATA_LEVEL.literal
@@ -42,7 +42,6 @@ Filing = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 Description = Annotated[str, StringConstraints(max_length=4000)]
 # A row id in a body: past the databases' INTEGER columns it names no row (and PostgreSQL would refuse it).
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
-VERSION = Field(description="The version you read; a newer one on the server is a conflict.")
 # Targets are checked for their form here; how many addresses a block may cover is the
 # configured limit, checked by the services (assets.services.check_targets).
 _ANY_SIZE = 2**128
@@ -144,7 +143,7 @@ class AssetUpdate(Input):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = Field(
         default="", description="Why: kept in the grade history and the owner history."
     )
-    version: int = VERSION
+    version: Version
 
     _check_sector = field_validator("sector")(_sector)
     _check_targets = field_validator("network_targets", mode="before")(_targets)
@@ -220,7 +219,7 @@ class AssetControlUpdate(BaseModel):
     status: Status
     evidence: str = Field(default="", max_length=4000)
     reviewed_on: date | None = None
-    version: int
+    version: Version
 
 
 class AssetControlRead(BaseModel):
@@ -313,7 +312,7 @@ class VendorUpdate(Input):
     country: str | None = Field(default=None, description="ISO 3166 alpha-2 code.")
     confidentiality_agreement_on: date | None = None
     department: Code | None = Field(default=None, description="Hand the vendor to another department in your scope.")
-    version: int = VERSION
+    version: Version
 
     @field_validator("country", mode="before")
     @classmethod

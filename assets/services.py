@@ -19,7 +19,7 @@ from secgov.authz import Actor, department_in_scope, get_scoped, in_scope
 from secgov.config import ServiceConfig
 from secgov.db import chunks
 from secgov.directory import department_by_code
-from secgov.errors import Conflict, Invalid, ServiceError, check_version
+from secgov.errors import Conflict, Invalid, Refusal, ServiceError, check_version
 from secgov.models import Department, Responsibility, User
 
 OWNER = "owner"
@@ -195,8 +195,15 @@ def grade_history(session: Session, asset: Asset) -> list[AssetGrade]:
 # --- the rules of a registration -----------------------------------------------------------------
 
 
-def _code_taken(code: str) -> Conflict:
-    return Conflict(_("The code %(code)s is already used.", code=code), field="code")
+def _code_taken(code: str, refusal: Refusal | None = None) -> Conflict:
+    return Conflict(_("The code %(code)s is already used.", code=code), field="code", refusal=refusal)
+
+
+def _probed(code: str, actor: Actor) -> Refusal:
+    """Codes are unique city-wide, so the refusal of a code held outside the actor's scope tells
+    them that another department has such an asset: that attempt is kept in the audit trail (and
+    names neither the asset nor its department), so that probing for codes shows."""
+    return Refusal(actor, "asset.code_taken", SUBJECT, code)
 
 
 def _unknown_owner(name: str) -> Invalid:
@@ -238,18 +245,26 @@ def check_assets(
 ) -> dict[int, list[ServiceError]]:
     """What the rules refuse in each asset of a batch, by its index: codes already used (in the
     register or earlier in the batch, without case), departments and owners unknown to the actor
-    (out of scope, disabled), network blocks beyond the configured size. One query per 500
+    (out of scope, disabled), network blocks beyond the configured size. A code used outside the
+    actor's scope is refused with a `Refusal` for the audit trail (`_probed`). One query per 500
     codes, departments and owners: a batch of thousands costs a few look-ups."""
     problems: dict[int, list[ServiceError]] = {}
-    taken: set[str] = set()
+    taken: dict[str, bool] = {}  # each code already used (lower case) -> whether in the actor's scope
     for chunk in chunks(sorted({data.code.lower() for data in items})):
-        taken.update(code.lower() for code in session.exec(select(Asset.code).where(func.lower(Asset.code).in_(chunk))))
+        rows = session.exec(
+            select(Asset.code, Department.path)
+            .join(Department, Department.id == Asset.department_id)
+            .where(func.lower(Asset.code).in_(chunk))
+        )
+        taken.update((code.lower(), path.startswith(actor.scope)) for code, path in rows)
     departments = _departments(session, [data.department for data in items], actor)
     owners = _owners(session, [data.owner for data in items], actor)
     seen: set[str] = set()
     for index, data in enumerate(items):
         errors: list[ServiceError] = []
-        if data.code.lower() in taken or data.code.lower() in seen:
+        if data.code.lower() in taken:
+            errors.append(_code_taken(data.code, None if taken[data.code.lower()] else _probed(data.code, actor)))
+        elif data.code.lower() in seen:
             errors.append(_code_taken(data.code))
         seen.add(data.code.lower())
         if data.department not in departments:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -171,10 +172,11 @@ def record_refusals(bind: Engine, refusals: Sequence[Refusal]) -> None:
 
 
 def record_refused(session: Session, refusals: Sequence[Refusal]) -> None:
-    """Append refusals, each of its own actor, in the caller's transaction."""
-    for refusal in refusals:
-        event = Event(refusal.action, refusal.object_type, refusal.object_id, extra=dict(refusal.detail))
-        record_many(session, refusal.actor, [event])
+    """Append refusals, each of its own actor, in the caller's transaction (an import's refusals,
+    of one actor, in one append)."""
+    for actor, run in groupby(refusals, key=lambda refusal: refusal.actor):
+        events = [Event(r.action, r.object_type, r.object_id, extra=dict(r.detail)) for r in run]
+        record_many(session, actor, events)
 
 
 def head(session: Session) -> tuple[int, str] | None:

@@ -5,19 +5,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from babel.lists import format_list
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from flask_babel import ngettext
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from secgov import audit, auth
 from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
 from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
 from secgov.errors import Conflict, Invalid, NotFound, check_version
-from secgov.models import ApiToken, Department, User, UserRole
+from secgov.models import DEPARTMENT_HOLDING, ApiToken, Department, User, UserRole
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
@@ -27,6 +30,25 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OptName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Role = ROLE.literal
 Kind = DEPARTMENT_KIND.literal
+
+
+def _whole_number(value: Any) -> Any:
+    # pydantic's lax integers take JSON true as 1 and 2.0 as 2, and text such as "3.0" or "3_000":
+    # a version is a count the client read back, so only a JSON integer or a form's digits will do.
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, str) and not (value.strip().isascii() and value.strip().isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer")
+    return value
+
+
+# The version an update sends back (optimistic concurrency, `errors.check_version`): every input
+# schema's `version` field has this type.
+Version = Annotated[
+    int,
+    BeforeValidator(_whole_number),
+    Field(description="The version you read; a newer one on the server is a conflict."),
+]
 
 
 class Input(BaseModel):
@@ -46,7 +68,7 @@ class DepartmentUpdate(Input):
     name_en: OptName | None = None
     kind: Kind | None = None
     parent: Code | None = None
-    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
+    version: Version
 
 
 class DepartmentRead(BaseModel):
@@ -83,7 +105,7 @@ class UserUpdate(Input):
     department: Code | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
     disabled: bool | None = None
-    version: int = Field(description="The version you read; a newer one on the server is a conflict.")
+    version: Version
 
     _email = field_validator("email")(UserCreate._email.__func__)
 
@@ -262,12 +284,38 @@ def update_department(session: Session, dept: Department, data: DepartmentUpdate
     return dept
 
 
+def _other_records(n: int) -> str:
+    return ngettext("%(num)d other record", "%(num)d other records", n)
+
+
+def department_holdings(session: Session, dept: Department) -> list[str]:
+    """What still belongs to a department, one phrase per kind in the user's language ("3 assets",
+    "1 user", by table name): the rows of every table whose foreign key references department.id, found in the
+    metadata (so a domain's table is counted without the core knowing it), each named by the
+    label its owner declared (`models.department_holding`)."""
+    department_id = Department.__table__.c.id
+    phrases = []
+    for table in sorted(SQLModel.metadata.tables.values(), key=lambda table: table.name):  # a stable order
+        columns = [fk.parent for fk in table.foreign_keys if fk.column is department_id]
+        if not columns:
+            continue
+        held = session.exec(select(func.count()).select_from(table).where(or_(*(c == dept.id for c in columns)))).one()
+        if held:
+            phrases.append(table.info.get(DEPARTMENT_HOLDING, _other_records)(held))
+    return phrases
+
+
 def delete_department(session: Session, dept: Department, actor: Actor) -> None:
-    """Remove an empty department: no sub-departments and no users."""
-    if session.exec(select(func.count()).select_from(Department).where(Department.parent_id == dept.id)).one():
-        raise Conflict(_("This department still has sub-departments."))
-    if session.exec(select(func.count()).select_from(User).where(User.department_id == dept.id)).one():
-        raise Conflict(_("This department still has users."))
+    """Remove an empty department: nothing of any table may still belong to it (sub-departments,
+    users, assets...); the refusal names what it holds, before anything is written."""
+    holdings = department_holdings(session, dept)
+    if holdings:
+        raise Conflict(
+            _(
+                "This department still holds %(holdings)s: move or remove them first.",
+                holdings=format_list(holdings, locale=current_language()),
+            )
+        )
     before = _snapshot_department(dept)
     audit.record(
         session,

@@ -3,9 +3,11 @@
 No `from __future__ import annotations` here: SQLModel resolves relationships from real types.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask_babel import ngettext
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -41,11 +43,26 @@ def ts_field(nullable: bool = True, **kwargs):
     return Field(sa_type=UTCDateTime, nullable=nullable, **kwargs)
 
 
+# The `Table.info` key under which a table whose rows belong to a department (a foreign key to
+# department.id) says how to count them when that department cannot be deleted ("3 assets").
+DEPARTMENT_HOLDING = "secgov_department_holding"
+
+
+def department_holding(count: Callable[[int], str]) -> dict:
+    """The `__table_args__` entry of a table whose rows a department holds: `count(n)` names n of
+    them in the user's language (an `ngettext` call, so that both forms reach the catalogue and
+    the phrase is translated when the refusal is made). `directory.delete_department` finds
+    every such table in the metadata, so a table added later is counted without more code."""
+    return {"info": {DEPARTMENT_HOLDING: count}}
+
+
 DEPARTMENT_KINDS = ("city", "bureau", "unit")
 
 
 class Department(SQLModel, table=True):
     """A node of the city's department tree; `path` (/1/4/9/) makes subtree scope one query."""
+
+    __table_args__ = department_holding(lambda n: ngettext("%(num)d sub-department", "%(num)d sub-departments", n))
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
@@ -69,6 +86,7 @@ class User(SQLModel, table=True):
     """A person who signs in. Roles are rows of user_role; scope is the department subtree."""
 
     __tablename__ = "user"
+    __table_args__ = department_holding(lambda n: ngettext("%(num)d user", "%(num)d users", n))
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True)

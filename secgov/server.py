@@ -7,6 +7,7 @@ import logging
 import os
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi
 
 from secgov.app import create_app
 
@@ -17,6 +18,18 @@ def configure_logging() -> None:
         level=os.environ.get("SECGOV_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+
+
+class _AnonymousResponse(wsgi.Response):
+    """gunicorn's HTTP/1 response without the `Server: gunicorn` line it always writes.
+
+    gunicorn has no setting for that line (benoitc/gunicorn#825); `default_headers` is the one
+    method that writes it, and `wsgi.create` builds its responses from the module's `Response`
+    unless a protocol hands it another class (its documented `response_class`). Installed by
+    `run`, before the workers fork; `tests/test_serve.py` proves it on the real server."""
+
+    def default_headers(self) -> list[str]:
+        return [line for line in super().default_headers() if not line.lower().startswith("server:")]
 
 
 class _Server(BaseApplication):
@@ -41,6 +54,8 @@ class _Server(BaseApplication):
 
 def run(host: str = "127.0.0.1", port: int = 5000, workers: int = 2, threads: int = 4) -> None:
     """Serve on host:port until interrupted."""
+    # The Server header names no product (secgov.web sets every other header of the answers).
+    wsgi.Response = _AnonymousResponse
     _Server(
         {
             "bind": f"{host}:{port}",

@@ -8,6 +8,7 @@ views and API modules read Flask's request state; services get everything they n
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -30,6 +31,7 @@ from flask_login import LoginManager, login_user, logout_user
 from flask_login import current_user as signed_in
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -43,6 +45,8 @@ from secgov.errors import ServiceError
 from secgov.models import User
 from secgov.throttle import LoginThrottle
 
+log = logging.getLogger("secgov")
+
 csrf = CSRFProtect()
 babel = Babel()
 login_manager = LoginManager()
@@ -52,6 +56,8 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
+# A year, subdomains included; sent only when the app is served over HTTPS (see _headers).
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 # --- the database session of a request ----------------------------------------------------------
@@ -142,16 +148,36 @@ def throttle() -> LoginThrottle:
 
 
 def select_locale() -> str:
-    """The user's pick, else their stored preference, else the browser's, else the default."""
+    """The user's pick, else their stored preference, else the browser's, else the default.
+
+    Never fails: error pages ask for it too, and the error may have left the request's session
+    unusable (a refused flush, a lost connection). A user who cannot be read counts as a user
+    with no stored preference."""
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
     if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    lang = session.get("lang") if not is_api_request() else None
-    if lang in LANGUAGES:
-        return lang
+        return default
+    try:
+        lang = session.get("lang") if not is_api_request() else None
+        if lang in LANGUAGES:
+            return lang
+        stored = _stored_language()
+        if stored in LANGUAGES:
+            return stored
+        return request.accept_languages.best_match(LANGUAGES) or default
+    except Exception:
+        log.exception("the language of %s could not be chosen; using %s", request.path, default)
+        return default
+
+
+def _stored_language() -> str | None:
     user = g.get("secgov_user")
-    if user is not None and user.language in LANGUAGES:
+    if user is None:
+        return None
+    try:
         return user.language
-    return request.accept_languages.best_match(LANGUAGES) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    except SQLAlchemyError as exc:
+        log.warning("the user's language could not be read (%s); using the browser's", type(exc).__name__)
+        return None
 
 
 def can(endpoint: str) -> bool:
@@ -321,14 +347,23 @@ def _install_hooks(app: Flask) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure or app.config.get("SESSION_COOKIE_SECURE"):
+            # Served over HTTPS: directly, through the trusted proxy (ProxyFix sets the scheme), or
+            # behind a proxy that is not declared but which the deployment says is HTTPS (its
+            # cookies are Secure). Plain-HTTP development (SECGOV_COOKIE_SECURE=0) gets none.
+            headers.setdefault("Strict-Transport-Security", HSTS)
         token_id = g.pop("secgov_token_to_note", None)
         if token_id is not None:
             # The view has committed or failed by now; drop what is left of its transaction
             # (and the SQLite write lock with it) before the small write of its own.
-            if g.get("db_session") is not None:
-                g.db_session.rollback()
-            with write_session(get_engine()) as side:
-                auth.note_token_use(side, token_id)
+            try:
+                if g.get("db_session") is not None:
+                    g.db_session.rollback()
+                with write_session(get_engine()) as side:
+                    auth.note_token_use(side, token_id)
+            except SQLAlchemyError:
+                # Bookkeeping only: the answer stands (it may be the error page of this very fault).
+                log.exception("the use of API token %s could not be noted", token_id)
         if request.endpoint != "static":
             # Pages and API answers carry data about the city's systems: never cache them.
             headers["Cache-Control"] = "no-store"

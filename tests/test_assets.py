@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from helpers import csrf_token, login
 from sqlmodel import func, select
 
 from assets import controls, services
 from assets.models import Asset, AssetControl, AssetGrade, Control
-from secgov import catalog, responsibility
-from secgov.models import AuditEntry
+from secgov import audit, catalog, responsibility
+from secgov.models import AuditEntry, Department
 
 
 @pytest.fixture
@@ -362,3 +364,55 @@ def test_coverage_by_department_rolls_up_the_subtree(api, session, client, city)
     assert rows["city"]["required"] == rows["a"]["required"] + rows["b"]["required"]
     scoped = {r["department"] for r in api("officer_a")("GET", "/api/v1/assets/coverage").json["items"]}
     assert scoped == {"a", "a1"}
+
+
+def test_a_code_used_by_another_bureau_is_refused_and_the_attempt_audited(api, client, city, make_asset, session):
+    """Codes are unique city-wide, so the refusal tells an officer of bureau b that bureau a has
+    such an asset: every such attempt (API, page, import; any case) leaves an audit entry naming
+    who tried which code, and nothing else changes. A code taken in one's own scope tells
+    nothing and is not recorded."""
+    make_asset("A-SECRET", "a", owner="officer.a")
+    make_asset("A-OTHER", "a1")
+    session.rollback()
+    kept = sorted(session.exec(select(Asset.code, Asset.name, Asset.department_id, Asset.version)).all())
+    b = session.exec(select(Department.id).where(Department.code == "b")).one()
+
+    def probes() -> list[tuple]:
+        session.rollback()
+        entries = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "asset.code_taken").order_by(AuditEntry.seq)
+        ).all()
+        return [(e.actor, e.channel, e.object_type, e.object_id, e.department_id) for e in entries]
+
+    by_api = api("officer_b")("POST", "/api/v1/assets", json=asset_body("a-secret", department="b", owner="officer.b"))
+    assert by_api.status_code == 409
+    assert by_api.json["error"]["code"] == "conflict"
+    assert probes() == [("officer.b", "api", "asset", "a-secret", b)]
+
+    assert login(client, city["officer_b"]).status_code == 302
+    form = {"code": "A-Secret", "name": "Mine", "sector": "transport", "department": "b", "owner": "officer.b"}
+    by_page = client.post("/assets/new", data={**form, "csrf_token": csrf_token(client, "/assets/new")})
+    assert by_page.status_code == 422  # the form again, with the reason
+    assert "A-Secret" in by_page.get_data(as_text=True)
+    assert probes()[1:] == [("officer.b", "web", "asset", "A-Secret", b)]
+
+    upload = (
+        b"code,name,sector,department,owner\r\n"
+        b"B-OWN,Own,transport,b,officer.b\r\n"
+        b"a-SECRET,Mine,transport,b,officer.b\r\n"
+        b"a-other,Mine too,transport,b,officer.b\r\n"
+    )
+    by_import = api("officer_b")(
+        "POST",
+        "/api/v1/assets/import",
+        data={"file": (io.BytesIO(upload), "assets.csv")},
+        content_type="multipart/form-data",
+    )
+    assert by_import.status_code == 422
+    assert probes()[2:] == [("officer.b", "api", "asset", "a-SECRET", b), ("officer.b", "api", "asset", "a-other", b)]
+
+    # In one's own scope the conflict stays, and there is nothing to record.
+    assert api("officer_a")("POST", "/api/v1/assets", json=asset_body("a-secret", department="a")).status_code == 409
+    assert len(probes()) == 4
+    assert sorted(session.exec(select(Asset.code, Asset.name, Asset.department_id, Asset.version)).all()) == kept
+    assert audit.verify(session).ok

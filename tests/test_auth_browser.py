@@ -9,6 +9,8 @@ import pytest
 from helpers import PASSWORD, csrf_token, login, totp_now
 from sqlalchemy import inspect, text
 
+from secgov.app import create_app
+
 NEW_PASSWORD = "a brand new passphrase 42"
 
 
@@ -189,6 +191,42 @@ def test_headers_after_mfa_sign_in(app, client, make_user):
     # The password step starts a new session, so the old form token is gone with it.
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     assert client.post("/login/mfa", data={"code": totp_now(user.totp_secret), "csrf_token": token}).status_code == 302
+
+
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def hsts(response) -> str | None:
+    return response.headers.get("Strict-Transport-Security")
+
+
+def test_hsts_over_https_only(app, client):
+    """The test app is plain-HTTP local development (cookies not Secure): HSTS only on a request
+    that came over HTTPS, never on plain HTTP, and a client cannot claim HTTPS by a header when
+    no proxy is trusted."""
+    assert hsts(client.get("/login")) is None
+    assert hsts(client.get("/login", headers={"X-Forwarded-Proto": "https"})) is None
+    assert hsts(client.get("/login", base_url="https://localhost")) == HSTS
+    assert hsts(client.get("/no-such-page", base_url="https://localhost")) == HSTS
+
+
+def test_hsts_behind_the_trusted_proxy(app, database_url):
+    proxied = create_app({**app.config, "DATABASE_URL": database_url, "SECGOV_TRUSTED_PROXIES": 1})
+    try:
+        browser = proxied.test_client()
+        assert hsts(browser.get("/login", headers={"X-Forwarded-Proto": "https"})) == HSTS
+        assert hsts(browser.get("/login", headers={"X-Forwarded-Proto": "http"})) is None
+    finally:
+        proxied.extensions["secgov_engine"].dispose()
+
+
+def test_hsts_when_the_deployment_says_https(app, client, make_user, api_token):
+    """Secure cookies (the default outside `make run`) mean the site is served over HTTPS, even
+    when the proxy in front is not declared: every answer, pages and API, carries HSTS."""
+    app.config["SESSION_COOKIE_SECURE"] = True
+    assert hsts(client.get("/login")) == HSTS
+    token = api_token(make_user("alice"))
+    assert hsts(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})) == HSTS
 
 
 # --- safe redirects ------------------------------------------------------------------------

@@ -79,12 +79,11 @@ def department_edit(code: str):
 @bp.post("/departments/<code>/delete")
 @roles("admin")
 def department_delete(code: str):
-    """Remove an empty department."""
+    """Remove an empty department; one that still holds anything answers 409 naming what."""
     dept = _department(code)
     return act(
         lambda: directory.delete_department(get_session(), dept, actor()),
         done=_to_departments(_("Department %(code)s was deleted.", code=code)),
-        back=url_for("main.departments"),
     )
 
 
