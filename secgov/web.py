@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import (
@@ -74,6 +76,17 @@ def _close_session(_exc: BaseException | None) -> None:
     db = g.pop("db_session", None)
     if db is not None:
         db.close()
+
+
+@contextmanager
+def side_transaction() -> Iterator[Session]:
+    """A short write transaction of its own, committed at the end of the block, for a request
+    whose own transaction is a read (one snapshot, which SQLite cannot turn into a writer) or is
+    done: what the request's session held is dropped first, the SQLite write lock with it."""
+    if g.get("db_session") is not None:
+        g.db_session.rollback()
+    with write_session(get_engine()) as side:
+        yield side
 
 
 def settle(error: ServiceError) -> None:
@@ -258,7 +271,9 @@ def init(app: Flask) -> None:
 
     Called by create_app before any blueprint is registered. No connection is made here."""
     app.extensions["secgov_engine"] = make_engine(
-        app.config["DATABASE_URL"], echo=app.config.get("SECGOV_SQL_ECHO", False)
+        app.config["DATABASE_URL"],
+        echo=app.config.get("SECGOV_SQL_ECHO", False),
+        data_keys=app.extensions["secgov_data_keys"],
     )
     app.extensions["secgov_throttle"] = throttles.build(app.config)
     app.teardown_appcontext(_close_session)
@@ -323,11 +338,8 @@ def _install_hooks(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         token_id = g.pop("secgov_token_to_note", None)
         if token_id is not None:
-            # The view has committed or failed by now; drop what is left of its transaction
-            # (and the SQLite write lock with it) before the small write of its own.
-            if g.get("db_session") is not None:
-                g.db_session.rollback()
-            with write_session(get_engine()) as side:
+            # The view has committed or failed by now: what is left of its transaction goes.
+            with side_transaction() as side:
                 auth.note_token_use(side, token_id)
         if request.endpoint != "static":
             # Pages and API answers carry data about the city's systems: never cache them.

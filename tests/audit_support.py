@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 from click.testing import CliRunner, Result
+from helpers import DATA_KEY
 from sqlalchemy import Connection, Engine, text
 
 from secgov import cli as cli_module
@@ -26,6 +27,7 @@ def cli_env(database_url: str) -> dict[str, str | None]:
     return {
         "DATABASE_URL": database_url,
         "SECRET_KEY": CLI_SECRET_KEY,
+        "SECGOV_DATA_KEYS": DATA_KEY,
         "SECGOV_DEFAULT_LANGUAGE": "en",
         "REDIS_URL": None,
     }
