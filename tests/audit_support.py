@@ -33,8 +33,9 @@ def cli_env(database_url: str) -> dict[str, str | None]:
     }
 
 
-def run_cli(database_url: str, *args: str, input: str | None = None) -> Result:
-    """python -m secgov ARGS, in-process; stdout and stderr are kept apart.
+def run_cli(database_url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """python -m secgov ARGS, in-process; stdout and stderr are kept apart; env adds to or
+    overrides the test environment (`cli_env`).
 
     The apps the command creates get their engines disposed afterwards: a real CLI process
     exits and drops its connections, an in-process run must close them itself.
@@ -47,7 +48,8 @@ def run_cli(database_url: str, *args: str, input: str | None = None) -> Result:
 
     try:
         with mock.patch.object(cli_module, "create_app", create_app):
-            return CliRunner().invoke(main, list(args), input=input, env=cli_env(database_url), catch_exceptions=False)
+            environment = {**cli_env(database_url), **(env or {})}
+            return CliRunner().invoke(main, list(args), input=input, env=environment, catch_exceptions=False)
     finally:
         for app in apps:
             app.extensions["secgov_engine"].dispose()

@@ -48,8 +48,9 @@ def downgrade() -> None:
     ).scalar()
     if encrypted:
         raise RuntimeError(
-            f'{encrypted} TOTP secrets are encrypted, which the older code cannot read: reset the'
-            ' two-factor authentication of those users first, or restore a backup made before the upgrade'
+            f'the database holds {encrypted} encrypted TOTP secrets, which the code before this revision'
+            ' cannot read: reset the two-factor authentication of those users first, or restore a backup'
+            ' made before the upgrade'
         )
     if op.get_bind().dialect.name == 'sqlite':
         op.execute('ALTER TABLE "user" DROP COLUMN totp_pending_at')
