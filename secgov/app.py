@@ -28,8 +28,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = load_secret_key(INSTANCE)
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = default_database_url(INSTANCE)
-    # The keys of the encrypted columns: SECGOV_DATA_KEYS is checked now; the key file is read (or
-    # made) when a secret is first encrypted or decrypted.
+    # The keys of the encrypted columns: SECGOV_DATA_KEYS is checked now; the key file (made by
+    # `db upgrade`) is read when a secret is first encrypted or decrypted.
     app.extensions["secgov_data_keys"] = DataKeys.configured(app.config.get("SECGOV_DATA_KEYS"), INSTANCE)
     if app.config["SECGOV_TRUSTED_PROXIES"]:
         n = app.config["SECGOV_TRUSTED_PROXIES"]

@@ -77,18 +77,25 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     if revision != "head":
         return
     keys: DataKeys = app.extensions["secgov_data_keys"]
+    missing = keys.missing_file()
     try:
-        made = keys.ensure()
-        if made:
-            click.echo(f"data key created in {made}: keep a copy of it apart from the database's backups")
-        # A database from before encryption holds its TOTP secrets in plain text; once encrypted,
-        # they are left alone, so that upgrading again changes nothing.
-        with app.app_context(), transaction(app) as session:
-            count = auth.encrypt_plain_secrets(session, keys, Actor.system("cli"))
+        with app.app_context():
+            if missing:
+                # Secrets encrypted with a key file that is gone are reported (by the survey, which
+                # needs the file then), not given a new key that cannot read them.
+                with new_session(app.extensions["secgov_engine"], write=False) as session:
+                    auth.survey_secrets(session, keys)
+                keys.ensure()
+            # A database from before encryption holds its TOTP secrets in plain text; once
+            # encrypted, they are left alone, so that upgrading again changes nothing.
+            with transaction(app) as session:
+                count = auth.encrypt_plain_secrets(session, keys, Actor.system("cli"))
     except DataKeyError as exc:
         fail(str(exc))
     if count:
         click.echo(f"encrypted {count} TOTP {'secret' if count == 1 else 'secrets'} stored in plain text")
+    if missing:
+        click.echo(f"data key created in {missing}: keep a copy of it apart from the database's backups")
 
 
 @db.command("check")

@@ -1,8 +1,8 @@
 """The keys that encrypt secrets stored in the database (the users' TOTP secrets), kept outside it.
 
 They come from SECGOV_DATA_KEYS (comma-separated) or, when it is unset, from the instance folder's
-`data_keys` file (one key a line, created 0600 the first time a secret is encrypted, or by
-`db upgrade`). The first key encrypts; every key decrypts: that is how keys are rotated (a new key
+`data_keys` file (one key a line, created 0600 by `db upgrade`, and only while the database holds
+no encrypted secret: a lost key is reported, never silently replaced). The first key encrypts; every key decrypts: that is how keys are rotated (a new key
 first, `python -m secgov keys rotate`, then the old key dropped). The keys are Fernet keys
 (AES-128-CBC with HMAC-SHA256: a stored value can be neither read nor altered without them).
 
@@ -87,24 +87,29 @@ class DataKeys:
                 file = self._file
                 if self._ring is None and file is not None:
                     if not create and not file.exists():
-                        # Never a new key to decrypt with: what it would decrypt was sealed with a lost one.
+                        # Never a new key made on the way: the secrets already stored were encrypted
+                        # with the lost one, and `db upgrade` makes the first key before any is stored.
                         raise DataKeyError(
-                            f"the data key file {file} is missing: the TOTP secrets in the database cannot"
-                            f" be decrypted without it (restore it, or set {ENVIRONMENT})"
+                            f"the data key file {file} is missing: restore it (or set {ENVIRONMENT}); on a"
+                            " database that holds no encrypted secret yet, 'python -m secgov db upgrade' makes one"
                         )
                     self._ring = _parse(instance_file(file.parent, file.name, generate), self.source)
         return self._ring
 
-    def ensure(self) -> Path | None:
-        """Create the key file now when the keys come from a file that is missing; its path if made."""
-        if self._ring is not None or self._file is None or self._file.exists():
+    def missing_file(self) -> Path | None:
+        """The key file, when the keys come from one that does not exist yet."""
+        if self._file is None or self._file.exists():
             return None
-        self._keys(create=True)
         return self._file
+
+    def ensure(self) -> None:
+        """Make the key file when the keys come from one that is missing (`db upgrade` only)."""
+        if self._file is not None:
+            self._keys(create=True)
 
     def encrypt(self, plain: str) -> str:
         """plain, encrypted with the first key."""
-        return self._keys(create=True)[0].encrypt(plain.encode()).decode()
+        return self._keys(create=False)[0].encrypt(plain.encode()).decode()
 
     def decrypt(self, token: str) -> str:
         """The plain text of a stored value, with whichever key encrypted it."""

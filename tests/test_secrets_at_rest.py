@@ -93,10 +93,10 @@ def test_db_upgrade_and_the_app_keep_every_file_private(tmp_path, open_umask):
     instance = tmp_path / "instance"
     result = _secgov(instance, "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert f"data key created in {instance / 'data_keys'}" in result.stdout
     assert mode(instance) == 0o700
     for name in ("secgov.sqlite3", "secret_key", "data_keys"):
         assert mode(instance / name) == 0o600, name
+    assert f"data key created in {instance / 'data_keys'}" in result.stdout
 
     # The app writes; while its connection is open, SQLite keeps its -wal and -shm files.
     database = instance / "secgov.sqlite3"
@@ -119,6 +119,31 @@ def test_db_upgrade_and_the_app_keep_every_file_private(tmp_path, open_umask):
         assert Fernet(key).decrypt(raw.encode()).decode() == secret
     finally:
         app.extensions["secgov_engine"].dispose()
+
+
+@pytest.mark.nodb
+def test_db_upgrade_never_replaces_a_lost_key_file(tmp_path):
+    instance = tmp_path / "instance"
+    assert _secgov(instance, "db", "upgrade").returncode == 0
+    database = instance / "secgov.sqlite3"
+    app = create_app(
+        {
+            "SECRET_KEY": "x" * 32,
+            "SECGOV_DATA_KEYS": (instance / "data_keys").read_text(),
+            "DATABASE_URL": f"sqlite:///{database}",
+            "REDIS_URL": None,
+        }
+    )
+    try:
+        _write_a_user(app, "alice", pyotp.random_base32())
+    finally:
+        app.extensions["secgov_engine"].dispose()
+    (instance / "data_keys").unlink()
+
+    result = _secgov(instance, "db", "upgrade")
+    assert result.returncode == 1
+    assert f"the data key file {instance / 'data_keys'} is missing" in result.stderr
+    assert not (instance / "data_keys").exists()
 
 
 @pytest.mark.nodb
@@ -186,17 +211,24 @@ def test_the_default_instance_folder_is_tightened(tmp_path, monkeypatch, caplog,
 
 
 @pytest.mark.nodb
-def test_the_key_file_is_made_once_and_only_to_encrypt(tmp_path):
+def test_the_key_file_is_made_once_and_never_on_the_way(tmp_path):
     file = tmp_path / "instance" / "data_keys"
     keys = DataKeys(file=file)
-    # Decrypting never makes a key: what it would decrypt was encrypted with another one.
+    # Neither decrypting nor encrypting makes a key: only `db upgrade` does (ensure).
     with pytest.raises(DataKeyError, match="data key file .* is missing"):
         keys.decrypt(Fernet(DATA_KEY).encrypt(b"ABCDEFGH").decode())
+    with pytest.raises(DataKeyError, match="data key file .* is missing"):
+        keys.encrypt("ABCDEFGH")
     assert not file.exists()
-    token = keys.encrypt("ABCDEFGH")
+    assert keys.missing_file() == file
+    keys.ensure()
+    assert keys.missing_file() is None
     assert mode(file) == 0o600 and mode(file.parent) == 0o700
-    # Another worker reads the same key.
-    assert DataKeys(file=file).decrypt(token) == "ABCDEFGH"
+    token = keys.encrypt("ABCDEFGH")
+    # Another worker reads the same key; making it again changes nothing.
+    again = DataKeys(file=file)
+    again.ensure()
+    assert again.decrypt(token) == "ABCDEFGH"
     assert Fernet(file.read_text().strip()).decrypt(token.encode()) == b"ABCDEFGH"
 
 
