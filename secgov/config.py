@@ -170,7 +170,7 @@ def from_environment() -> dict:
         "SECGOV_TRUSTED_PROXIES": _int("SECGOV_TRUSTED_PROXIES", 0),
         "SECGOV_SQL_ECHO": _bool("SECGOV_SQL_ECHO", False),
         # The keys that encrypt TOTP secrets in the database (see secgov.datakeys): comma-separated,
-        # the first encrypts, all decrypt. Unset: instance/data_keys, created once.
+        # the first encrypts, all decrypt. Unset: instance/data_keys, made by `db upgrade`.
         "SECGOV_DATA_KEYS": os.environ.get("SECGOV_DATA_KEYS") or None,
     }
 
