@@ -199,7 +199,9 @@ def test_expired_enrolment_key_is_refused_and_replaced(app, client, make_user, c
     secret, token = enrol_page(client)
     clock.now += auth.TOTP_PENDING_LIFETIME.total_seconds()
     response = client.post(
-        "/account/mfa", data={"password": PASSWORD, "code": code_at(secret, clock.now), "csrf_token": token}
+        "/account/mfa",
+        data={"password": PASSWORD, "code": code_at(secret, clock.now), "csrf_token": token},
+        headers={"Accept-Language": "en"},
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
