@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from secgov import api, domains, handlers, views, web
 from secgov import config as configuration
 from secgov.config import INSTANCE, ROOT, default_database_url, from_environment, load_secret_key
+from secgov.datakeys import DataKeys
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = default_database_url(INSTANCE)
     configuration.check(app.config)
+    # The keys of the encrypted columns: SECGOV_DATA_KEYS is checked now; the key file (made by
+    # `db upgrade`) is read when a secret is first encrypted or decrypted.
+    app.extensions["secgov_data_keys"] = DataKeys.configured(app.config.get("SECGOV_DATA_KEYS"), INSTANCE)
     if app.config["SECGOV_TRUSTED_PROXIES"]:
         n = app.config["SECGOV_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

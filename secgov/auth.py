@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask_babel import gettext as _
-from sqlmodel import Session, func, select
+from sqlalchemy import Column, String, Table, type_coerce, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, SQLModel, func, select
 
 from secgov import audit, settings
 from secgov.authz import Actor, deny_out_of_scope
 from secgov.config import ServiceConfig
+from secgov.datakeys import DataKeyError, DataKeys, Sealed, is_plain
 from secgov.errors import Invalid, NotFound, Refusal, Throttled
 from secgov.models import ApiToken, User
 from secgov.throttle import LoginThrottle
@@ -28,6 +32,10 @@ PASSWORD_MIN = 12
 PASSWORD_MAX = 256
 TOKEN_PREFIX = "sgv_"  # noqa: S105 - a public prefix that marks SecGov tokens, not a secret
 TOTP_ISSUER = "SecGov"
+# An enrolment's key is shown again while this young (a reload, a second tab), then replaced;
+# it is accepted while younger than the lifetime, so that a key just shown stays usable a while.
+TOTP_PENDING_REUSE = timedelta(minutes=10)
+TOTP_PENDING_LIFETIME = timedelta(minutes=30)
 
 
 def hash_password(password: str) -> str:
@@ -161,17 +169,47 @@ def verify_totp(
     session.add(user)
 
 
-def enable_totp(
-    session: Session, user: User, secret: str, code: str, password: str, actor: Actor, throttle: LoginThrottle
-) -> None:
-    """Turn on TOTP after the user gave their password and proved the authenticator works.
+def _now() -> datetime:
+    # From time.time(), which the TOTP checks use too (and tests set).
+    return datetime.fromtimestamp(time.time(), UTC)
+
+
+def pending_totp_secret(session: Session, user_id: int) -> str:
+    """The key an enrolment shows: the user's pending key while it is fresh, else a new one.
+
+    It stays on the server (encrypted on the user's row), never in the session cookie, so that a
+    replayed cookie cannot bring back a key shown earlier. The caller commits."""
+    user = session.exec(
+        select(User).where(User.id == user_id).with_for_update(of=User).execution_options(populate_existing=True)
+    ).one()
+    now = _now()
+    if user.totp_pending and user.totp_pending_at and now - user.totp_pending_at < TOTP_PENDING_REUSE:
+        return user.totp_pending
+    user.totp_pending = new_totp_secret()
+    user.totp_pending_at = now
+    session.add(user)
+    return user.totp_pending
+
+
+def enable_totp(session: Session, user: User, code: str, password: str, actor: Actor, throttle: LoginThrottle) -> None:
+    """Turn on TOTP with the user's pending key, after the user gave their password and proved
+    the authenticator works.
 
     The password keeps a stolen session cookie from enrolling the thief's authenticator.
     Every other session ends.
     """
     confirm_password(user, password, actor, throttle, "user.mfa_enable", "password")
+    secret = user.totp_pending
+    if not secret or user.totp_pending_at is None or _now() - user.totp_pending_at >= TOTP_PENDING_LIFETIME:
+        raise Invalid(
+            _("This key has expired. Scan the new code and enter the code the app shows."),
+            field="code",
+            refusal=Refusal(actor, "user.mfa_enable_failed", "user", user.username, {"reason": "expired"}),
+        )
     verify_totp(session, user, code, actor.ip, throttle, secret=secret, channel=actor.channel)
     user.totp_secret = secret
+    user.totp_pending = None
+    user.totp_pending_at = None
     user.session_version += 1
     user.version += 1
     session.add(user)
@@ -189,6 +227,8 @@ def disable_totp(session: Session, user: User, actor: Actor) -> None:
     """Remove a user's TOTP (self-service or by an admin); every session of the user ends."""
     user.totp_secret = None
     user.totp_last_step = None
+    user.totp_pending = None
+    user.totp_pending_at = None
     user.session_version += 1
     user.version += 1
     session.add(user)
@@ -200,6 +240,95 @@ def disable_totp(session: Session, user: User, actor: Actor) -> None:
         object_id=user.username,
         department_id=user.department_id,
     )
+
+
+# --- secrets at rest --------------------------------------------------------------------------
+
+
+def sealed_columns() -> list[tuple[Table, Column]]:
+    """Every encrypted column of the schema (`Sealed`): the TOTP secrets, and whatever comes later."""
+    return [
+        (table, column)
+        for table in SQLModel.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, Sealed)
+    ]
+
+
+def _stored(session: Session, table: Table, column: Column) -> list[tuple[object, str]]:
+    """The stored values of a sealed column as they are in the database (not decrypted), by key."""
+    (key,) = table.primary_key.columns
+    rows = session.execute(core_select(key, type_coerce(column, String)).where(column.is_not(None)).order_by(key))
+    return [(row[0], row[1]) for row in rows]
+
+
+def _store(session: Session, table: Table, column: Column, key_value: object, stored: str) -> None:
+    (key,) = table.primary_key.columns
+    session.execute(update(table).where(key == key_value).values({column.name: type_coerce(stored, String)}))
+
+
+@dataclass(frozen=True)
+class SecretSurvey:
+    """The encrypted values in the database, by the key they need."""
+
+    total: int = 0
+    first_key: int = 0
+    older_keys: int = 0
+    plain: int = 0
+    unreadable: int = 0
+
+
+def survey_secrets(session: Session, keys: DataKeys) -> SecretSurvey:
+    """Count the stored secrets the first key reads, those that need an older key, those still in
+    plain text and those no key reads."""
+    counts = {"first_key": 0, "older_keys": 0, "plain": 0, "unreadable": 0}
+    for table, column in sealed_columns():
+        for _key, stored in _stored(session, table, column):
+            if is_plain(stored):
+                counts["plain"] += 1
+            elif keys.first_decrypts(stored):
+                counts["first_key"] += 1
+            else:
+                try:
+                    keys.decrypt(stored)
+                except DataKeyError:
+                    counts["unreadable"] += 1
+                else:
+                    counts["older_keys"] += 1
+    return SecretSurvey(total=sum(counts.values()), **counts)
+
+
+def encrypt_plain_secrets(session: Session, keys: DataKeys, actor: Actor) -> int:
+    """Encrypt the secrets a database from before encryption holds in plain text (db upgrade);
+    how many. Encrypted ones are left alone, so running it again changes nothing. Refused, with
+    nothing written, when a stored secret cannot be decrypted: the keys are then the wrong ones,
+    and what they encrypted could never be read with the right ones."""
+    survey = survey_secrets(session, keys)
+    if survey.unreadable:
+        raise DataKeyError(
+            f"{survey.unreadable} stored secrets cannot be decrypted with the data keys of {keys.source}:"
+            " they are not the keys that encrypted them; nothing was encrypted"
+        )
+    if not survey.plain:
+        return 0
+    for table, column in sealed_columns():
+        for key_value, stored in _stored(session, table, column):
+            if is_plain(stored):
+                _store(session, table, column, key_value, keys.encrypt(stored))
+    audit.record(session, actor, "keys.plain_secrets_encrypted", object_type="data_keys", secrets=survey.plain)
+    return survey.plain
+
+
+def rotate_secrets(session: Session, keys: DataKeys, actor: Actor) -> int:
+    """Encrypt every stored secret again with the first key (after a new key was put first), so
+    that the older keys can be dropped; how many. A secret no key reads stops it, nothing written."""
+    count = 0
+    for table, column in sealed_columns():
+        for key_value, stored in _stored(session, table, column):
+            _store(session, table, column, key_value, keys.rotate(stored))
+            count += 1
+    audit.record(session, actor, "keys.rotated", object_type="data_keys", secrets=count)
+    return count
 
 
 # --- sessions ------------------------------------------------------------------------------

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = Path(os.environ.get("SECGOV_INSTANCE_PATH", ROOT / "instance"))
+DEFAULT_INSTANCE = ROOT / "instance"
+INSTANCE = Path(os.environ.get("SECGOV_INSTANCE_PATH", DEFAULT_INSTANCE))
 
 LANGUAGES = ("zh", "en")
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -35,29 +38,87 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"configuration error: {name} must be a whole number, not {value!r}") from None
 
 
-def load_secret_key(instance: Path = INSTANCE) -> str:
-    """Return SECRET_KEY from the environment, or from instance/secret_key (created once).
+log = logging.getLogger(__name__)
 
-    Several workers may start together on a fresh instance: the key is written to a private
-    temporary file and linked into place, so exactly one key wins and nobody reads half of it.
-    """
-    key = os.environ.get("SECRET_KEY")
-    if key:
-        return key
-    path = instance / "secret_key"
+
+def tighten(path: Path) -> None:
+    """Take every permission of the group and of other accounts off path (0644 becomes 0600)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, mode & 0o700)
+
+
+def private_folder(folder: Path, *, tighten_existing: bool = False) -> None:
+    """Create folder, and whichever of its parents are missing, private to this account (0700).
+
+    A folder that exists already keeps its mode unless `tighten_existing`: it may be a parent the
+    operator shares on purpose (the folder of a DATABASE_URL of theirs)."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another worker made it at the same moment, 0700 too
+        os.chmod(path, 0o700)  # mkdir's mode went through the umask
+    if tighten_existing and not missing:
+        tighten(folder)
+
+
+def same_folder(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def prepare_instance(instance: Path = INSTANCE) -> None:
+    """Make the instance folder private (0700): created so when missing, tightened when it is the
+    default `instance/` of the checkout. A folder named by SECGOV_INSTANCE_PATH that existed before
+    keeps its mode (it is the operator's), with a warning when other accounts may open it."""
+    private_folder(instance, tighten_existing=same_folder(instance, DEFAULT_INSTANCE))
+    if stat.S_IMODE(instance.stat().st_mode) & 0o077:
+        log.warning("the instance folder %s is open to other accounts: make it private (chmod 700)", instance)
+
+
+def private_file(path: Path) -> None:
+    """Create path empty and 0600 when it is missing, or tighten it when it is not."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        tighten(path)
+    else:
+        os.close(fd)
+
+
+def instance_file(instance: Path, name: str, make: Callable[[], str]) -> str:
+    """The text of a private file of the instance folder, written once with make() when missing.
+
+    Several workers may start together on a fresh instance: the text is written to a private
+    temporary file and linked into place, so exactly one text wins and nobody reads half of it."""
+    prepare_instance(instance)
+    path = instance / name
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")  # created 0600
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=f".{name}.")  # created 0600
         try:
             with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
+                handle.write(make())
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                pass  # another process won the race; use its key
+                pass  # another process won the race; use its text
         finally:
             os.unlink(tmp)
-    return path.read_text().strip()
+    tighten(path)
+    return path.read_text()
+
+
+def load_secret_key(instance: Path = INSTANCE) -> str:
+    """Return SECRET_KEY from the environment, or from instance/secret_key (created once, 0600)."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    return instance_file(instance, "secret_key", lambda: secrets.token_urlsafe(48)).strip()
 
 
 def default_database_url(instance: Path = INSTANCE) -> str:
@@ -109,6 +170,9 @@ def from_environment() -> dict:
         "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
         "SECGOV_TRUSTED_PROXIES": _int("SECGOV_TRUSTED_PROXIES", 0),
         "SECGOV_SQL_ECHO": _bool("SECGOV_SQL_ECHO", False),
+        # The keys that encrypt TOTP secrets in the database (see secgov.datakeys): comma-separated,
+        # the first encrypts, all decrypt. Unset: instance/data_keys, made by `db upgrade`.
+        "SECGOV_DATA_KEYS": os.environ.get("SECGOV_DATA_KEYS") or None,
     }
 
 

@@ -15,6 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
 
+from secgov.config import INSTANCE, prepare_instance, private_file, private_folder, same_folder, tighten
+from secgov.datakeys import DataKeys, attach
+
 T = TypeVar("T")
 
 # Stable constraint names, so that Alembic migrations are the same on every database.
@@ -52,21 +55,63 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str, echo: bool = False, single_use: bool = False) -> Engine:
-    """Create the engine for url with the durability settings each database needs."""
+def _private_database(path: Path, folder_too: bool) -> None:
+    """Make the SQLite database file 0600 before SQLite opens it (SQLite gives its -wal and -shm
+    files the database file's mode), and its folder 0700 when SecGov makes it (the instance
+    folder follows its own rule; another existing folder is the operator's and keeps its mode)."""
+    folder = path.parent
+    if folder_too or not folder.exists():
+        if same_folder(folder, INSTANCE):
+            prepare_instance(folder)
+        else:
+            private_folder(folder)
+    private_file(path)
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            tighten(companion)  # made by an earlier version, or while the database was 0644
+        except FileNotFoundError:
+            pass
+
+
+def _sqlite_file(url: str) -> Path | None:
     parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str, echo: bool = False, single_use: bool = False, data_keys: DataKeys | None = None) -> Engine:
+    """Create the engine for url with the durability settings each database needs; its `Sealed`
+    columns (TOTP secrets) encrypt and decrypt with data_keys (without them they refuse)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        if single_use:
+            engine = create_engine(url, echo=echo, poolclass=NullPool)
+        else:
+            engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        attach(engine, data_keys)
+        return engine
     if single_use:
         engine = create_engine(url, echo=echo, poolclass=NullPool)
-        if parsed.get_backend_name() == "sqlite":
-            _configure_sqlite(engine)
-        return engine
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    else:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10})
-        _configure_sqlite(engine)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    _configure_sqlite(engine)
+    attach(engine, data_keys)
+    file = _sqlite_file(url)
+    if file is not None:
+        opened = False
+
+        @event.listens_for(engine, "do_connect")
+        def _before_open(_dialect, _record, _cargs, _cparams):
+            # Before every new connection, not once when the engine is made: nothing is created
+            # before a connection is wanted, and a file deleted meanwhile is made private again.
+            nonlocal opened
+            _private_database(file, folder_too=not opened)
+            opened = True
+
+    return engine
 
 
 def new_session(engine: Engine, *, write: bool) -> Session:

@@ -11,6 +11,8 @@ from flask_babel import ngettext
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Relationship, SQLModel
 
+from secgov.datakeys import Sealed
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -98,8 +100,12 @@ class User(SQLModel, table=True):
     # Bumped on logout, password change, MFA change, disable and "sign out everywhere":
     # every cookie carrying an older version stops working.
     session_version: int = Field(default=1)
-    totp_secret: str | None = Field(default=None, max_length=64)
+    # Encrypted in the database with the data keys (secgov.datakeys); plain here.
+    totp_secret: str | None = Field(default=None, sa_type=Sealed)
     totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # The key an enrolment shows, kept here (never in the cookie) until it is confirmed or expires.
+    totp_pending: str | None = Field(default=None, sa_type=Sealed)
+    totp_pending_at: datetime | None = ts_field()
     language: str | None = Field(default=None, max_length=5)
     version: int = Field(default=1)
     created_at: datetime = ts_field(nullable=False, default_factory=utcnow)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import (
@@ -80,6 +82,17 @@ def _close_session(_exc: BaseException | None) -> None:
     db = g.pop("db_session", None)
     if db is not None:
         db.close()
+
+
+@contextmanager
+def side_transaction() -> Iterator[Session]:
+    """A short write transaction of its own, committed at the end of the block, for a request
+    whose own transaction is a read (one snapshot, which SQLite cannot turn into a writer) or is
+    done: what the request's session held is dropped first, the SQLite write lock with it."""
+    if g.get("db_session") is not None:
+        g.db_session.rollback()
+    with write_session(get_engine()) as side:
+        yield side
 
 
 def settle(error: ServiceError) -> None:
@@ -284,7 +297,9 @@ def init(app: Flask) -> None:
 
     Called by create_app before any blueprint is registered. No connection is made here."""
     app.extensions["secgov_engine"] = make_engine(
-        app.config["DATABASE_URL"], echo=app.config.get("SECGOV_SQL_ECHO", False)
+        app.config["DATABASE_URL"],
+        echo=app.config.get("SECGOV_SQL_ECHO", False),
+        data_keys=app.extensions["secgov_data_keys"],
     )
     app.extensions["secgov_throttle"] = throttles.build(app.config)
     app.teardown_appcontext(_close_session)
@@ -354,12 +369,9 @@ def _install_hooks(app: Flask) -> None:
             headers.setdefault("Strict-Transport-Security", HSTS)
         token_id = g.pop("secgov_token_to_note", None)
         if token_id is not None:
-            # The view has committed or failed by now; drop what is left of its transaction
-            # (and the SQLite write lock with it) before the small write of its own.
+            # The view has committed or failed by now: what is left of its transaction goes.
             try:
-                if g.get("db_session") is not None:
-                    g.db_session.rollback()
-                with write_session(get_engine()) as side:
+                with side_transaction() as side:
                     auth.note_token_use(side, token_id)
             except SQLAlchemyError:
                 # Bookkeeping only: the answer stands (it may be the error page of this very fault).

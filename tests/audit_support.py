@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 from click.testing import CliRunner, Result
+from helpers import DATA_KEY
 from sqlalchemy import Connection, Engine, text
 
 from secgov import cli as cli_module
@@ -26,13 +27,15 @@ def cli_env(database_url: str) -> dict[str, str | None]:
     return {
         "DATABASE_URL": database_url,
         "SECRET_KEY": CLI_SECRET_KEY,
+        "SECGOV_DATA_KEYS": DATA_KEY,
         "SECGOV_DEFAULT_LANGUAGE": "en",
         "REDIS_URL": None,
     }
 
 
-def run_cli(database_url: str, *args: str, input: str | None = None) -> Result:
-    """python -m secgov ARGS, in-process; stdout and stderr are kept apart.
+def run_cli(database_url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """python -m secgov ARGS, in-process; stdout and stderr are kept apart; env adds to or
+    overrides the test environment (`cli_env`).
 
     The apps the command creates get their engines disposed afterwards: a real CLI process
     exits and drops its connections, an in-process run must close them itself.
@@ -45,7 +48,8 @@ def run_cli(database_url: str, *args: str, input: str | None = None) -> Result:
 
     try:
         with mock.patch.object(cli_module, "create_app", create_app):
-            return CliRunner().invoke(main, list(args), input=input, env=cli_env(database_url), catch_exceptions=False)
+            environment = {**cli_env(database_url), **(env or {})}
+            return CliRunner().invoke(main, list(args), input=input, env=environment, catch_exceptions=False)
     finally:
         for app in apps:
             app.extensions["secgov_engine"].dispose()

@@ -13,7 +13,7 @@ from pathlib import Path
 import factories
 import pyotp
 import pytest
-from helpers import PASSWORD
+from helpers import DATA_KEY, PASSWORD
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
@@ -80,6 +80,7 @@ def app(database_url):
         {
             "TESTING": True,
             "SECRET_KEY": "test-secret-key-not-for-production",
+            "SECGOV_DATA_KEYS": DATA_KEY,
             "DATABASE_URL": database_url,
             "SESSION_COOKIE_SECURE": False,
             "REDIS_URL": None,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 
 import pyotp
 
 PASSWORD = "correct horse battery staple"
+# The data key of the tests' apps and command-line runs (given through the configuration: no key
+# file is written in the checkout's instance folder).
+DATA_KEY = base64.urlsafe_b64encode(b"secgov-test-data-key-not-secret!").decode()
 
 
 def totp_now(secret: str, offset_steps: int = 0) -> str:

@@ -432,6 +432,7 @@ def production_app(app, monkeypatch):
     prod = create_app(
         {
             "SECRET_KEY": "another-test-secret-key-not-for-production",
+            "SECGOV_DATA_KEYS": app.config["SECGOV_DATA_KEYS"],
             "DATABASE_URL": app.config["DATABASE_URL"],
             "REDIS_URL": None,
         }

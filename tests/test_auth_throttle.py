@@ -153,6 +153,7 @@ def _second_app(app):
         {
             "TESTING": True,
             "SECRET_KEY": app.config["SECRET_KEY"],
+            "SECGOV_DATA_KEYS": app.config["SECGOV_DATA_KEYS"],
             "DATABASE_URL": app.config["DATABASE_URL"],
             "SESSION_COOKIE_SECURE": False,
             "REDIS_URL": None,

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 from helpers import PASSWORD, csrf_token, login, totp_now
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from secgov import auth
@@ -73,6 +74,13 @@ def signed_in(client) -> bool:
     return client.get("/").status_code == 200
 
 
+def cookie_session(app, client) -> dict:
+    """What the browser's session cookie holds, decoded as Flask decodes it (signed, not encrypted:
+    whoever holds the cookie reads all of it)."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    return app.session_interface.get_signing_serializer(app).loads(cookie.value)
+
+
 def enrol_page(client) -> tuple[str, str]:
     """The key shown on /account/mfa and the page's form token."""
     html = client.get("/account/mfa").get_data(as_text=True)
@@ -88,8 +96,9 @@ def test_enrolment_on_account_page(app, client, make_user, clock):
     login(client, make_user("alice"))
     assert 'src="data:image/svg+xml;base64,' in client.get("/account/mfa").get_data(as_text=True)  # inline QR
     secret, token = enrol_page(client)
-    with client.session_transaction() as sess:
-        assert sess["mfa_enrol_secret"] == secret
+    # The key stays on the server; the session cookie carries none.
+    assert secret not in json.dumps(cookie_session(app, client))
+    assert load_user(app, "alice").totp_pending == secret
 
     # A wrong code does not turn anything on.
     response = client.post(
@@ -106,7 +115,7 @@ def test_enrolment_on_account_page(app, client, make_user, clock):
         assert response.status_code == 422
         assert load_user(app, "alice").totp_secret is None
 
-    # The secret comes from the session: a posted one is ignored.
+    # The key comes from the server: a posted one is ignored.
     chosen = pyotp.random_base32()
     response = client.post(
         "/account/mfa", data={"password": PASSWORD, "code": code_at(chosen, T0), "secret": chosen, "csrf_token": token}
@@ -122,8 +131,7 @@ def test_enrolment_on_account_page(app, client, make_user, clock):
     user = load_user(app, "alice")
     assert user.totp_secret == secret
     assert user.totp_last_step == T0 // 30
-    with client.session_transaction() as sess:
-        assert "mfa_enrol_secret" not in sess
+    assert (user.totp_pending, user.totp_pending_at) == (None, None)
     assert 'class="secret"' not in client.get("/account/mfa").get_data(as_text=True)
     assert len(audit_entries(app, "user.mfa_enabled")) == 1
 
@@ -135,6 +143,79 @@ def test_enrolment_on_account_page(app, client, make_user, clock):
     clock.now += 30
     assert code_step(other, code_at(secret, clock.now)).status_code == 302
     assert signed_in(other)
+
+
+def test_enrolment_key_stays_on_the_server(app, client, make_user, clock):
+    login(client, make_user("alice"))
+    secret, token = enrol_page(client)
+    # The cookie (signed, not encrypted) carries no key, before and after a refused attempt.
+    assert secret not in json.dumps(cookie_session(app, client))
+    response = client.post(
+        "/account/mfa", data={"password": PASSWORD, "code": wrong_code(secret, T0), "csrf_token": token}
+    )
+    assert response.status_code == 422
+    assert secret not in json.dumps(cookie_session(app, client))
+    # The server keeps it, encrypted, and shows the same key again while it is fresh.
+    with Session(app.extensions["secgov_engine"]) as s:
+        raw = s.execute(text("SELECT totp_pending FROM \"user\" WHERE username = 'alice'")).scalar()
+    assert raw and secret not in raw
+    clock.now += auth.TOTP_PENDING_REUSE.total_seconds() - 60
+    assert enrol_page(client)[0] == secret
+    response = client.post(
+        "/account/mfa", data={"password": PASSWORD, "code": code_at(secret, clock.now), "csrf_token": token}
+    )
+    assert response.status_code == 302
+    assert load_user(app, "alice").totp_secret == secret
+
+
+def test_replayed_cookie_cannot_enrol_an_earlier_key(app, client, make_user, clock):
+    login(client, make_user("alice"))
+    first, token = enrol_page(client)
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    earlier_cookie = client.get_cookie(cookie_name).value
+    # Later, the page shows a new key.
+    clock.now += auth.TOTP_PENDING_REUSE.total_seconds() + 1
+    second, token = enrol_page(client)
+    assert second != first
+
+    # The earlier cookie, sent again, does not bring back the earlier key.
+    client.set_cookie(cookie_name, earlier_cookie)
+    response = client.post(
+        "/account/mfa", data={"password": PASSWORD, "code": code_at(first, clock.now), "csrf_token": token}
+    )
+    assert response.status_code == 422
+    assert load_user(app, "alice").totp_secret is None
+    assert [json.loads(e.detail)["reason"] for e in audit_entries(app, "auth.mfa_failed")] == ["wrong_code"]
+
+    response = client.post(
+        "/account/mfa", data={"password": PASSWORD, "code": code_at(second, clock.now), "csrf_token": token}
+    )
+    assert response.status_code == 302
+    assert load_user(app, "alice").totp_secret == second
+
+
+def test_expired_enrolment_key_is_refused_and_replaced(app, client, make_user, clock):
+    login(client, make_user("alice"))
+    secret, token = enrol_page(client)
+    clock.now += auth.TOTP_PENDING_LIFETIME.total_seconds()
+    response = client.post(
+        "/account/mfa",
+        data={"password": PASSWORD, "code": code_at(secret, clock.now), "csrf_token": token},
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "This key has expired." in html
+    assert load_user(app, "alice").totp_secret is None
+    assert [json.loads(e.detail) for e in audit_entries(app, "user.mfa_enable_failed")] == [{"reason": "expired"}]
+    # The page shows a new key, which works.
+    fresh = re.search(r'<code class="secret">([A-Z2-7]+)</code>', html).group(1)
+    assert fresh != secret
+    response = client.post(
+        "/account/mfa", data={"password": PASSWORD, "code": code_at(fresh, clock.now), "csrf_token": token}
+    )
+    assert response.status_code == 302
+    assert load_user(app, "alice").totp_secret == fresh
 
 
 def test_enrolment_page_does_not_reveal_an_existing_secret(app, client, make_user):

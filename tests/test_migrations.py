@@ -3,14 +3,17 @@ the audit triggers survive, and upgrading a populated database keeps every row."
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from audit_support import EXPECTED_TRIGGERS, audit_trigger_names
+from audit_support import EXPECTED_TRIGGERS, audit_trigger_names, run_cli
+from cryptography.fernet import Fernet
 from factories import load_demo_city
+from helpers import DATA_KEY
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -184,5 +187,70 @@ def test_vendors_get_the_department_that_registered_them(scratch_url):
         with engine.connect() as conn:
             owners = dict(conn.execute(text("SELECT id, department_id FROM vendor ORDER BY id")).all())
         assert owners == {1: 2, 2: 2, 3: 1, 4: 1}
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_encrypts_plain_totp_secrets_once(scratch_url):
+    """A database from before encryption: its TOTP secrets in plain text, encrypted by `db upgrade`
+    (and only once); the users' roles and tokens kept through the column's change."""
+    command.upgrade(alembic_config(scratch_url), "0003")
+    plain = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    engine = make_engine(scratch_url, single_use=True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO department (id, code, name, name_en, kind, path, version, created_at)"
+                    " VALUES (1, 'city', 'City', 'City', 'city', '/1/', 1, :now)"
+                ),
+                {"now": "2026-01-01 00:00:00"},
+            )
+            for uid, name, secret in ((1, "alice", plain), (2, "bob", None)):
+                conn.execute(
+                    text(
+                        'INSERT INTO "user" (id, username, display_name, email, department_id, password_hash,'
+                        " disabled, session_version, totp_secret, version, created_at)"
+                        " VALUES (:id, :name, '', '', 1, 'x', false, 1, :secret, 1, :now)"
+                    ),
+                    {"id": uid, "name": name, "secret": secret, "now": "2026-01-01 00:00:00"},
+                )
+                conn.execute(text("INSERT INTO user_role (user_id, role) VALUES (:id, 'officer')"), {"id": uid})
+            conn.execute(
+                text(
+                    "INSERT INTO api_token (user_id, name, prefix, token_hash, created_at)"
+                    " VALUES (1, 'cli', 'sgv_abcdef', :digest, :now)"
+                ),
+                {"digest": "0" * 64, "now": "2026-01-01 00:00:00"},
+            )
+
+        def secrets() -> dict[str, str | None]:
+            with engine.connect() as conn:
+                return dict(conn.execute(text('SELECT username, totp_secret FROM "user"')).all())
+
+        result = run_cli(scratch_url, "db", "upgrade")
+        assert result.exit_code == 0, result.stderr
+        assert "encrypted 1 TOTP secret stored in plain text" in result.stdout
+        stored = secrets()
+        assert stored["bob"] is None
+        assert plain not in stored["alice"]
+        assert Fernet(DATA_KEY).decrypt(stored["alice"].encode()).decode() == plain
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM user_role")).scalar() == 2
+            assert conn.execute(text("SELECT count(*) FROM api_token")).scalar() == 1
+            details = conn.execute(
+                text("SELECT detail FROM audit_entry WHERE action = 'keys.plain_secrets_encrypted'")
+            ).scalars()
+            assert [json.loads(d) for d in details] == [{"secrets": 1}]
+
+        again = run_cli(scratch_url, "db", "upgrade")
+        assert again.exit_code == 0, again.stderr
+        assert "encrypted" not in again.stdout
+        assert secrets() == stored
+
+        # The code before encryption could not read them: going back is refused, nothing lost.
+        with pytest.raises(RuntimeError, match="holds 1 encrypted TOTP secrets"):
+            command.downgrade(alembic_config(scratch_url), "0003")
+        assert secrets() == stored
     finally:
         engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 import pytest
 from flask import Blueprint
-from helpers import login
+from helpers import DATA_KEY, login
 from sqlmodel import Session
 
 from secgov import auth, domains
@@ -64,7 +64,15 @@ def test_a_new_domain_needs_nothing_but_its_declaration(database_url, monkeypatc
     extended = Registry((*domains.registry().domains, _fake_domain()))
     existing = [command.name for command in domains.registry().commands]
     monkeypatch.setattr(domains, "registry", lambda: extended)
-    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 32, "DATABASE_URL": database_url, "REDIS_URL": None})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x" * 32,
+            "SECGOV_DATA_KEYS": DATA_KEY,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": None,
+        }
+    )
     try:
         assert "gardens" in app.blueprints and "gardens_api" in app.blueprints
         assert "garden_size" in {setting.key for setting in extended.settings}

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from secgov import domains  # noqa: F401 - the registry imports every domain package, models included
+from secgov.datakeys import Sealed
 from secgov.db import make_engine
 from secgov.models import UTCDateTime
 
@@ -20,9 +21,12 @@ config = context.config
 
 
 def render_item(type_, obj, autogen_context):
-    """Render the UTC timestamp type as its plain SQL type, so migrations import no app code."""
+    """Render the UTC timestamp and encrypted types as their plain SQL types, so migrations import
+    no app code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, Sealed):
+        return "sa.String(length=255)"
     if type_ == "type" and obj.__class__.__module__.startswith("sqlmodel"):
         autogen_context.imports.add("import sqlmodel")
     return False

@@ -5,14 +5,24 @@ from __future__ import annotations
 import base64
 
 import segno
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from secgov import auth, directory
 from secgov.authz import authenticated, mfa_setup_allowed
 from secgov.errors import ServiceError, field_errors
 from secgov.pages import Done, act
-from secgov.web import actor, end_session, get_session, require_user, service_config, settle, start_session, throttle
+from secgov.web import (
+    actor,
+    end_session,
+    get_session,
+    require_user,
+    service_config,
+    settle,
+    side_transaction,
+    start_session,
+    throttle,
+)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -61,17 +71,19 @@ def password():
 @authenticated
 @mfa_setup_allowed
 def mfa():
-    """Enrol an authenticator: scan the code, then confirm with a first code."""
+    """Enrol an authenticator: scan the code, then confirm with a first code.
+
+    The key shown is the user's pending key, kept on the server (see `auth.pending_totp_secret`);
+    the page writes it in a short transaction of its own, the request's own being a read."""
     user = require_user()
     if user.mfa_enabled:
         return render_template("account/mfa.html", enabled=True)
-    secret = session.get("mfa_enrol_secret")
-    if not secret or request.method == "GET":
-        secret = auth.new_totp_secret()
-        session["mfa_enrol_secret"] = secret
-    uri = auth.provisioning_uri(user, secret)
 
     def page(errors: dict | None = None) -> str:
+        user_id = user.id  # read before the side transaction: it ends the request's own
+        with side_transaction() as side:
+            secret = auth.pending_totp_secret(side, user_id)
+        uri = auth.provisioning_uri(user, secret)
         error = next(iter((errors or {}).values()), None)
         return render_template("account/mfa.html", enabled=False, secret=secret, qr=_qr_data_uri(uri), error=error)
 
@@ -80,11 +92,10 @@ def mfa():
 
     def enable():
         code, given = request.form.get("code", ""), request.form.get("password", "")
-        auth.enable_totp(get_session(), user, secret, code, given, actor(), throttle())
+        auth.enable_totp(get_session(), user, code, given, actor(), throttle())
         return user
 
     def done(enrolled):
-        session.pop("mfa_enrol_secret", None)
         start_session(enrolled)
         return Done(url_for("account.index"), _("Two-factor authentication is on. Other sessions were signed out."))
 
