@@ -230,3 +230,22 @@ def test_a_handler_that_fails_answers_plain_json_on_the_api(client, city, admin_
     assert response.json["error"]["code"] == "not_found"
     assert response.json["error"]["message"]
     assert any("answering NotFound on GET" in record.getMessage() for record in caplog.records)
+
+
+# --- HEAD shows a page, it never runs its form ------------------------------------------------------
+
+
+def test_head_on_a_form_page_never_runs_the_form(app, client, city, make_user, session):
+    """HEAD is answered by the GET view and needs no CSRF token: a view that took every method
+    but GET for a post ran a sign-in attempt (counted by the throttle), or a settings change."""
+    session.rollback()
+    before = session.exec(select(func.count()).select_from(AuditEntry)).one()
+    for _ in range(8):
+        assert client.head("/login").status_code == 200
+    admin = make_user("bureau.admin", roles=("admin",), department="a", mfa=True)
+    login(client, admin)
+    for path in ("/admin/settings", "/admin/users/new", "/admin/departments/new", "/account/mfa"):
+        assert client.head(path).status_code == 200, path
+    session.rollback()
+    actions = session.exec(select(AuditEntry.action).where(AuditEntry.seq > before)).all()
+    assert set(actions) <= {"user.created", "auth.login"}, actions  # the fixture's and the sign-in's

@@ -81,7 +81,7 @@ def coverage():
 @roles(*WRITERS)
 def create():
     """Register an asset."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return _form_page(None, {"owner": require_user().username}, {})
     return act(
         lambda data: services.create_asset(get_session(), data, actor(), service_config()),
@@ -120,7 +120,7 @@ def detail(asset_id: int):
 def edit(asset_id: int):
     """Edit an asset; a new level regrades it and keeps the statuses already recorded."""
     asset = _asset(asset_id)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         record = services.read_one(get_session(), asset)
         form = record.model_dump()
         form["network_targets"] = "\n".join(record.network_targets)

@@ -68,7 +68,7 @@ def _to_vendor(message):
 @roles(*WRITERS)
 def create():
     """Register a vendor."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return _form_page(None, {}, {})
     return act(
         lambda data: vendors.create_vendor(get_session(), data, actor()),
@@ -100,7 +100,7 @@ def edit(vendor_id: int):
     """Edit a vendor."""
     db = get_session()
     vendor = vendors.get_vendor(db, vendor_id)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         if not vendors.may_change(db, vendor, actor()):
             flash(_("This vendor belongs to another department: you can read it, not change it."), "warning")
             return redirect(url_for("vendors.detail", vendor_id=vendor.id))

@@ -87,7 +87,7 @@ def mfa():
         error = next(iter((errors or {}).values()), None)
         return render_template("account/mfa.html", enabled=False, secret=secret, qr=_qr_data_uri(uri), error=error)
 
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return page()
 
     def enable():

@@ -44,7 +44,7 @@ def _department_form(dept: Department | None, form, errors) -> str:
 @roles("admin")
 def department_create():
     """Add a department."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return _department_form(None, {"parent": request.args.get("parent", "")}, {})
     return act(
         lambda data: directory.create_department(get_session(), data, actor()),
@@ -59,7 +59,7 @@ def department_create():
 def department_edit(code: str):
     """Rename or move a department."""
     dept = _department(code)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         form = {
             "name": dept.name,
             "name_en": dept.name_en,
@@ -117,7 +117,7 @@ def _to_user(message: str):
 @roles("admin")
 def user_create():
     """Add a user with roles and a first password."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return _user_form(None, {"roles": []}, {})
 
     def again(errors):
@@ -140,7 +140,7 @@ def user_create():
 def user_edit(username: str):
     """Edit a user's profile, department, roles, or disable the account."""
     user = _user(username)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         form = {
             "display_name": user.display_name,
             "email": user.email,
@@ -227,7 +227,7 @@ def _settings_page(errors: dict | None = None) -> str:
 @roles("admin")
 def settings_page():
     """The city-wide settings; only the root department's administrators change them."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return _settings_page()
     declared = current_app.extensions["secgov_registry"].settings
     return act(

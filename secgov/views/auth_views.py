@@ -27,7 +27,7 @@ def login():
     if g.secgov_user is not None:
         return redirect(url_for("main.index"))
     next_url = safe_next(request.values.get("next"), url_for("main.index"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return render_template("auth/login.html", next=next_url)
     db = get_session()
     try:
@@ -69,7 +69,7 @@ def login_mfa():
         session.pop("mfa_pending", None)
         flash(_("Your sign-in has expired. Please start again."), "warning")
         return redirect(url_for("auth.login"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: showing a form never runs it
         return render_template("auth/mfa.html")
     db = get_session()
     try:
