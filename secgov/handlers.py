@@ -1,5 +1,6 @@
 """Errors turned into clear answers, HTML pages or JSON, never tracebacks. A refused operation is
-rolled back and its refusal recorded (`secgov.web.settle`) before the answer is made."""
+rolled back and the sign-in failures it names counted before the answer is made; its refusal is
+recorded once the answer has been sent (`secgov.web.settle`)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def error_page(status: int, message: str):
 
 
 def service_error(exc: ServiceError):
-    """The answer to a refused operation, after its rollback and the record of its refusal."""
+    """The answer to a refused operation, after its rollback (its refusal is recorded after the
+    answer)."""
     settle(exc)
     if is_api_request():
         details = [{"field": exc.field, "message": exc.message}] if exc.field else None

@@ -13,7 +13,7 @@ from pathlib import Path
 import factories
 import pyotp
 import pytest
-from helpers import PASSWORD
+from helpers import PASSWORD, ClosingClient
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
@@ -85,6 +85,7 @@ def app(database_url):
             "REDIS_URL": None,
         }
     )
+    app.test_client_class = ClosingClient
     engine = app.extensions["secgov_engine"]
     empty_database(engine)
     yield app
