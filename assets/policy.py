@@ -36,7 +36,7 @@ from assets.schemas import (
 )
 from assets.vendors import all_vendors, engagement_read, exemption_snapshot
 from secgov import audit
-from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
+from secgov.authz import Actor, in_scope, path_in_scope, scoped_row
 from secgov.codes import SECTOR
 from secgov.config import ServiceConfig
 from secgov.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
@@ -166,17 +166,19 @@ def list_exemptions(
 
 def get_exemption(session: Session, exemption_id: int, actor: Actor) -> VendorExemption:
     """An exemption on an asset in the actor's scope (missing or out of scope: 404, audited)."""
+    # The scope is checked on the exemption's id and department path alone (one statement
+    # whether the exemption is missing or out of scope); the exemption is loaded afterwards.
+    statement = (
+        select(VendorExemption.id, Department.path)
+        .outerjoin(Engagement, Engagement.id == VendorExemption.engagement_id)
+        .outerjoin(Asset, Asset.id == Engagement.asset_id)
+        .outerjoin(Department, Department.id == Asset.department_id)
+        .where(VendorExemption.id == exemption_id)
+    )
+    scoped_row(session, statement, actor, "vendor_exemption", exemption_id)
     exemption = session.get(VendorExemption, exemption_id)
-    if exemption is None:
+    if exemption is None:  # removed since the look-up
         raise NotFound(_("Not found."))
-    department = session.exec(
-        select(Department)
-        .join(Asset, Asset.department_id == Department.id)
-        .join(Engagement, Engagement.asset_id == Asset.id)
-        .where(Engagement.id == exemption.engagement_id)
-    ).one()
-    if not department_in_scope(department, actor):
-        deny_out_of_scope(actor, "vendor_exemption", exemption_id)
     return exemption
 
 
@@ -191,11 +193,18 @@ def read_exemption(session: Session, exemption: VendorExemption, today: date | N
 def request_exemption(session: Session, data: ExemptionCreate, actor: Actor, config: ServiceConfig) -> VendorExemption:
     """Ask a leader to exempt an engagement that the policy warns about (pending until decided)."""
     today = today_utc()
-    engagement = session.get(Engagement, data.engagement_id)
-    asset = session.get(Asset, engagement.asset_id) if engagement else None
-    department = session.get(Department, asset.department_id) if asset else None
-    if department is None or not department_in_scope(department, actor):
+    # The scope first, on ids and the department's path alone: the same one statement whether
+    # the engagement is missing or out of scope.
+    found = session.exec(
+        select(Engagement.id, Department.path)
+        .outerjoin(Asset, Asset.id == Engagement.asset_id)
+        .outerjoin(Department, Department.id == Asset.department_id)
+        .where(Engagement.id == data.engagement_id)
+    ).first()
+    if found is None or not path_in_scope(found[1], actor):
         raise Invalid(_("Unknown engagement."), field="engagement_id")
+    engagement = session.get(Engagement, data.engagement_id)
+    asset = session.get(Asset, engagement.asset_id)
     if data.expires_on <= today:
         raise Invalid(_("The expiry date must be after today."), field="expires_on")
     if data.expires_on > years_later(today, MAX_EXEMPTION_YEARS):

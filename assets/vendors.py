@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from assets.models import Asset, Engagement, Vendor, VendorExemption
@@ -24,7 +24,7 @@ from assets.schemas import (
     VendorUpdate,
 )
 from secgov import audit, exchange
-from secgov.authz import Actor, department_in_scope, get_scoped
+from secgov.authz import Actor, department_in_scope, scoped_row
 from secgov.config import ServiceConfig
 from secgov.db import chunks
 from secgov.directory import department_by_code, department_label
@@ -371,10 +371,21 @@ def engagement_read(engagement: Engagement, vendor: Vendor, today: date, outcome
 
 
 def get_engagement(session: Session, asset_id: int, engagement_id: int, actor: Actor) -> tuple[Asset, Engagement]:
-    """An engagement of an asset in the actor's scope (missing or out of scope: 404)."""
-    asset = get_scoped(session, Asset, asset_id, actor)
-    engagement = session.get(Engagement, engagement_id)
-    if engagement is None or engagement.asset_id != asset.id:
+    """An engagement of an asset in the actor's scope (missing or out of scope: 404).
+
+    One look-up finds the asset, its department's path and the engagement, so that a missing
+    engagement of an asset in scope and any engagement of an asset out of it cost the same."""
+    statement = (
+        select(Asset.id, Department.path, Engagement.id)
+        .outerjoin(Department, Department.id == Asset.department_id)
+        .outerjoin(Engagement, and_(Engagement.asset_id == Asset.id, Engagement.id == engagement_id))
+        .where(Asset.id == asset_id)
+    )
+    found = scoped_row(session, statement, actor, "asset", asset_id)
+    if found[2] is None:
+        raise NotFound(_("Not found."))
+    asset, engagement = session.get(Asset, asset_id), session.get(Engagement, engagement_id)
+    if asset is None or engagement is None:  # removed since the look-up
         raise NotFound(_("Not found."))
     return asset, engagement
 

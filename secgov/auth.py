@@ -70,10 +70,13 @@ def _too_many() -> str:
 def authenticate(
     session: Session, username: str, password: str, ip: str, throttle: LoginThrottle, channel: str = "web"
 ) -> User:
-    """Check a password login; failures are throttled, audited and worded the same way."""
+    """Check a password login; failures are throttled, audited and worded the same way.
+
+    A failure's refusal names the throttle's counters it adds to: the frame counts them after
+    the rollback (see `secgov.throttle`)."""
     username = (username or "").strip()[:64]
     generic = _("Wrong user name or password.")
-    if throttle.blocked(username, ip):
+    if throttle.blocked(session, username, ip):
         raise Throttled(_too_many(), refusal=Refusal(Actor.anonymous(channel, ip, username), "auth.login_throttled"))
     user = find_user(session, username) if username else None
     if user is None:
@@ -83,10 +86,12 @@ def authenticate(
     else:
         ok = _verify_hash(user.password_hash, password or "") and not user.disabled
     if not ok:
-        throttle.failed(username, ip)
         actor = Actor.of(user, channel, ip) if user else Actor.anonymous(channel, ip, username)
         reason = "disabled" if user and user.disabled else "credentials"
-        raise Invalid(generic, refusal=Refusal(actor, "auth.login_failed", detail={"reason": reason}))
+        refusal = Refusal(
+            actor, "auth.login_failed", detail={"reason": reason}, throttle_keys=throttle.failures(username, ip)
+        )
+        raise Invalid(generic, refusal=refusal)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         session.add(user)
@@ -94,8 +99,9 @@ def authenticate(
 
 
 def complete_login(session: Session, user: User, ip: str, throttle: LoginThrottle, channel: str = "web") -> None:
-    """Record a successful sign-in (after MFA when the user has it)."""
-    throttle.succeeded(user.username)
+    """Record a successful sign-in (after MFA when the user has it); the account's failures are
+    forgotten in the same transaction."""
+    throttle.succeeded(session, user.username)
     user.last_login_at = datetime.now(UTC)
     session.add(user)
     audit.record(
@@ -151,20 +157,21 @@ def verify_totp(
     secret = secret or user.totp_secret
     if not secret:
         raise Invalid(_("Two-factor authentication is not set up for this account."), field="code")
-    key = f"totp:{user.username}"
-    counter = throttle.counter
-    if counter.get(key) >= throttle.per_account:
+    if throttle.code_blocked(session, user.username):
         raise Throttled(_too_many(), refusal=Refusal(Actor.of(user, channel, ip), "auth.mfa_throttled"))
     step = _matching_step(secret, code)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
-        counter.hit(key, throttle.window)
         reason = "replayed" if step is not None else "wrong_code"
-        raise Invalid(
-            _("The code is wrong or was already used. Wait for the next code."),
-            field="code",
-            refusal=Refusal(Actor.of(user, channel, ip), "auth.mfa_failed", detail={"reason": reason}),
+        refusal = Refusal(
+            Actor.of(user, channel, ip),
+            "auth.mfa_failed",
+            detail={"reason": reason},
+            throttle_keys=throttle.code_failures(user.username),
         )
-    counter.reset(key)
+        raise Invalid(
+            _("The code is wrong or was already used. Wait for the next code."), field="code", refusal=refusal
+        )
+    throttle.code_succeeded(session, user.username)
     user.totp_last_step = step
     session.add(user)
 
@@ -198,7 +205,7 @@ def enable_totp(session: Session, user: User, code: str, password: str, actor: A
     The password keeps a stolen session cookie from enrolling the thief's authenticator.
     Every other session ends.
     """
-    confirm_password(user, password, actor, throttle, "user.mfa_enable", "password")
+    confirm_password(session, user, password, actor, throttle, "user.mfa_enable", "password")
     secret = user.totp_pending
     if not secret or user.totp_pending_at is None or _now() - user.totp_pending_at >= TOTP_PENDING_LIFETIME:
         raise Invalid(
@@ -343,16 +350,19 @@ def revoke_sessions(session: Session, user: User, actor: Actor, reason: str) -> 
     )
 
 
-def confirm_password(user: User, password: str, actor: Actor, throttle: LoginThrottle, action: str, field: str) -> None:
+def confirm_password(
+    session: Session, user: User, password: str, actor: Actor, throttle: LoginThrottle, action: str, field: str
+) -> None:
     """Re-check a signed-in user's password before a sensitive change.
 
-    Throttled like sign-in, so that a stolen session cookie is no unlimited password guesser.
+    Throttled like sign-in (the same counters), so that a stolen session cookie is no unlimited
+    password guesser.
     """
-    if throttle.blocked(user.username, actor.ip):
+    if throttle.blocked(session, user.username, actor.ip):
         raise Throttled(_too_many(), refusal=Refusal(actor, f"{action}_throttled", "user", user.username))
     if not _verify_hash(user.password_hash, password or ""):
-        throttle.failed(user.username, actor.ip)
-        refusal = Refusal(actor, f"{action}_failed", "user", user.username, {"reason": "password"})
+        keys = throttle.failures(user.username, actor.ip)
+        refusal = Refusal(actor, f"{action}_failed", "user", user.username, {"reason": "password"}, keys)
         raise Invalid(_("The current password is wrong."), field=field, refusal=refusal)
 
 
@@ -360,7 +370,7 @@ def change_password(
     session: Session, user: User, current: str, new: str, actor: Actor, throttle: LoginThrottle
 ) -> None:
     """Change one's own password; all sessions end, including this one's old cookie."""
-    confirm_password(user, current, actor, throttle, "user.password_change", "current_password")
+    confirm_password(session, user, current, actor, throttle, "user.password_change", "current_password")
     check_password_policy(new, user.username)
     set_password(session, user, new, actor)
 

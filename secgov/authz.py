@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, Row, Select, false, select, true
 from sqlmodel import Session
 
 from secgov.codes import ROLES
@@ -130,14 +130,35 @@ def in_scope(column: ColumnElement, actor: Actor) -> ColumnElement:
     return column.in_(select(Department.id).where(Department.path.startswith(actor.scope, autoescape=True)))
 
 
+def path_in_scope(path: str | None, actor: Actor) -> bool:
+    """Whether a department's path (None: no department) is in the actor's scope."""
+    return path is not None and path.startswith(actor.scope)
+
+
 def department_in_scope(department: Department, actor: Actor) -> bool:
-    return department.path.startswith(actor.scope)
+    return path_in_scope(department.path, actor)
 
 
 def deny_out_of_scope(actor: Actor, object_type: str, object_id: Any) -> NoReturn:
     """Answer an attempt on an object outside the actor's scope as if it were missing; the frame
-    records the attempt in the audit log."""
+    records the attempt in the audit log (after the answer has been sent)."""
     raise NotFound(_("Not found."), refusal=Refusal(actor, "authz.out_of_scope", object_type, object_id))
+
+
+def scoped_row(session: Session, statement: Select, actor: Actor, object_type: str, object_id: Any) -> Row:
+    """Run a look-up whose first column is the object's id and second its department's path (outer
+    joins: a missing object gives no row or a NULL id), and return its row when the object is in
+    the actor's scope; else NotFound, audited when the object exists.
+
+    Missing and out-of-scope objects thus cost the same one statement before the answer (and the
+    refusal is recorded after it): the time of a 404 does not tell whether the id exists. Load
+    the object itself only after this check."""
+    row = session.execute(statement).first()
+    if row is None or row[0] is None:
+        raise NotFound(_("Not found."))
+    if not path_in_scope(row[1], actor):
+        deny_out_of_scope(actor, object_type, object_id)
+    return row
 
 
 def get_scoped(session: Session, model: type, object_id: Any, actor: Actor, *, dept_attr: str = "department_id"):
@@ -146,14 +167,16 @@ def get_scoped(session: Session, model: type, object_id: Any, actor: Actor, *, d
     This is the one choke point for reading an object by its id: out-of-scope objects do
     not exist for the actor (404, not 403), and the attempt is audited.
     """
-    obj = session.get(model, object_id) if object_id is not None else None
-    if obj is None:
-        raise NotFound(_("Not found."))
     if model is Department:
-        ok = department_in_scope(obj, actor)
+        statement = select(Department.id, Department.path).where(Department.id == object_id)
     else:
-        department = session.get(Department, getattr(obj, dept_attr))
-        ok = department is not None and department_in_scope(department, actor)
-    if not ok:
-        deny_out_of_scope(actor, model.__tablename__, object_id)
+        statement = (
+            select(model.id, Department.path)
+            .outerjoin(Department, Department.id == getattr(model, dept_attr))
+            .where(model.id == object_id)
+        )
+    scoped_row(session, statement, actor, model.__tablename__, object_id)
+    obj = session.get(model, object_id)
+    if obj is None:  # removed since the look-up
+        raise NotFound(_("Not found."))
     return obj

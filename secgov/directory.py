@@ -16,7 +16,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, SQLModel, select
 
 from secgov import audit, auth
-from secgov.authz import Actor, deny_out_of_scope, department_in_scope, in_scope
+from secgov.authz import Actor, department_in_scope, in_scope, scoped_row
 from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
 from secgov.errors import Conflict, Invalid, NotFound, check_version
@@ -183,6 +183,17 @@ def department_by_code(session: Session, code: str, actor: Actor, field: str = "
     dept = session.exec(select(Department).where(Department.code == code)).first()
     if dept is None or not department_in_scope(dept, actor):
         raise Invalid(_("Unknown department: %(code)s", code=code), field=field)
+    return dept
+
+
+def get_department(session: Session, code: str, actor: Actor) -> Department:
+    """The department a path names by its code, in the actor's scope (missing or out of scope:
+    not found; out of scope is audited)."""
+    statement = select(Department.id, Department.path).where(Department.code == code)
+    found = scoped_row(session, statement, actor, "department", code)
+    dept = session.get(Department, found.id)
+    if dept is None:  # removed since the look-up
+        raise NotFound(_("Not found."))
     return dept
 
 
@@ -418,11 +429,18 @@ def update_user(session: Session, user: User, data: UserUpdate, actor: Actor) ->
 
 def user_by_username(session: Session, username: str, actor: Actor) -> User:
     """The user named username, in the actor's scope (out of scope: audited, then not found)."""
-    user = auth.find_user(session, username)
-    if user is None:
+    # The scope is checked on the name's id and department path alone: loading the user (and its
+    # roles, a second query) only when found would make an out-of-scope name slower than a
+    # missing one.
+    statement = (
+        select(User.id, Department.path)
+        .outerjoin(Department, Department.id == User.department_id)
+        .where(func.lower(User.username) == username.strip().lower())
+    )
+    found = scoped_row(session, statement, actor, "user", username)
+    user = session.get(User, found.id)
+    if user is None:  # removed since the look-up
         raise NotFound(_("Not found."))
-    if not department_in_scope(user.department, actor):
-        deny_out_of_scope(actor, "user", username)
     return user
 
 

@@ -17,13 +17,18 @@ from pydantic import ValidationError
 class Refusal:
     """A refused attempt that the audit log must keep although the refused work is rolled back
     (a wrong password, an out-of-scope id, a decision on one's own request). `actor` is the
-    `secgov.authz.Actor` who tried; the frame records it after the rollback."""
+    `secgov.authz.Actor` who tried; the frame records it after the rollback.
+
+    `throttle_keys` are the sign-in throttle's counters this failure adds to
+    (`secgov.throttle.LoginThrottle.failures`): the request frame counts them after the rollback,
+    before it answers, so that the count outlives the refused work."""
 
     actor: Any
     action: str
     object_type: str = ""
     object_id: Any = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    throttle_keys: tuple[str, ...] = ()
 
 
 class ServiceError(Exception):

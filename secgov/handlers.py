@@ -1,5 +1,6 @@
 """Errors turned into clear answers, HTML pages or JSON, never tracebacks. A refused operation is
-rolled back and its refusal recorded (`secgov.web.settle`) before the answer is made.
+rolled back and the sign-in failures it names counted before the answer is made; its refusal is
+recorded once the answer has been sent (`secgov.web.settle`).
 
 An error may leave the request's database session unusable (a flush the database refused, a
 connection lost), and the answer reads the database again (the user's language, the menu): every
@@ -131,7 +132,8 @@ def _guarded(handler: Callable) -> Callable:
 
 
 def service_error(exc: ServiceError):
-    """The answer to a refused operation, after its rollback and the record of its refusal."""
+    """The answer to a refused operation, after its rollback (its refusal is recorded after the
+    answer)."""
     try:
         settle(exc)
     except Exception:

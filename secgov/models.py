@@ -167,6 +167,21 @@ class Setting(SQLModel, table=True):
     updated_by: str = Field(default="", max_length=64)
 
 
+THROTTLE_KEY_MAX = 128
+
+
+class ThrottleCounter(SQLModel, table=True):
+    """A failure counter of sign-in throttling (`secgov.throttle`): the failures counted under
+    `key` in the window that ends at `expires_at`. Expired rows are pruned as failures are
+    counted (index on `expires_at`)."""
+
+    __tablename__ = "throttle_counter"
+
+    key: str = Field(primary_key=True, max_length=THROTTLE_KEY_MAX)
+    count: int
+    expires_at: datetime = ts_field(nullable=False, index=True)
+
+
 class AuditEntry(SQLModel, table=True):
     """One audit event. Append-only: database triggers refuse UPDATE and DELETE.
 

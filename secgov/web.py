@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -43,7 +43,7 @@ from secgov import throttle as throttles
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, allows, declaration, public
 from secgov.config import LANGUAGES, ServiceConfig
 from secgov.db import WRITE_METHODS, make_engine, new_session, write_session
-from secgov.errors import ServiceError
+from secgov.errors import Refusal, ServiceError
 from secgov.models import User
 from secgov.throttle import LoginThrottle
 
@@ -96,16 +96,42 @@ def side_transaction() -> Iterator[Session]:
 
 
 def settle(error: ServiceError) -> None:
-    """Roll back the request's work and record the refusal the error carries (pages, API)."""
-    audit.settle(get_session(), error)
+    """After a refused operation (pages, API): roll back the request's work; count the failures
+    the refusal names for the sign-in throttle, in a short transaction of their own before the
+    answer; and record the refusal once the answer has been sent (`_record_after_answer`)."""
+    get_session().rollback()  # on SQLite this also releases the write lock the count needs
+    refusal = error.refusal
+    if refusal is None:
+        return
+    throttle().count(refusal.throttle_keys)
+    _record_after_answer(refusal)
 
 
 def refuse(actor: Actor, action: str, **detail) -> None:
     """Record a refusal of the frame itself (a missing role, a rejected token): the request's
-    work is dropped first, and the record kept in a transaction of its own."""
+    work is dropped, and the record written once the answer has been sent."""
     if g.get("db_session") is not None:
         g.db_session.rollback()
-    audit.record_aside(get_engine(), actor, [audit.Event(action, extra=detail)])
+    _record_after_answer(Refusal(actor, action, detail=detail))
+
+
+def _record_after_answer(refusal: Refusal) -> None:
+    # Written when the response is closed, after the server has sent it: a refused request (an
+    # out-of-scope id above all) then answers as fast as one that found nothing to refuse.
+    g.setdefault("secgov_refusals", []).append(refusal)
+
+
+def _record_refusals(engine: Engine, refusals: Sequence[Refusal]) -> None:
+    """Write refusals after the answer. Nobody waits for this any more, so a failure is logged
+    with what the refusals were, never lost silently."""
+    try:
+        audit.record_refusals(engine, refusals)
+    except Exception:
+        described = "; ".join(
+            f"{r.action} by {r.actor.username} ({r.actor.channel}, {r.actor.ip}) on {r.object_type} {r.object_id} {r.detail}"
+            for r in refusals
+        )
+        log.exception("refusals not recorded in the audit log: %s", described)
 
 
 # --- who is asking --------------------------------------------------------------------------------
@@ -289,6 +315,24 @@ class RowIdConverter(IntegerConverter):
         return number
 
 
+def _refusals_after_answer(response):
+    """Have the refusals of the request recorded once the response is closed (after the server
+    has sent it); the request's session is closed by then, so the record goes through the
+    engine."""
+    refusals = g.pop("secgov_refusals", None)
+    if not refusals:
+        return response
+    if response.direct_passthrough:
+        # A file answer is handed to the server as it is: its close reaches no callbacks. Record
+        # now, the request's transaction (and the SQLite write lock) dropped first.
+        if g.get("db_session") is not None:
+            g.db_session.rollback()
+        _record_refusals(get_engine(), refusals)
+    else:
+        response.call_on_close(functools.partial(_record_refusals, get_engine(), tuple(refusals)))
+    return response
+
+
 # --- installing the frame -------------------------------------------------------------------------
 
 
@@ -301,7 +345,10 @@ def init(app: Flask) -> None:
         echo=app.config.get("SECGOV_SQL_ECHO", False),
         data_keys=app.extensions["secgov_data_keys"],
     )
-    app.extensions["secgov_throttle"] = throttles.build(app.config)
+    app.extensions["secgov_throttle"] = throttles.build(app.config, app.extensions["secgov_engine"])
+    # Before the extensions add theirs, so that it runs after every other after-request function:
+    # an error in one of them turns the answer into a 500, which still passes through it.
+    app.after_request(_refusals_after_answer)
     app.teardown_appcontext(_close_session)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -13,7 +13,7 @@ from pathlib import Path
 import factories
 import pyotp
 import pytest
-from helpers import DATA_KEY, PASSWORD
+from helpers import DATA_KEY, PASSWORD, ClosingClient
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
@@ -86,6 +86,7 @@ def app(database_url):
             "REDIS_URL": None,
         }
     )
+    app.test_client_class = ClosingClient
     engine = app.extensions["secgov_engine"]
     empty_database(engine)
     yield app

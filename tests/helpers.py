@@ -7,11 +7,21 @@ import re
 import time
 
 import pyotp
+from flask.testing import FlaskClient
 
 PASSWORD = "correct horse battery staple"
 # The data key of the tests' apps and command-line runs (given through the configuration: no key
 # file is written in the checkout's instance folder).
 DATA_KEY = base64.urlsafe_b64encode(b"secgov-test-data-key-not-secret!").decode()
+
+
+class ClosingClient(FlaskClient):
+    """A test client that closes every response once it has read it, as a WSGI server does after
+    sending it: the request frame records refusals then (Werkzeug's test client closes a
+    response only when it buffers it). Pass buffered=False to close it yourself."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
 
 
 def totp_now(secret: str, offset_steps: int = 0) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import logging
 import re
 from pathlib import Path
 
@@ -20,10 +21,11 @@ import pyotp
 import pytest
 from helpers import PASSWORD, login
 from matrix import ADMIN, ALL, AUDIT_READERS, ROLES, SETTINGS_READERS, Route
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from secgov import auth
+from secgov import audit, auth
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.models import ApiToken, AuditEntry, Department, User, UserRole
 
@@ -342,12 +344,14 @@ class Caller:
         self.csrf = match.group(1) if match else None
 
     def send(self, route: Route, path: str, body: dict | None):
-        response = self._send(route, path, body)
+        response = self.open(route, path, body)
         response.get_data()  # buffer the body, then release files such as static ones
         response.close()
         return response
 
-    def _send(self, route: Route, path: str, body: dict | None):
+    def open(self, route: Route, path: str, body: dict | None, **options):
+        """The response to the route's request, as the client gives it (options such as
+        buffered=False go to the client)."""
         body = resolve_body(route.form if body is None else body, self.objects)
         uploads = {name: (io.BytesIO(content), filename) for name, (filename, content) in route.files.items()}
         if route.api:
@@ -355,10 +359,10 @@ class Caller:
             kwargs = {"json": body} if route.method in {"POST", "PATCH", "PUT"} else {}
             if uploads:
                 kwargs = {"data": {**body, **uploads}}
-            return self.client.open(path, method=route.method, headers=headers, **kwargs)
+            return self.client.open(path, method=route.method, headers=headers, **kwargs, **options)
         if route.method == "GET":
-            return self.client.get(path)
-        return self.client.open(path, method=route.method, data={**body, **uploads, "csrf_token": self.csrf})
+            return self.client.get(path, **options)
+        return self.client.open(path, method=route.method, data={**body, **uploads, "csrf_token": self.csrf}, **options)
 
 
 def _path(route: Route, world, role: str, where: str) -> str:
@@ -470,3 +474,87 @@ def test_anonymous(app, session, world, route: Route):
         assert response.status_code == 302
         assert "/login" in response.headers["Location"]
     assert snapshot(session) == before
+
+
+# --- a 404 does not tell whether the id exists -------------------------------------------------
+
+# The kinds of object a path names whose scope is checked (vendors have no department).
+SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token")
+SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
+
+
+class Statements:
+    """The SQL statements an engine runs (parameters left out), from the moment it is made."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.seen: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._note)
+
+    def _note(self, _conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        self.seen.append(" ".join(statement.split()))
+
+    def take(self) -> list[str]:
+        """The statements run since the last take."""
+        taken, self.seen = self.seen, []
+        return taken
+
+    def remove(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._note)
+
+
+def _audit_inserts(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.upper().startswith("INSERT INTO AUDIT_ENTRY")]
+
+
+def test_every_scoped_kind_is_compared():
+    assert {r.obj for r in SCOPED_ROUTES} == set(SCOPED_KINDS)
+
+
+@pytest.mark.parametrize("route", SCOPED_ROUTES, ids=str)
+def test_missing_and_out_of_scope_run_the_same_statements(app, session, world, route: Route):
+    """Until the answer is made, an id outside the caller's scope runs exactly the statements of
+    an id that does not exist; the refusal's audit entry is written once the response is closed
+    (after the server has sent it), exactly once. Timing then cannot tell the two apart."""
+    role = next(r for r in ROLES if allowed(route, r))
+    caller = _caller(app, session, world, role, route.api)
+    caller.send(route, _path(route, world, role, "missing"), None)  # first use of the token noted
+    statements = Statements(app.extensions["secgov_engine"])
+    runs = {}
+    try:
+        for where in ("out", "missing"):
+            statements.take()
+            response = caller.open(route, _path(route, world, role, where), None, buffered=False)
+            answered = statements.take()
+            assert response.status_code == 404, f"{route} on a {where} object: {response.status_code}"
+            response.close()
+            runs[where] = (answered, statements.take())
+    finally:
+        statements.remove()
+    (out_answered, out_closed), (missing_answered, missing_closed) = runs["out"], runs["missing"]
+    assert out_answered == missing_answered
+    assert out_answered, "the look-up ran no statement"
+    assert _audit_inserts(out_answered) == []
+    assert len(_audit_inserts(out_closed)) == 1, out_closed
+    assert missing_closed == []
+
+
+def test_a_refusal_that_cannot_be_recorded_is_logged(app, session, world, monkeypatch, caplog):
+    """After the answer nobody waits for the audit record: if it fails, the log keeps the refusal."""
+    route = next(r for r in ROUTES if r.endpoint == "assets.detail")
+    caller = _caller(app, session, world, "officer", api=False)
+
+    def broken(_engine, _refusals):
+        raise OperationalError("INSERT INTO audit_entry", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(audit, "record_refusals", broken)
+    before = audit_count(session, "authz.out_of_scope")
+    with caplog.at_level(logging.ERROR, logger="secgov"):
+        response = caller.send(route, _path(route, world, "officer", "out"), None)
+    assert response.status_code == 404
+    assert audit_count(session, "authz.out_of_scope") == before
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    message = record.getMessage()
+    assert "authz.out_of_scope" in message and "officer.a" in message
+    assert f"asset {world['objects']['asset']['out']}" in message
+    assert record.exc_info is not None

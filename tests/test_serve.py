@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
 
 import pytest
+from helpers import DATA_KEY, PASSWORD
 
 
 def free_port() -> int:
@@ -20,43 +26,65 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Server:
+    """`python -m secgov serve` with two workers on a free loopback port; its output is collected
+    line by line as it comes."""
+
+    def __init__(self, database_url: str, instance: Path, **env: str) -> None:
+        port = free_port()
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "serve-test-key",
+            "SECGOV_INSTANCE_PATH": str(instance),
+            "SECGOV_LOG_LEVEL": "WARNING",
+            "SECGOV_DATA_KEYS": DATA_KEY,
+            **env,
+        }
+        environment.pop("REDIS_URL", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "secgov", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:  # noqa: S310 - loopback URL built here
+                    if response.status == 200:
+                        break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail("server did not start:\n" + "".join(self.lines))
+                time.sleep(0.2)
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.decode(errors="replace"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+        self.proc.stdout.close()
+
+
 @pytest.fixture
 def server(database_url, tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "serve-test-key",
-        "SECGOV_INSTANCE_PATH": str(tmp_path),
-        "SECGOV_LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "secgov", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310 - loopback URL built here
-                if response.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                output = proc.communicate()[0].decode(errors="replace")
-                pytest.fail(f"server did not start:\n{output}")
-            time.sleep(0.2)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
+    running = Server(database_url, tmp_path)
+    yield running.base
+    running.stop()
 
 
 def names_no_product(headers) -> bool:
@@ -102,3 +130,64 @@ def test_serve_answers_api_errors_as_json(server):
     assert names_no_product(caught.value.headers), caught.value.headers.get_all("Server")
     assert b'"unauthorized"' in caught.value.read()
     caught.value.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is the answer itself: a successful sign-in
+
+
+def _status(opener, url: str, form: dict | None = None) -> tuple[int, str]:
+    """The status and body of one request, each on a new connection (urllib closes it after)."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    try:
+        with opener.open(url, data=data, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
+AUDITED = re.compile(r"^\S+ \S+ (\d+) INFO secgov\.audit: audit seq=\d+ action=(\S+) ")
+
+
+def _audited(lines: list[str], action: str) -> list[str]:
+    """The pid of the worker that wrote each audit entry of this action, from the server's log."""
+    return [m[1] for m in map(AUDITED.match, list(lines)) if m and m[2] == action]
+
+
+def test_sign_in_throttle_is_shared_by_the_workers(make_user, database_url, tmp_path):
+    """With the production server's two workers and no Redis, wrong passwords sent over separate
+    connections add up: once the account's limit is reached, the right password is refused by
+    whichever worker answers, until both have refused it."""
+    make_user("alice")
+    limit = 5
+    running = Server(
+        database_url,
+        tmp_path,
+        SECGOV_LOG_LEVEL="INFO",  # each audit entry is logged with the pid of its worker
+        SECGOV_COOKIE_SECURE="0",  # the session cookie (with the CSRF token) over plain HTTP
+        SECGOV_LOGIN_MAX_PER_ACCOUNT=str(limit),
+        SECGOV_LOGIN_MAX_PER_ADDRESS="1000",
+    )
+    try:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect())
+        status, page = _status(opener, f"{running.base}/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        for _ in range(limit):
+            form = {"username": "alice", "password": "not the right password", "csrf_token": token}
+            assert _status(opener, f"{running.base}/login", form)[0] == 401
+        right = {"username": "alice", "password": PASSWORD, "csrf_token": token}
+        for _attempt in range(40):
+            seen = len(_audited(running.lines, "auth.login_throttled"))
+            assert _status(opener, f"{running.base}/login", right)[0] == 429
+            deadline = time.monotonic() + 10  # the refusal is recorded after the answer
+            while len(_audited(running.lines, "auth.login_throttled")) == seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if len(set(_audited(running.lines, "auth.login_throttled"))) == 2:
+                break
+        refused_by = set(_audited(running.lines, "auth.login_throttled"))
+        assert len(refused_by) == 2, "one worker answered every attempt:\n" + "".join(running.lines)
+        assert len(_audited(running.lines, "auth.login_failed")) == limit
+    finally:
+        running.stop()

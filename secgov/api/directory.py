@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
 from secgov import auth, directory
-from secgov.authz import READERS, get_scoped, roles
+from secgov.authz import READERS, roles
 from secgov.directory import DepartmentCreate, DepartmentRead, DepartmentUpdate, UserCreate, UserRead, UserUpdate
 from secgov.models import Department
 from secgov.rest import PageQuery, operation, page, page_model
@@ -27,9 +26,7 @@ class PasswordSet(BaseModel):
 
 
 def _department(code: str) -> Department:
-    db = get_session()
-    dept = db.exec(select(Department).where(Department.code == code)).first()
-    return get_scoped(db, Department, dept.id if dept else None, actor())
+    return directory.get_department(get_session(), code, actor())
 
 
 def _department_read(dept: Department) -> DepartmentRead:

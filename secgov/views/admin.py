@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlmodel import select
 
 from secgov import auth, directory, settings
-from secgov.authz import get_scoped, roles
+from secgov.authz import roles
 from secgov.models import Department
 from secgov.pages import Done, Form, act, int_arg
 from secgov.web import actor, get_session, service_config
@@ -21,9 +20,7 @@ USER_UPDATE = Form(directory.UserUpdate, lists=("roles",), checkboxes=("disabled
 
 
 def _department(code: str) -> Department:
-    db = get_session()
-    dept = db.exec(select(Department).where(Department.code == code)).first()
-    return get_scoped(db, Department, dept.id if dept else None, actor())
+    return directory.get_department(get_session(), code, actor())
 
 
 def _to_departments(message: str):
