@@ -249,6 +249,39 @@ def disable_totp(session: Session, user: User, actor: Actor) -> None:
     )
 
 
+def reset_totp(session: Session, username: str, actor: Actor, reason: str) -> User:
+    """Remove a user's TOTP from the command line, without reading it: this works when the data
+    key that encrypted it is lost (an administrator who cannot sign in any more). Every session of
+    the user ends; they enrol again at their next sign-in. Audited with the reason."""
+    found = session.exec(select(User.id).where(func.lower(User.username) == username.strip().lower())).first()
+    if found is None:
+        raise NotFound(_("Not found."))
+    session.execute(
+        update(User)
+        .where(User.id == found)
+        .values(
+            totp_secret=None,
+            totp_last_step=None,
+            totp_pending=None,
+            totp_pending_at=None,
+            session_version=User.session_version + 1,
+            version=User.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    user = session.exec(select(User).where(User.id == found).execution_options(populate_existing=True)).one()
+    audit.record(
+        session,
+        actor,
+        "user.mfa_disabled",
+        object_type="user",
+        object_id=user.username,
+        department_id=user.department_id,
+        reason=reason,
+    )
+    return user
+
+
 # --- secrets at rest --------------------------------------------------------------------------
 
 

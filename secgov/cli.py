@@ -25,7 +25,7 @@ from secgov.datakeys import DataKeyError, DataKeys
 from secgov.db import alembic_config, new_session, upgrade
 from secgov.demo import load_demo
 from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user
-from secgov.errors import ServiceError, describe_validation
+from secgov.errors import NotFound, ServiceError, describe_validation
 from secgov.exchange import Register
 from secgov.models import Department
 from secgov.registry import Registry
@@ -219,6 +219,24 @@ def user_create(ctx, name, roles, department, display_name, email, password_stdi
             fail(describe_validation(exc), 2)
         except ServiceError as exc:
             fail(exc.message, 2)
+
+
+@user.command("reset-mfa")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why, for the audit log (a lost phone, a lost data key).")
+@click.pass_context
+def user_reset_mfa(ctx, name, reason) -> None:
+    """Remove a user's two-factor authentication: they enrol again at their next sign-in. For an
+    administrator who cannot sign in any more (a lost phone), or for every user when the data key
+    that encrypted the secrets is lost; works without reading the secret."""
+    app = app_of(ctx)
+    with app.app_context():
+        try:
+            with transaction(app) as session:
+                reset = auth.reset_totp(session, name, Actor.system("cli"), reason.strip()[:500])
+                click.echo(f"two-factor authentication of {reset.username} removed; they enrol again at sign-in")
+        except ServiceError as exc:
+            fail(f"no user named {name}" if isinstance(exc, NotFound) else exc.message, 2)
 
 
 @main.group()

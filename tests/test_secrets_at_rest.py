@@ -360,3 +360,27 @@ def test_keys_generate_prints_a_key():
     key = result.stdout.strip()
     assert Fernet(key).decrypt(Fernet(key).encrypt(b"x")) == b"x"
     assert key != run_cli("sqlite://", "keys", "generate").stdout.strip()
+
+
+def test_an_admin_locked_out_by_a_lost_key_is_reset_from_the_command_line(app, make_user, database_url):
+    """The data key is gone: the admin's secret cannot be read, so they cannot sign in. The
+    command line removes the secret without reading it, audited; the admin enrols again."""
+    admin = make_user("root.admin", roles=("admin",), mfa=True)
+    lost = {"SECGOV_DATA_KEYS": datakeys.generate()}  # the key that would read it is gone
+    assert run_cli(database_url, "keys", "check", env=lost).exit_code == 1
+
+    result = run_cli(database_url, "user", "reset-mfa", "ROOT.ADMIN", "--reason", "data key lost", env=lost)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "two-factor authentication of root.admin removed; they enrol again at sign-in\n"
+    assert run_cli(database_url, "keys", "check", env=lost).exit_code == 0  # nothing left to read
+    missing = run_cli(database_url, "user", "reset-mfa", "nobody", "--reason", "x")
+    assert missing.exit_code == 2 and "no user named nobody" in missing.stderr
+
+    with Session(app.extensions["secgov_engine"]) as s:
+        user = auth.find_user(s, "root.admin")
+        assert user.totp_secret is None and user.session_version == admin.session_version + 1
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "user.mfa_disabled")).one()
+        assert (entry.actor, json.loads(entry.detail)) == ("system", {"reason": "data key lost"})
+    client = app.test_client()
+    assert login(client, admin).headers["Location"] == "/"
+    assert client.get("/departments").headers["Location"].endswith("/account/mfa")  # enrol again
