@@ -36,15 +36,7 @@ from secgov.models import Department
 
 def vendor_read(vendor: Vendor, department: str) -> VendorRead:
     """A vendor as the API shows it; `department` is the code of the department it belongs to."""
-    return VendorRead(
-        id=vendor.id,
-        name=vendor.name,
-        origin=vendor.origin,
-        country=vendor.country,
-        confidentiality_agreement_on=vendor.confidentiality_agreement_on,
-        department=department,
-        version=vendor.version,
-    )
+    return VendorRead.model_validate({**vendor.model_dump(), "department": department})
 
 
 def read_vendor(session: Session, vendor: Vendor) -> VendorRead:

@@ -239,6 +239,10 @@ def disable_totp(session: Session, user: User, actor: Actor) -> None:
     user.session_version += 1
     user.version += 1
     session.add(user)
+    _record_mfa_off(session, user, actor)
+
+
+def _record_mfa_off(session: Session, user: User, actor: Actor, **detail) -> None:
     audit.record(
         session,
         actor,
@@ -246,6 +250,7 @@ def disable_totp(session: Session, user: User, actor: Actor) -> None:
         object_type="user",
         object_id=user.username,
         department_id=user.department_id,
+        **detail,
     )
 
 
@@ -270,15 +275,7 @@ def reset_totp(session: Session, username: str, actor: Actor, reason: str) -> Us
         .execution_options(synchronize_session=False)
     )
     user = session.exec(select(User).where(User.id == found).execution_options(populate_existing=True)).one()
-    audit.record(
-        session,
-        actor,
-        "user.mfa_disabled",
-        object_type="user",
-        object_id=user.username,
-        department_id=user.department_id,
-        reason=reason,
-    )
+    _record_mfa_off(session, user, actor, reason=reason)
     return user
 
 
