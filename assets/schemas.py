@@ -18,6 +18,7 @@ from assets.codes import (
     LIFECYCLE,
     MLPS_EXTENSION,
     POLICY_OUTCOME,
+    RESTRICTABLE_VENDOR_ROLE,
     VENDOR_ORIGIN,
     VENDOR_ROLE,
 )
@@ -471,8 +472,9 @@ class PolicyRead(BaseModel):
 
     enabled: bool
     critical_sectors: list[SECTOR.literal] = Field(max_length=len(SECTOR.codes))
-    restricted_roles: list[Role] = Field(
-        max_length=len(VENDOR_ROLE.codes), description="Only planner, builder and operator can be restricted."
+    restricted_roles: list[RESTRICTABLE_VENDOR_ROLE.literal] = Field(
+        max_length=len(RESTRICTABLE_VENDOR_ROLE.codes),
+        description="Only planning, building and operating can be restricted.",
     )
     restricted_origins: list[Origin] = Field(max_length=len(VENDOR_ORIGIN.codes))
 

@@ -90,10 +90,11 @@ def owner(session: Session, vendor: Vendor) -> Department:
 
 
 def may_change_owned_by(department: Department, actor: Actor) -> bool:
-    """Whether the actor may change a shared record of `department`: people of that department's
-    subtree (the department and its units), and those whose scope holds it (its bureau and the
-    city's root department). Other bureaus read and engage it, and no more."""
-    return department_in_scope(department, actor) or actor.scope.startswith(department.path)
+    """Whether the actor may change a shared record of `department`: those whose scope holds that
+    department, that is its own people, its bureau's, and the city's root department. Every other
+    department reads and engages the record, and no more (a vendor of the city is the city's
+    alone)."""
+    return department_in_scope(department, actor)
 
 
 def may_change(session: Session, vendor: Vendor, actor: Actor) -> bool:
@@ -223,7 +224,8 @@ def update_vendor(session: Session, vendor: Vendor, data: VendorUpdate, actor: A
     check_version(vendor, data.version)
     home = owner(session, vendor)
     before = _snapshot_vendor(vendor, home.code)
-    impact_before = _findings_by_department(session, vendor, config)
+    moves_origin = (data.origin or vendor.origin, data.country or vendor.country) != (vendor.origin, vendor.country)
+    impact_before = _findings_by_department(session, vendor, config) if moves_origin else {}
     if data.name is not None and data.name.lower() != vendor.name.lower():
         if _names_taken(session, [data.name]):
             raise _name_taken(data.name)
@@ -239,9 +241,7 @@ def update_vendor(session: Session, vendor: Vendor, data: VendorUpdate, actor: A
     session.flush()
     after = _snapshot_vendor(vendor, home.code)
     changed = [key for key in after if after[key] != before[key]]
-    events = []
-    if before["origin"] != after["origin"] or before["country"] != after["country"]:
-        events = _origin_events(session, vendor, before, after, impact_before, config)
+    events = _origin_events(session, vendor, before, after, impact_before, config) if moves_origin else []
     audit.record_many(
         session,
         actor,

@@ -3,6 +3,8 @@ session is made by the request frame (`secgov.web.get_session`)."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,11 @@ SQLModel.metadata.naming_convention = {
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How often a SQLite writer waiting for the write lock asks again (see _begin_writer), and the pause
+# a long series of write transactions (an import's batches) leaves between two of them, so that
+# the writers waiting meanwhile get their turn.
+WRITER_POLL_SECONDS = 0.002
+WRITERS_TURN_SECONDS = 0.01
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -50,9 +57,30 @@ def _configure_sqlite(engine: Engine) -> None:
         # Writers take the write lock up front, so that two writers never deadlock on
         # lock upgrades and the audit chain is extended by one writer at a time.
         if connection.get_execution_options().get("secgov_write"):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_writer(connection.connection.driver_connection)
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+def _begin_writer(dbapi_connection) -> None:
+    """BEGIN IMMEDIATE, asking again every few milliseconds while another writer holds the lock,
+    for at most the busy timeout. SQLite's own busy handler sleeps ever longer (100 ms at a time
+    after a third of a second) and so misses the short gaps between another writer's
+    transactions: behind an import writing batch after batch, a sign-in waited for the whole
+    import. Polling catches the gap the import leaves between its batches (WRITERS_TURN)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(WRITER_POLL_SECONDS)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _private_database(path: Path, folder_too: bool) -> None:
@@ -135,6 +163,13 @@ def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
         if not table.isidentifier():
             raise ValueError(f"not a table name: {table!r}")
         session.execute(text(f"ANALYZE {table}"))
+
+
+def writers_turn(engine: Engine) -> None:
+    """Between two transactions of a long series of writes: on SQLite, a short pause in which the
+    writers waiting for the lock (a sign-in, a command) take it."""
+    if engine.dialect.name == "sqlite":
+        time.sleep(WRITERS_TURN_SECONDS)
 
 
 @contextmanager

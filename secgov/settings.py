@@ -4,7 +4,7 @@ that owns it; the registry collects them all (`Registry.settings`).
 
 Every setting is city-wide, so only the city's root department changes them (`may_change`): a
 bureau's administrators read them and manage their own subtree's users and departments. The
-settings page, the API (`/api/v1/settings`) and the command line all go through `update`."""
+settings page and the API (`/api/v1/settings`) both go through `update`."""
 
 from __future__ import annotations
 
@@ -119,7 +119,9 @@ def _store(session: Session, setting: Setting, value: Any, actor: Actor, config:
     before = get(session, setting, config)
     row = session.get(SettingRow, setting.key)
     after = setting.default(config) if value is None else value
-    if after == before and (row is None) == (value is None):
+    # Nothing to do: the same value again (stored, or the default: it stays the default, and
+    # follows the installation's configuration), or a reset of a setting never stored.
+    if (value is not None and after == before) or (value is None and row is None):
         return
     if value is None:
         if row is not None:

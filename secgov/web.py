@@ -103,8 +103,12 @@ def settle(error: ServiceError) -> None:
     refusal = error.refusal
     if refusal is None:
         return
-    throttle().count(refusal.throttle_keys)
-    _record_after_answer(refusal)
+    _record_after_answer(refusal)  # first: a count that fails below must not lose the record
+    try:
+        throttle().count(refusal.throttle_keys)
+    except SQLAlchemyError:
+        # The refusal stands; a failure the throttle could not count is seen in the log.
+        log.exception("sign-in failures %s could not be counted", list(refusal.throttle_keys))
 
 
 def refuse(actor: Actor, action: str, **detail) -> None:

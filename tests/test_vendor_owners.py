@@ -37,13 +37,14 @@ def bureaus(city, make_user, make_asset, make_vendor, engage, api_token):
     pumps = make_asset("WTR-PUMP", "b", sector="utilities")
     pacific = make_vendor("Pacific Signal Systems", "foreign", "US", department="a")
     nordlicht = make_vendor("Nordlicht Automation", "foreign", "DE", department="b")
+    haigang = make_vendor("Haigang Cloud", "domestic", "CN")  # registered by the city itself
     engage(signals, pacific, "builder")
     engage(metro, nordlicht, "operator")
     return {
         "people": people,
         "tokens": tokens,
         "assets": {"signals": signals, "metro": metro, "pumps": pumps},
-        "vendors": {"pacific": pacific, "nordlicht": nordlicht},
+        "vendors": {"pacific": pacific, "nordlicht": nordlicht, "haigang": haigang},
     }
 
 
@@ -125,13 +126,16 @@ def test_everyone_reads_and_engages_a_vendor_of_another_bureau(client, session, 
     ("who", "vendor", "allowed"),
     [
         ("transport", "pacific", True),  # the department that registered it
-        ("transport_unit", "pacific", True),  # a unit of that department's subtree
         ("city", "pacific", True),  # the city's root department
         ("city", "nordlicht", True),
+        ("city", "haigang", True),
         ("water", "nordlicht", True),
         ("water", "pacific", False),  # another bureau
         ("transport", "nordlicht", False),
         ("transport_unit", "nordlicht", False),
+        ("transport_unit", "pacific", False),  # a unit: its bureau's records are not in its scope
+        ("transport", "haigang", False),  # a vendor of the city is the city's alone
+        ("water", "haigang", False),
     ],
 )
 def test_who_may_change_a_vendor(client, session, bureaus, who, vendor, allowed):

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from secgov import audit, tabular
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
-from secgov.db import new_session, refresh_statistics, write_session
+from secgov.db import new_session, refresh_statistics, write_session, writers_turn
 from secgov.errors import Conflict, ServiceError, validation_details
 from secgov.exchange.registers import Column, Register
 from secgov.exchange.report import ImportReport, RowError, file_errors, problem_message, timeout_message
@@ -397,6 +397,7 @@ def _import_checked(
     def transaction() -> Iterator[Session]:
         with write_session(engine) as session:
             yield session
+        writers_turn(engine)  # a sign-in waiting for the lock gets it between two batches
 
     written: list[int] = []
     try:

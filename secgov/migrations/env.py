@@ -36,15 +36,28 @@ def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
     engine = make_engine(url, single_use=True)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite's batch migrations copy a table, drop it and rename the copy: with foreign
+            # keys on, dropping a table others reference deletes their rows or fails. SQLite's
+            # own recipe for such changes: foreign keys off (outside any transaction), then a
+            # check that every reference still holds before the migration commits.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
             render_item=render_item,
             compare_type=True,
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration broke {len(broken)} references, first: {broken[0]}")
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
 
 
 run_migrations()
