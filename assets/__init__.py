@@ -19,6 +19,7 @@ DOMAIN = Domain(
         MenuItem("assets.index", N_("Assets")),
         MenuItem("vendors.index", N_("Vendors")),
         MenuItem("policy.compliance", N_("Vendor compliance")),
+        MenuItem("policy.exemptions", N_("Exemptions")),
     ),
 )
 

@@ -309,7 +309,7 @@ def create_assets(session: Session, items: Sequence[AssetCreate], actor: Actor, 
             mlps_level=asset.mlps_level,
             mlps_filing_number=asset.mlps_filing_number,
             changed_by=actor.username,
-            reason=_("Registered"),
+            reason="registered",  # a code, shown in the reader's language (secgov.codes.REASON)
         )
         for asset in assets
     )

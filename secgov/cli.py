@@ -72,8 +72,13 @@ def db() -> None:
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Create or migrate the database (and refresh the reference catalogs at the head revision)."""
     app = app_of(ctx)
-    upgrade(app.config["DATABASE_URL"], revision, catalogs=_registry(ctx).catalogs)
-    click.echo("database is at " + revision)
+    before, after = upgrade(app.config["DATABASE_URL"], revision, catalogs=_registry(ctx).catalogs)
+    if before is None:
+        click.echo(f"database created (revision {after})")
+    elif before == after:
+        click.echo(f"database already at revision {after}: nothing to migrate")
+    else:
+        click.echo(f"database migrated from revision {before} to {after}")
     if revision != "head":
         return
     keys: DataKeys = app.extensions["secgov_data_keys"]

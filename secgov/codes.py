@@ -114,5 +114,23 @@ MLPS_LEVEL = CodeList.from_catalog("mlps_level", catalog.domain()["mlps_levels"]
 AREA = CodeList.from_catalog("area", catalog.domain()["assessment_areas"]["items"])
 MLPS_FAMILY = CodeList.from_catalog("mlps_family", catalog.mlps()["families"])
 
+# Reasons the application itself writes into histories (an owner's term, a grade, a removal):
+# stored as these codes, shown in the reader's language. A reason a person typed is shown as typed.
+REASON = CodeList.of(
+    "reason",
+    {
+        "registered": N_("Registered"),
+        "import undone": N_("Import undone"),
+    },
+)
+
 ROLES: tuple[str, ...] = ROLE.codes
-CORE = (ROLE, DEPARTMENT_KIND, SECTOR, MLPS_LEVEL, AREA, MLPS_FAMILY)
+CORE = (ROLE, DEPARTMENT_KIND, SECTOR, MLPS_LEVEL, AREA, MLPS_FAMILY, REASON)
+
+
+def reason_label(reason: str | None) -> str:
+    """A history's reason for the reader: the application's own reasons translated, a person's
+    words as they wrote them."""
+    if not reason:
+        return ""
+    return REASON.label(reason) if reason in REASON.codes else reason

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -194,13 +195,25 @@ def alembic_config(url: str) -> Config:
 CatalogSync = Callable[[Session], int]
 
 
-def upgrade(url: str, revision: str = "head", catalogs: Sequence[CatalogSync] = ()) -> None:
+def current_revision(url: str) -> str | None:
+    """The database's Alembic revision; None for a database without SecGov's tables."""
+    engine = make_engine(url, single_use=True)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head", catalogs: Sequence[CatalogSync] = ()) -> tuple[str | None, str | None]:
     """Create or migrate the database at url; at the head revision, then refresh the reference
     catalogs from their data files (each function of `catalogs`, the registry's, in one
-    transaction)."""
+    transaction). Returns the revisions before and after."""
+    before = current_revision(url)
     command.upgrade(alembic_config(url), revision)
+    after = current_revision(url)
     if revision != "head" or not catalogs:
-        return
+        return before, after
     engine = make_engine(url, single_use=True)
     try:
         with write_session(engine) as session:
@@ -208,3 +221,4 @@ def upgrade(url: str, revision: str = "head", catalogs: Sequence[CatalogSync] = 
                 sync(session)
     finally:
         engine.dispose()
+    return before, after

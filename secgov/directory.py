@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -160,18 +160,51 @@ def departments_in_scope(session: Session, actor: Actor) -> list[Department]:
     return list(session.exec(select(Department).where(in_scope(Department.id, actor)).order_by(Department.path)).all())
 
 
+@dataclass(frozen=True)
+class NameBook:
+    """The names people read instead of codes: every department's name in both languages and
+    every user's display name, for the pages of one request (two small queries, whatever the
+    page shows)."""
+
+    departments: dict[Any, tuple[str, str]]  # code and id -> (name, English name)
+    people: dict[str, str]  # user name (lower case) -> display name
+
+    def department(self, key: Any) -> str:
+        """A department's name (by code or id) in the reader's language; the key itself when unknown."""
+        names = self.departments.get(key)
+        if names is None:
+            return "" if key is None else str(key)
+        name, name_en = names
+        return name_en if current_language() == "en" and name_en else name
+
+    def person(self, username: str | None) -> str:
+        """A user's display name; the user name when they have none; the system by its name."""
+        if not username:
+            return ""
+        if username == "system":
+            return _("SecGov (system)")
+        return self.people.get(username.lower()) or username
+
+
+def name_book(session: Session) -> NameBook:
+    """Every department's and user's name, in two queries."""
+    departments: dict[Any, tuple[str, str]] = {}
+    for dept_id, code, name, name_en in session.exec(
+        select(Department.id, Department.code, Department.name, Department.name_en)
+    ).all():
+        departments[code] = departments[dept_id] = (name, name_en)
+    people = {
+        username.lower(): display
+        for username, display in session.exec(select(User.username, User.display_name)).all()
+        if display
+    }
+    return NameBook(departments, people)
+
+
 def department_label(dept: Department) -> str:
     """A department's name in the language of the page or answer (its English name, when it has
     one, for English readers)."""
     return dept.name_en if current_language() == "en" and dept.name_en else dept.name
-
-
-def departments_by_code(session: Session, codes: Iterable[str]) -> dict[str, Department]:
-    """The departments with these codes, by code, in one query (names for a page of records)."""
-    wanted = sorted(set(codes))
-    if not wanted:
-        return {}
-    return {d.code: d for d in session.exec(select(Department).where(Department.code.in_(wanted))).all()}
 
 
 def code_map(session: Session) -> dict[int, str]:

@@ -38,7 +38,7 @@ from sqlmodel import Session
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from secgov import audit, auth, codes
+from secgov import audit, auth, codes, directory
 from secgov import throttle as throttles
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, allows, declaration, public
 from secgov.config import LANGUAGES, ServiceConfig
@@ -188,6 +188,13 @@ def service_config() -> ServiceConfig:
 def throttle() -> LoginThrottle:
     """The sign-in throttle shared by the app's requests."""
     return current_app.extensions["secgov_throttle"]
+
+
+def names() -> directory.NameBook:
+    """The departments' and users' names for this request's pages, read once when first asked."""
+    if "secgov_names" not in g:
+        g.secgov_names = directory.name_book(get_session())
+    return g.secgov_names
 
 
 def select_locale() -> str:
@@ -398,7 +405,15 @@ def _install_hooks(app: Flask) -> None:
 
     # Globals, so that imported macros see them too: the code lists, the menu, the access question.
     registry = app.extensions["secgov_registry"]
-    app.jinja_env.globals.update(codes=registry.codes, menu=registry.menu, can=can)
+    app.jinja_env.globals.update(
+        codes=registry.codes,
+        menu=registry.menu,
+        can=can,
+        current_language=codes.current_language,
+        department_name=lambda key: names().department(key),
+        person_name=lambda username: names().person(username),
+        reason_label=codes.reason_label,
+    )
 
     @app.context_processor
     def _template_globals():

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from audit_support import run_cli, run_cli_process
 from sqlmodel import func, select
 
 from secgov import audit, auth
+from secgov.db import alembic_config
 from secgov.demo import DEPARTMENTS, USERS
 from secgov.models import ApiToken, AuditEntry, Department, User
 
@@ -217,18 +220,28 @@ def test_demo_is_idempotent_and_prints_logins(database_url, app, session):
     assert audit.verify(_fresh(session)).ok
 
 
+def _head() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
 def test_db_upgrade_and_check(database_url, app):
     result = run_cli(database_url, "db", "upgrade")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "database is at head\n"
+    assert result.stdout == f"database already at revision {_head()}: nothing to migrate\n"
     result = run_cli(database_url, "db", "check")
     assert result.exit_code == 0, result.stderr
 
 
 def test_db_upgrade_creates_a_new_database(tmp_path):
+    """It says what it did: created, migrated from one revision to another, or nothing to do."""
     url = f"sqlite:///{tmp_path / 'fresh' / 'secgov.sqlite3'}"
     result = run_cli(url, "db", "upgrade")
     assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"database created (revision {_head()})\n"
+    older = f"sqlite:///{tmp_path / 'older.sqlite3'}"
+    command.upgrade(alembic_config(older), "0003")
+    migrated = run_cli(older, "db", "upgrade")
+    assert migrated.stdout == f"database migrated from revision 0003 to {_head()}\n"
     created = run_cli(url, "user", "create", "first-admin", "--role", "admin", "--password-stdin", input=NEW_PASSWORD)
     assert created.exit_code == 0, created.stderr
     assert run_cli(url, "audit", "verify").exit_code == 0

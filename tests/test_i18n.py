@@ -139,6 +139,26 @@ def test_every_string_is_translated_into_chinese():
     assert not problems, "run `make extract-messages` and translate:\n" + "\n".join(problems)
 
 
+# One word for one thing in the Chinese interface: the term the interface uses, and the words it
+# must not use for the same thing (a reader who meets both wonders whether they differ).
+GLOSSARY = {"厂商": ("供应商",)}
+
+
+@pytest.mark.nodb
+def test_the_chinese_interface_uses_one_word_for_one_thing():
+    catalog = zh_catalog()
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        texts = message.string if isinstance(message.string, tuple) else (message.string,)
+        for term, others in GLOSSARY.items():
+            for other in others:
+                if any(other in text for text in texts):
+                    problems.append(f"{message.id!r}: {other!r} where the interface says {term!r}")
+    assert not problems, "\n".join(problems)
+
+
 def test_catalog_header_and_entries_are_not_fuzzy():
     catalog = zh_catalog()
     assert str(catalog.locale) == "zh"

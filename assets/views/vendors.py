@@ -43,10 +43,8 @@ def index():
     query, problems = list_query(VendorQuery, ("q", "origin", "page"), page_size=PAGE_SIZE)
     for problem in problems:
         flash(problem, "warning")
-    db = get_session()
-    rows, total = vendors.list_vendors(db, query)
-    departments = directory.departments_by_code(db, {row.department for row in rows})
-    return render_template("vendors/index.html", vendors=rows, total=total, query=query, departments=departments)
+    rows, total = vendors.list_vendors(get_session(), query)
+    return render_template("vendors/index.html", vendors=rows, total=total, query=query)
 
 
 def _form_page(vendor, form, errors) -> str:
