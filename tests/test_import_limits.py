@@ -131,15 +131,13 @@ def test_a_shared_strings_bomb_is_refused_with_little_memory(app, people, sessio
     data = shared_strings_bomb(10_000_000)
     assert len(data) < 1024 * 1024
     tracemalloc.start()
-    started = time.monotonic()
     try:
         report = import_now(app, data, "bomb.xlsx")
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert report.errors == [exchange.RowError(0, "", "This XLSX file holds more than 1000000 different texts.")]
-    assert peak < 64 * 1024 * 1024, peak
-    assert time.monotonic() - started < 60
+    assert peak < 64 * 1024 * 1024, peak  # counted as a stream, not loaded (no clock: the machine may be busy)
     assert session.exec(select(func.count()).select_from(Asset)).one() == 0
 
 
