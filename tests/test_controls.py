@@ -180,7 +180,7 @@ def test_the_filter_shows_only_the_chosen_statuses(client, city, graded, session
     page = ControlsPage(html)
     wanted = {cid for cid, (row, _c) in by_id.items() if row.status in ("not_implemented", "partial")}
     assert set(page.rows) == wanted and len(page.rows) == len(wanted)
-    assert f"{len(wanted)} of {len(by_id)} controls shown." in html
+    assert f"{len(wanted)} of {len(by_id)} controls shown; the areas with a control shown are open." in html
     # The counts still describe the whole asset; areas with a control shown are open.
     assert status_counts(html)[1] == len(by_id)
     assert all(is_open for _name, is_open in page.areas)
