@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
+from assets.codes import CONTROL_STATUS
 from assets.models import Asset, AssetControl, Control
-from assets.schemas import AssetControlRead, AssetControlUpdate, Coverage, DepartmentCoverage
+from assets.schemas import (
+    AreaControls,
+    AssetControlRead,
+    AssetControlsUpdate,
+    AssetControlUpdate,
+    ControlOverview,
+    Coverage,
+    DepartmentCoverage,
+)
 from secgov import audit, catalog
 from secgov.authz import Actor
+from secgov.codes import AREA, current_language
 from secgov.db import chunks
 from secgov.directory import departments_in_scope
-from secgov.errors import NotFound, check_version
+from secgov.errors import Conflict, Invalid, NotFound, check_version
 
 # Which of the six assessment areas each MLPS family feeds (our reading of the seed report;
 # data-protection points of the computing environment count as information protection).
@@ -209,53 +221,161 @@ def get_asset_control(session: Session, asset: Asset, control_id: str) -> AssetC
     return row
 
 
-def update_control(
-    session: Session, asset: Asset, control_id: str, data: AssetControlUpdate, actor: Actor
-) -> AssetControl:
-    """Record a control's status with its evidence; the actor is the reviewer."""
-    row = get_asset_control(session, asset, control_id)
-    check_version(row, data.version)
-    before = {"status": row.status, "evidence": row.evidence, "reviewer": row.reviewer, "reviewed_on": row.reviewed_on}
+def _state(row: AssetControl) -> dict:
+    return {"status": row.status, "evidence": row.evidence, "reviewer": row.reviewer, "reviewed_on": row.reviewed_on}
+
+
+def _review(row: AssetControl, data: AssetControlUpdate, asset: Asset, actor: Actor) -> audit.Event:
+    """Write one reviewed control (the actor its reviewer, dated today unless a date is given);
+    the audit event of the change, for the caller to record."""
+    before = _state(row)
     row.status = data.status
     row.evidence = data.evidence
     row.reviewer = actor.username
     row.reviewed_on = data.reviewed_on or datetime.now(UTC).date()
     row.version += 1
     row.updated_at = datetime.now(UTC)
-    session.add(row)
-    session.flush()
-    after = {"status": row.status, "evidence": row.evidence, "reviewer": row.reviewer, "reviewed_on": row.reviewed_on}
-    audit.record(
-        session,
-        actor,
+    return audit.Event(
         "asset_control.updated",
         object_type="asset",
         object_id=asset.code,
         department_id=asset.department_id,
-        control=control_id,
         before=before,
-        after=after,
+        after=_state(row),
+        extra={"control": row.control_id},
     )
+
+
+def update_control(
+    session: Session, asset: Asset, control_id: str, data: AssetControlUpdate, actor: Actor
+) -> AssetControl:
+    """Record a control's status with its evidence; the actor is the reviewer."""
+    row = get_asset_control(session, asset, control_id)
+    check_version(row, data.version)
+    event = _review(row, data, asset, actor)
+    session.add(row)
+    session.flush()
+    audit.record_many(session, actor, [event])
     return row
 
 
-def _tally(rows, keys: list[int]) -> dict[int, Coverage]:
+# How many controls a refusal names before it only counts the rest.
+NAMED = 5
+
+
+def _named(labels: Sequence[str]) -> str:
+    shown = ", ".join(labels[:NAMED])
+    rest = len(labels) - NAMED
+    return shown if rest <= 0 else _("%(controls)s and %(count)d more", controls=shown, count=rest)
+
+
+def _label(control: Control) -> str:
+    """A control as a page names it: its code and its title in the reader's language."""
+    title = (control.title_en if current_language() == "en" else control.title_zh) or control.title_zh
+    return f"{control.code} {title}".strip()
+
+
+def _unchanged(row: AssetControl, item: AssetControlUpdate) -> bool:
+    """Sent back as it was read: nothing to record (a form lists every control it shows)."""
+    return (
+        item.status == row.status
+        and item.evidence == row.evidence
+        and (item.reviewed_on is None or item.reviewed_on == row.reviewed_on)
+    )
+
+
+def update_controls(
+    session: Session, asset: Asset, data: AssetControlsUpdate, actor: Actor
+) -> list[tuple[AssetControl, Control]]:
+    """Record several controls of the asset at once, all or nothing.
+
+    Every control sent must be one of the asset's, sent once, at the version read: otherwise
+    nothing is saved and the refusal names the controls at fault. A control whose status,
+    evidence or review date changes is recorded as `update_control` records one (the actor its
+    reviewer, one audit entry per control); one sent back as it was is left alone. Returns the
+    controls sent with their catalog entries, in their order."""
+    ids = [item.control_id for item in data.items]
+    repeated = [cid for cid, n in Counter(ids).items() if n > 1]
+    if repeated:
+        raise Invalid(_("Each control may be sent once: %(controls)s.", controls=_named(repeated)), field="items")
+    found = {
+        row.control_id: (row, control)
+        for row, control in session.exec(
+            select(AssetControl, Control)
+            .join(Control, Control.id == AssetControl.control_id)
+            .where(AssetControl.asset_id == asset.id, AssetControl.control_id.in_(ids))
+        )
+    }
+    unknown = [cid for cid in ids if cid not in found]
+    if unknown:
+        raise Invalid(
+            ngettext(
+                "The asset has no control %(controls)s: nothing was saved.",
+                "The asset has none of the controls %(controls)s: nothing was saved.",
+                len(unknown),
+                controls=_named(unknown),
+            ),
+            field="items",
+        )
+    stale = [_label(found[i.control_id][1]) for i in data.items if found[i.control_id][0].version != i.version]
+    if stale:
+        raise Conflict(
+            ngettext(
+                "Control %(controls)s was changed by someone else since you read it: nothing was saved.",
+                "Controls %(controls)s were changed by someone else since you read them: nothing was saved.",
+                len(stale),
+                controls=_named(stale),
+            )
+        )
+    events = []
+    for item in data.items:
+        row = found[item.control_id][0]
+        if not _unchanged(row, item):
+            events.append(_review(row, item, asset, actor))
+            session.add(row)
+    session.flush()
+    audit.record_many(session, actor, events)
+    return [found[cid] for cid in ids]
+
+
+def control_overview(session: Session, asset: Asset, lang: str, statuses: Collection[str] = ()) -> ControlOverview:
+    """The asset's required controls grouped by assessment area (in the areas' order; within an
+    area, in catalog order), each area with the coverage of all its controls; only the controls
+    whose status is in `statuses` are listed (every one when it is empty; unknown codes ignored)."""
+    wanted = [code for code in CONTROL_STATUS.codes if code in set(statuses)]
+    reads = [control_read(row, control, lang) for row, control in asset_controls(session, asset)]
+    order = {code: position for position, code in enumerate(AREA.codes)}
+    groups: dict[str, list[AssetControlRead]] = {}
+    # sorted() is stable: the catalog order stays within each area; controls of no area come last.
+    for read in sorted(reads, key=lambda r: order.get(r.area, len(order))):
+        groups.setdefault(read.area, []).append(read)
+    areas = [
+        AreaControls(
+            area=area,
+            coverage=_coverage(Counter(r.status for r in items)),
+            items=[r for r in items if not wanted or r.status in wanted],
+        )
+        for area, items in groups.items()
+    ]
+    return ControlOverview(coverage=_coverage(Counter(r.status for r in reads)), areas=areas, statuses=wanted)
+
+
+def _coverage(by_status: Mapping[str, int]) -> Coverage:
+    """Coverage from the number of controls in each status."""
+    total = sum(by_status.values())
+    return Coverage(
+        required=total,
+        applicable=total - by_status.get("not_applicable", 0),
+        **{status: by_status.get(status, 0) for status in CONTROL_STATUS.codes},
+    )
+
+
+def _tally(rows: Iterable, keys: list[int]) -> dict[int, Coverage]:
     """Coverage per key from (key, status, count) rows; keys without rows get an empty one."""
     counts: dict[int, dict[str, int]] = {key: {} for key in keys}
     for key, status, n in rows:
         counts.setdefault(key, {})[status] = int(n)
-    result = {}
-    for key, by_status in counts.items():
-        total = sum(by_status.values())
-        result[key] = Coverage(
-            required=total,
-            applicable=total - by_status.get("not_applicable", 0),
-            implemented=by_status.get("implemented", 0),
-            partial=by_status.get("partial", 0),
-            planned=by_status.get("planned", 0),
-            not_implemented=by_status.get("not_implemented", 0),
-        )
-    return result
+    return {key: _coverage(by_status) for key, by_status in counts.items()}
 
 
 def coverage_by_asset(session: Session, asset_ids: list[int]) -> dict[int, Coverage]:

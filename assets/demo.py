@@ -17,7 +17,7 @@ from sqlmodel import Session, func, select
 
 from assets import policy, vendors
 from assets.exchange import ASSETS, VENDORS
-from assets.models import Asset, AssetControl, Engagement, Vendor
+from assets.models import Asset, AssetControl, Control, Engagement, Vendor
 from assets.schemas import EngagementCreate, ExemptionCreate, ExemptionDecision
 from secgov import audit, auth, exchange, tabular
 from secgov.authz import Actor
@@ -25,8 +25,12 @@ from secgov.config import ServiceConfig
 from secgov.errors import Invalid
 
 DATA = Path(__file__).parent / "data"
-STATUS_WEIGHTS = (("implemented", 50), ("partial", 18), ("planned", 12), ("not_implemented", 15), ("not_applicable", 5))
+# A system after its MLPS evaluation: most areas in good order, one or two weak ones where the
+# gaps gather (what an evaluation report asks to remedy first).
+STRONG = (("implemented", 72), ("partial", 18), ("planned", 5), ("not_applicable", 5))
+WEAK = (("implemented", 30), ("partial", 20), ("planned", 18), ("not_implemented", 30), ("not_applicable", 2))
 EVIDENCE = "2026年度等级测评报告 / MLPS evaluation report 2026"
+EVALUATOR = "officer"
 
 
 def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
@@ -71,13 +75,23 @@ def _load_assets(session: Session, actor: Actor, config: ServiceConfig) -> int:
 
 
 def _vary_controls(session: Session, asset: Asset, rng: random.Random) -> None:
-    statuses = [s for s, _w in STATUS_WEIGHTS]
-    weights = [w for _s, w in STATUS_WEIGHTS]
-    for row in session.exec(select(AssetControl).where(AssetControl.asset_id == asset.id)).all():
-        row.status = rng.choices(statuses, weights)[0]
+    """Statuses as an evaluation left them: every control reviewed, on the evaluation's date."""
+    rows = session.exec(
+        select(AssetControl, Control.area)
+        .join(Control, Control.id == AssetControl.control_id)
+        .where(AssetControl.asset_id == asset.id)
+        .order_by(AssetControl.control_id)
+    ).all()
+    areas = sorted({area for _row, area in rows})
+    weak = set(rng.sample(areas, k=min(len(areas), rng.choice((1, 1, 2)))))
+    evaluated_on = vendors.today_utc() - timedelta(days=rng.randint(20, 200))
+    for row, area in rows:
+        weights = WEAK if area in weak else STRONG
+        row.status = rng.choices([s for s, _w in weights], [w for _s, w in weights])[0]
         if row.status in ("implemented", "partial"):
             row.evidence = EVIDENCE
-            row.reviewer = "officer"
+        row.reviewer = EVALUATOR
+        row.reviewed_on = evaluated_on
         session.add(row)
 
 

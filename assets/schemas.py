@@ -223,6 +223,26 @@ class AssetControlUpdate(BaseModel):
     version: Version
 
 
+# More than any asset has (the MLPS catalog holds 113 control points): a bound on one save.
+MAX_CONTROL_CHANGES = 500
+
+
+class AssetControlChange(AssetControlUpdate):
+    """One control in a save of several: which control, and what the reviewer records on it."""
+
+    control_id: str = Field(min_length=1, max_length=40)
+
+
+class AssetControlsUpdate(BaseModel):
+    """Several controls of one asset saved together, all or nothing (each with the version read).
+    A control sent back as it was read (same status and evidence, no other review date) is left
+    as it is: not reviewed again, not audited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[AssetControlChange] = Field(min_length=1, max_length=MAX_CONTROL_CHANGES)
+
+
 class AssetControlRead(BaseModel):
     control_id: str
     catalog: str
@@ -244,7 +264,8 @@ class ControlList(BaseModel):
 
 
 class Coverage(BaseModel):
-    """Required controls of an asset or a department, and how far they are implemented."""
+    """Required controls of an asset or a department, and how far they are implemented. The five
+    status counts add up to `required`; `applicable` leaves out the not-applicable ones."""
 
     required: int = 0
     applicable: int = 0
@@ -252,6 +273,7 @@ class Coverage(BaseModel):
     partial: int = 0
     planned: int = 0
     not_implemented: int = 0
+    not_applicable: int = 0
 
     @property
     def percent(self) -> float | None:
@@ -259,6 +281,37 @@ class Coverage(BaseModel):
         if not self.applicable:
             return None
         return round(100 * (self.implemented + 0.5 * self.partial) / self.applicable, 1)
+
+    def count(self, status: str) -> int:
+        """How many controls have this status (a code of `assets.codes.CONTROL_STATUS`)."""
+        return getattr(self, status)
+
+
+class AreaControls(BaseModel):
+    """The controls of one assessment area: the area's coverage (every control of the area) and
+    the controls shown (those of the chosen statuses)."""
+
+    area: str
+    coverage: Coverage
+    items: list[AssetControlRead]
+
+    @property
+    def needs_attention(self) -> bool:
+        """A control of the area is not implemented, with no plan either."""
+        return self.coverage.not_implemented > 0
+
+
+class ControlOverview(BaseModel):
+    """An asset's controls grouped by assessment area, in the areas' order, with the coverage of
+    the whole asset; `statuses` is the filter (empty: every control shown)."""
+
+    coverage: Coverage
+    areas: list[AreaControls]
+    statuses: list[str]
+
+    @property
+    def shown(self) -> int:
+        return sum(len(area.items) for area in self.areas)
 
 
 class DepartmentCoverage(BaseModel):

@@ -48,12 +48,12 @@ ROUTES = [
     ),
     Route("assets.delete", "POST", "/assets/{obj}/delete", ASSET_WRITERS, obj="asset"),
     Route(
-        "assets.control_update",
+        "assets.controls_update",
         "POST",
-        f"/assets/{{obj}}/controls/{CONTROL}",
+        "/assets/{obj}/controls",
         ASSET_WRITERS,
         obj="asset",
-        form={"status": "implemented", "evidence": "doc", "version": "1"},
+        form={f"status:{CONTROL}": "implemented", f"evidence:{CONTROL}": "doc", f"version:{CONTROL}": "1"},
     ),
     Route("assets_api.assets_list", "GET", "/api/v1/assets", ALL),
     Route(
@@ -76,6 +76,14 @@ ROUTES = [
     Route("assets_api.assets_delete", "DELETE", "/api/v1/assets/{obj}", ASSET_WRITERS, obj="asset"),
     Route("assets_api.controls_list", "GET", "/api/v1/assets/{obj}/controls", ALL, obj="asset"),
     Route("assets_api.controls_get", "GET", f"/api/v1/assets/{{obj}}/controls/{CONTROL}", ALL, obj="asset"),
+    Route(
+        "assets_api.controls_update_many",
+        "PATCH",
+        "/api/v1/assets/{obj}/controls",
+        ASSET_WRITERS,
+        obj="asset",
+        form={"items": [{"control_id": CONTROL, "status": "planned", "evidence": "plan 2027", "version": 1}]},
+    ),
     Route(
         "assets_api.controls_update",
         "PATCH",

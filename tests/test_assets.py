@@ -318,8 +318,13 @@ def test_pages_register_edit_and_record_a_control(client, city, session):
     assert "no MLPS filing number" in detail
     control_id = sorted(required_ids(session, 3))[0]
     saved = client.post(
-        f"/assets/{asset.id}/controls/{control_id}",
-        data={"status": "implemented", "evidence": "ISO cert", "version": "1", "csrf_token": token},
+        f"/assets/{asset.id}/controls",
+        data={
+            f"status:{control_id}": "implemented",
+            f"evidence:{control_id}": "ISO cert",
+            f"version:{control_id}": "1",
+            "csrf_token": token,
+        },
     )
     assert saved.status_code == 302
     session.rollback()

@@ -8,6 +8,7 @@ from assets import controls, services
 from assets.models import Asset
 from assets.schemas import (
     AssetControlRead,
+    AssetControlsUpdate,
     AssetControlUpdate,
     AssetCreate,
     AssetQuery,
@@ -96,6 +97,19 @@ def assets_delete(asset_id: int):
 def controls_list(asset_id: int):
     """The controls the asset's level requires, with their status."""
     rows = controls.asset_controls(get_session(), _asset(asset_id))
+    lang = current_language()
+    items = [controls.control_read(row, control, lang) for row, control in rows]
+    return ControlList(items=items, total=len(items))
+
+
+@bp.patch("/assets/<int:asset_id>/controls")
+@roles(*WRITERS)
+@operation(body=AssetControlsUpdate, ok=ControlList, tags=["controls"])
+def controls_update_many(asset_id: int, body: AssetControlsUpdate):
+    """Record several controls of the asset at once, all or nothing (each with the version you
+    read; one stale version refuses the lot). A control sent back unchanged is left as it is.
+    Answers the controls sent, as they are now."""
+    rows = controls.update_controls(get_session(), _asset(asset_id), body, actor())
     lang = current_language()
     items = [controls.control_read(row, control, lang) for row, control in rows]
     return ControlList(items=items, total=len(items))
