@@ -123,7 +123,8 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
 CHECKS = {
     "answer": "the page answers 200 with HTML in the language asked for, without a redirect",
     "overflow": "the page does not scroll sideways (a wide table scrolls inside its wrapper)",
-    "menu": "the menu holds on one line at 1,366 px; at 390 px it folds behind a button, each entry on one line",
+    "menu": "the menu holds on one line at 1,366 px; at 390 px it folds behind a button, each entry on one line; "
+    "the language switch shows at both",
     "code": "a code in a table or a title never breaks across lines",
     "none": "no Python None is shown",
     "untranslated": "no message of the catalogue is shown in the other language",
@@ -233,7 +234,6 @@ def submit(page: Page) -> None:
 
 def use_language(page: Page, lang: str) -> None:
     """Switch the interface language with the page's own button, when it is not the one shown."""
-    page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})  # the button is in the folded menu below
     button = page.locator(f"button[name=lang][value={lang}]")
     if button.count():
         with page.expect_navigation():
@@ -394,7 +394,9 @@ LAYOUT = """() => {
   }
   const broken = [...document.querySelectorAll('td code, th code, h1 code')]
     .filter(c => c.getClientRects().length > 1).map(c => c.textContent.trim());
-  return {scrollWidth: root.scrollWidth, clientWidth: limit, outside: out.slice(0, 6), broken: broken.slice(0, 6)};
+  const bare = [...document.querySelectorAll('main table')].filter(t => !t.parentElement.matches('.table-wrap'));
+  return {scrollWidth: root.scrollWidth, clientWidth: limit, outside: out.slice(0, 6), broken: broken.slice(0, 6),
+          bare: bare.map(t => (t.querySelector('th') || t).textContent.trim().slice(0, 30))};
 }"""
 
 MENU = """() => {
@@ -406,6 +408,7 @@ MENU = """() => {
     links: links.length, shown: shown.length, tops: [...new Set(shown.map(a => Math.round(a.getBoundingClientRect().top)))],
     broken: shown.filter(a => lines(a) > 1).map(a => a.textContent.trim()),
     toggle: !!toggle && toggle.checkVisibility(),
+    language: [...document.querySelectorAll('button[name=lang]')].some(b => b.checkVisibility()),
   };
 }"""
 
@@ -564,6 +567,9 @@ class Crawl:
                 facts["outside"]
             )
             self.problem("overflow", endpoint, path, lang, width, detail)
+        if facts["bare"]:
+            detail = "a table outside a .table-wrap (it would widen the page on a phone): " + ", ".join(facts["bare"])
+            self.problem("overflow", endpoint, path, lang, width, detail)
         if facts["broken"]:
             self.problem("code", endpoint, path, lang, width, "broken across lines: " + ", ".join(facts["broken"]))
 
@@ -599,11 +605,12 @@ class Crawl:
             or len(wide["tops"]) != 1
             or wide["broken"]
             or wide["toggle"]
+            or not wide["language"]
         ):
             self.problem("menu", name, path, lang, WIDTHS[0], f"not one line of links: {wide}")
         page.set_viewport_size({"width": WIDTHS[-1], "height": HEIGHT})
         folded = page.evaluate(MENU)
-        if folded["shown"] or not folded["toggle"]:
+        if folded["shown"] or not folded["toggle"] or not folded["language"]:
             self.problem("menu", name, path, lang, WIDTHS[-1], f"not folded behind a button: {folded}")
         else:
             page.click(".menu-button")
