@@ -11,7 +11,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 BENCH_ARGS ?=
 MO     := secgov/translations/zh/LC_MESSAGES/messages.mo
 
-.PHONY: run test bench setup system-deps lint format translations extract-messages clean
+.PHONY: run test screenshots bench setup system-deps lint format translations extract-messages clean
 
 setup: system-deps $(VENV)/.deps $(MO)
 
@@ -60,6 +60,10 @@ test: setup lint
 	@./scripts/pg-available "$(PG_TEST_URL)"; rc=$$?; \
 	if [ $$rc -eq 0 ]; then SECGOV_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -m "not nodb"; \
 	elif [ $$rc -eq 2 ]; then true; else exit 1; fi
+
+# Every page in Debian's Chromium, zh and en, 1366 and 390 px wide, written to screenshots/.
+screenshots: setup
+	SECGOV_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_pages_browser.py
 
 # 20,000 synthetic assets: import, latency and throughput of the production server on
 # 127.0.0.1 beside its limit (plain Flask replaying the same answers), SQL statements per

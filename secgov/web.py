@@ -244,15 +244,17 @@ def can(endpoint: str) -> bool:
 
 
 def start_session(user: User) -> None:
-    """Make user the signed-in user of this browser, with fresh timeouts."""
+    """Make user the signed-in user of this browser, with fresh timeouts; the language is the
+    user's stored one, else the one this browser picked before signing in."""
+    picked = session.get("lang")
     session.clear()
     login_user(user, remember=False)
     session.permanent = True
     now = int(time.time())
     session["auth_at"] = now
     session["seen_at"] = now
-    if user.language:
-        session["lang"] = user.language
+    if user.language or picked:
+        session["lang"] = user.language or picked
 
 
 def end_session() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import pyotp
 import pytest
+from defusedxml import ElementTree
 from helpers import PASSWORD, csrf_token, login, totp_now
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -92,9 +95,27 @@ def enrol_page(client) -> tuple[str, str]:
 # --- enrolment -----------------------------------------------------------------------------
 
 
+def qr_image(page: str) -> bytes:
+    """The bytes of the enrolment page's QR image, read from its data: URI (RFC 2397)."""
+    src = html.unescape(re.search(r'<img class="qr" src="([^"]+)"', page).group(1))
+    header, _, data = src.partition(",")
+    assert header.startswith("data:image/svg+xml"), header
+    return base64.b64decode(data) if header.endswith(";base64") else unquote_to_bytes(data)
+
+
+def test_enrolment_qr_code_is_an_svg_document(client, make_user):
+    """The QR code is a standalone SVG image: its root element is in the SVG namespace, which a
+    browser needs to draw an image from a data: URI (without it the image stays empty). The
+    browser layer (tests/test_pages_browser.py) scans the code as rendered."""
+    login(client, make_user("alice"))
+    root = ElementTree.fromstring(qr_image(client.get("/account/mfa").get_data(as_text=True)))
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert int(root.get("width")) >= 100 and root.get("width") == root.get("height")
+    assert root.findall(".//{http://www.w3.org/2000/svg}path"), "the image draws no module"
+
+
 def test_enrolment_on_account_page(app, client, make_user, clock):
     login(client, make_user("alice"))
-    assert 'src="data:image/svg+xml;base64,' in client.get("/account/mfa").get_data(as_text=True)  # inline QR
     secret, token = enrol_page(client)
     # The key stays on the server; the session cookie carries none.
     assert secret not in json.dumps(cookie_session(app, client))

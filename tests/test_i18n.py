@@ -20,7 +20,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from helpers import csrf_token
+from helpers import PASSWORD, csrf_token, totp_now
 
 from secgov.config import from_environment
 
@@ -255,6 +255,19 @@ def test_language_switch_changes_the_pages(app, client):
     html = client.get("/login", headers=EN).get_data(as_text=True)
     assert "<h1>登录</h1>" in html
     assert "Sign in" not in html
+
+
+def test_language_picked_before_signing_in_is_kept(client, make_user):
+    """English picked on the sign-in page stays for the code step and after, for a user who has
+    stored no language of their own."""
+    user = make_user("alice", mfa=True)
+    _switch(client, "en")
+    data = {"username": "alice", "password": PASSWORD, "csrf_token": csrf_token(client, "/login")}
+    assert client.post("/login", data=data, headers=ZH).headers["Location"].endswith("/login/mfa")
+    assert '<html lang="en">' in client.get("/login/mfa", headers=ZH).get_data(as_text=True)
+    data = {"code": totp_now(user.totp_secret), "csrf_token": csrf_token(client, "/login/mfa")}
+    assert client.post("/login/mfa", data=data, headers=ZH).status_code == 302
+    assert '<html lang="en">' in client.get("/", headers=ZH).get_data(as_text=True)
 
 
 def test_unknown_language_is_refused_in_the_current_language(client):

@@ -40,7 +40,10 @@ def login():
         page = render_template("auth/login.html", next=next_url, username=request.form.get("username", ""))
         return page, 429 if isinstance(exc, Throttled) else 401
     if user.mfa_enabled:
+        picked = session.get("lang")
         session.clear()
+        if picked:  # the code step speaks the language picked on the sign-in page
+            session["lang"] = picked
         session["mfa_pending"] = {"uid": user.id, "v": user.session_version, "at": int(time.time()), "next": next_url}
         db.commit()
         return redirect(url_for("auth.login_mfa"))
