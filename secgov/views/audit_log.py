@@ -128,7 +128,7 @@ def describe(session: Session, reader: Actor, entries: list[AuditEntry], words: 
                 object_url=links.get((entry.object_type, entry.object_id)),
                 changes=changes,
                 sides=sides,
-                notes=[Change(show.label(k), None, show.value(k, v)) for k, v in rest.items()],
+                notes=[Change(show.label(k), None, show.value(k, rest[k])) for k in show.ordered(rest)],
                 recorded=json.dumps(detail, ensure_ascii=False, indent=1, sort_keys=True) if detail else "",
             )
         )
