@@ -4,7 +4,7 @@ and the register exchange read input into the same schemas; the services take th
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from flask_babel import gettext as _
@@ -26,6 +26,7 @@ from assets.targets import TargetError, parse_ports, parse_targets
 from secgov.codes import SECTOR
 from secgov.directory import Code, Input, Name, Version
 from secgov.errors import BadValue
+from secgov.localtime import Instant
 
 DataLevel = DATA_LEVEL.literal
 Lifecycle = LIFECYCLE.literal
@@ -170,7 +171,7 @@ class AssetRead(BaseModel):
     expected_ports: list[str]
     filing_missing: bool = Field(description="Graded at level 2 or above without an MLPS filing number.")
     version: int
-    updated_at: datetime
+    updated_at: Instant
 
 
 SortKey = Literal[
@@ -446,9 +447,9 @@ class ExemptionRead(BaseModel):
     expires_on: date
     status: str
     requested_by: str
-    requested_at: datetime
+    requested_at: Instant
     decided_by: str
-    decided_at: datetime | None
+    decided_at: Instant | None
     decision_note: str
     expired: bool
 
@@ -503,7 +504,7 @@ class OriginChangeRead(BaseModel):
     """A change of a vendor's origin or country that moved the findings of a department (from
     the audit log's `vendor.origin_changed` entries)."""
 
-    at: datetime
+    at: Instant
     actor: str
     vendor_id: int
     vendor_name: str

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine, func, text
 from sqlmodel import Session, select
 
+from secgov import localtime
 from secgov.authz import Actor, in_scope
+from secgov.config import ServiceConfig
 from secgov.db import new_session
 from secgov.errors import Refusal, ServiceError
 from secgov.models import AuditEntry
@@ -254,8 +256,8 @@ class AuditFilter(BaseModel):
 
     actor: str | None = Field(default=None, max_length=64)
     action: str | None = Field(default=None, max_length=64, description="An action or its prefix, e.g. auth.")
-    since: date | None = None
-    until: date | None = None
+    since: date | None = Field(default=None, description="From this day on (the city's time zone).")
+    until: date | None = Field(default=None, description="Up to the end of this day (the city's time zone).")
 
     @classmethod
     def from_args(cls, args) -> AuditFilter:
@@ -269,20 +271,45 @@ class AuditFilter(BaseModel):
 
 
 def list_entries(
-    session: Session, actor: Actor, filters: AuditFilter, *, page: int = 1, page_size: int = 50
+    session: Session,
+    actor: Actor,
+    filters: AuditFilter,
+    config: ServiceConfig,
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    exact_action: bool = False,
 ) -> tuple[list[AuditEntry], int]:
-    """Entries in the actor's scope; events without a department are the whole city's only."""
+    """Entries in the actor's scope; events without a department are the whole city's only.
+
+    The action filter is a prefix (`auth.` is every sign-in event), or the action itself with
+    `exact_action` (the page's list of actions: `auth.login` without `auth.login_failed`). The
+    days are the city's (`config.timezone`), as the pages show the times."""
     where = [in_scope(AuditEntry.department_id, actor)]
     if filters.actor:
         where.append(AuditEntry.actor == filters.actor)
     if filters.action:
-        where.append(AuditEntry.action.startswith(filters.action, autoescape=True))
-    if filters.since:
-        where.append(AuditEntry.created_at >= filters.since.isoformat())
-    if filters.until and filters.until < date.max:
-        where.append(AuditEntry.created_at < (filters.until + timedelta(days=1)).isoformat())
+        where.append(
+            AuditEntry.action == filters.action
+            if exact_action
+            else AuditEntry.action.startswith(filters.action, autoescape=True)
+        )
+    if filters.since and (start := _day_start(filters.since, config)) is not None:
+        where.append(AuditEntry.created_at >= start)
+    if filters.until and filters.until < date.max and (end := _day_start(filters.until + timedelta(days=1), config)):
+        where.append(AuditEntry.created_at < end)
     total = session.exec(select(func.count()).select_from(AuditEntry).where(*where)).one()
     rows = session.exec(
         select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc()).offset((page - 1) * page_size).limit(page_size)
     ).all()
     return list(rows), total
+
+
+def _day_start(day: date, config: ServiceConfig) -> str | None:
+    """When a day of the city begins, written as `created_at` is (so that the texts compare as
+    the moments do, the same characters in the same places whatever the database's collation);
+    None for a day at the end of the calendar, which bounds nothing."""
+    try:
+        return localtime.day_start(day, config.timezone).isoformat(timespec="microseconds")
+    except OverflowError:
+        return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from babel.lists import format_list
@@ -20,6 +19,7 @@ from secgov.authz import Actor, department_in_scope, in_scope, scoped_row
 from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
 from secgov.errors import Conflict, Invalid, NotFound, check_version
+from secgov.localtime import Instant
 from secgov.models import DEPARTMENT_HOLDING, ApiToken, Department, User, UserRole
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -119,8 +119,8 @@ class UserRead(BaseModel):
     roles: list[str]
     disabled: bool
     mfa_enabled: bool
-    created_at: datetime
-    last_login_at: datetime | None
+    created_at: Instant
+    last_login_at: Instant | None
     version: int
 
 

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import click
 from flask import Blueprint
 
-from secgov import codes, settings
+from secgov import audit_terms, codes, settings
+from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
 from secgov.db import CatalogSync
 from secgov.demo import DemoLoader
@@ -34,7 +35,7 @@ class MenuItem:
 @dataclass(frozen=True)
 class Domain:
     """What one domain package contributes: its pages and API, commands, settings, catalogs to
-    sync, demo data, code lists, menu entries and registers."""
+    sync, demo data, code lists, menu entries, registers and the words of its audit entries."""
 
     name: str
     blueprints: tuple[Blueprint, ...] = ()
@@ -46,6 +47,7 @@ class Domain:
     codes: tuple[CodeList, ...] = ()
     menu: tuple[MenuItem, ...] = ()
     registers: tuple[Register, ...] = ()  # import and export pages, API and commands
+    audit_terms: AuditTerms = AuditTerms()  # what its audit actions, objects and fields are called
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,20 @@ class Registry:
         """Every code list by name, for the templates (`codes.lifecycle.label(code)`)."""
         lists = [*codes.CORE, *(c for domain in self.domains for c in domain.codes)]
         return SimpleNamespace(**{code_list.name: code_list for code_list in lists})
+
+    @cached_property
+    def audit_vocabulary(self) -> Vocabulary:
+        """The words of every audit entry: the core's, each domain's, the registers' actions, and
+        the settings (a changed setting's details are keyed by the setting)."""
+        setting_fields = AuditTerms(fields={s.key: FieldTerm(s.label) for s in self.settings})
+        return Vocabulary(
+            [
+                audit_terms.CORE,
+                *(domain.audit_terms for domain in self.domains),
+                audit_terms.register_terms(self.registers),
+                setting_fields,
+            ]
+        )
 
     @property
     def menu(self) -> list[MenuItem]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from helpers import DATA_KEY, PASSWORD, ClosingClient
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
-from secgov import auth, domains
+from secgov import audit, auth, domains
 from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.db import make_engine, upgrade
@@ -28,6 +29,36 @@ _HASH = auth.hash_password(PASSWORD)
 
 def pytest_report_header(config):
     return f"database: {os.environ.get('SECGOV_TEST_DATABASE_URL') or 'SQLite (temporary file)'}"
+
+
+_AUDIT_MODULE = os.path.normcase(os.path.abspath(audit.__file__))
+_TESTS = os.path.normcase(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+@pytest.fixture(autouse=True)
+def audit_actions_are_labelled(monkeypatch):
+    """Every action the application records during any test has a label in the audit vocabulary
+    (`Registry.audit_vocabulary`): the whole suite is the full run that finds an action recorded
+    under a name nobody declared (a new f-string, a new status). Actions that tests record
+    themselves, or hand to the application under a name beginning with `test.`, are theirs."""
+    declared = domains.registry().audit_vocabulary.actions
+    unlabelled: list[str] = []
+    record_many = audit.record_many
+
+    def checked(session, actor, events):
+        frame = sys._getframe(1)
+        while frame is not None and os.path.normcase(os.path.abspath(frame.f_code.co_filename)) == _AUDIT_MODULE:
+            frame = frame.f_back
+        from_tests = frame is not None and os.path.normcase(os.path.abspath(frame.f_code.co_filename)).startswith(
+            _TESTS
+        )
+        if not from_tests:
+            unlabelled.extend(e.action for e in events if e.action not in declared and not e.action.startswith("test."))
+        return record_many(session, actor, events)
+
+    monkeypatch.setattr(audit, "record_many", checked)
+    yield
+    assert not unlabelled, f"audit actions without a label in the audit vocabulary: {sorted(set(unlabelled))}"
 
 
 @pytest.fixture(scope="session")

@@ -364,7 +364,7 @@ LAYOUT = """() => {
   }
   const broken = [...document.querySelectorAll('td code, th code, h1 code')]
     .filter(c => c.getClientRects().length > 1).map(c => c.textContent.trim());
-  const bare = [...document.querySelectorAll('main table')].filter(t => !t.parentElement.matches('.table-wrap'));
+  const bare = [...document.querySelectorAll('main table')].filter(t => !t.closest('.table-wrap'));
   return {scrollWidth: root.scrollWidth, clientWidth: limit, outside: out.slice(0, 6), broken: broken.slice(0, 6),
           bare: bare.map(t => (t.querySelector('th') || t).textContent.trim().slice(0, 30))};
 }"""

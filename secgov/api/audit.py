@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint
-from pydantic import BaseModel
+from flask import Blueprint, current_app
+from pydantic import BaseModel, Field
 
 from secgov import audit
 from secgov.audit import AuditFilter, list_entries
 from secgov.authz import roles
 from secgov.rest import PageQuery, operation, page, page_model
-from secgov.web import actor, get_session
+from secgov.web import actor, get_session, service_config
 
 bp = Blueprint("api_audit", __name__, url_prefix="/api/v1")
 
@@ -25,11 +25,13 @@ class AuditQuery(AuditFilter, PageQuery):
 
 class AuditRead(BaseModel):
     seq: int
-    created_at: str
+    # The text the chain hashes, exactly as stored: ISO 8601 in UTC with its offset.
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
     actor: str
     channel: str
     ip: str
     action: str
+    action_label: str = Field(description="What the action is called, in the caller's language.")
     object_type: str
     object_id: str
     detail: dict[str, Any]
@@ -52,10 +54,16 @@ class VerifyRead(BaseModel):
 def audit_list(query: AuditQuery):
     """Audit entries in the caller's scope, newest first."""
     filters = AuditFilter(**query.model_dump(include=set(AuditFilter.model_fields)))
-    rows, total = list_entries(get_session(), actor(), filters, page=query.page, page_size=query.page_size)
+    rows, total = list_entries(
+        get_session(), actor(), filters, service_config(), page=query.page, page_size=query.page_size
+    )
+    words = current_app.extensions["secgov_registry"].audit_vocabulary
+    stored = set(AuditRead.model_fields) - {"detail", "action_label"}
     items = [
         AuditRead(
-            **{k: getattr(e, k) for k in AuditRead.model_fields if k != "detail"}, detail=json.loads(e.detail or "{}")
+            **{k: getattr(e, k) for k in stored},
+            action_label=words.action_label(e.action),
+            detail=json.loads(e.detail or "{}"),
         )
         for e in rows
     ]

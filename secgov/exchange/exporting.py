@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from secgov import audit, tabular
+from secgov import audit, localtime, tabular
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.exchange.registers import Register
@@ -23,16 +22,20 @@ CONTENT_TYPES = {
 EXPORT_PAGE = 200
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, tz: str) -> Any:
+    """A record's value as an export cell; a moment is ISO 8601 in the city's zone with its offset
+    (a time without a zone is refused: it could be read in two zones)."""
     if isinstance(value, list | tuple):
         return " ".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return localtime.exported(value, tz)
     return "" if value is None else value
 
 
-def _rows(register: Register, records: Iterable[BaseModel], counter: list[int]) -> Iterator[list[Any]]:
+def _rows(register: Register, records: Iterable[BaseModel], counter: list[int], tz: str) -> Iterator[list[Any]]:
     for record in records:
         counter[0] += 1
-        yield [_cell(getattr(record, name)) for name in register.column_names]
+        yield [_cell(getattr(record, name), tz) for name in register.column_names]
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def export(
     fmt = query.format
     filters = register.filters.model_validate(query.model_dump(exclude={"format"}, exclude_defaults=True))
     counter = [0]
-    rows = _rows(register, register.records(session, actor, filters), counter)
+    rows = _rows(register, register.records(session, actor, filters), counter, config.timezone)
     if fmt == "xlsx":
         data = tabular.write_xlsx(register.column_names, rows, sheet_title=register.name)
     else:
@@ -72,7 +75,7 @@ def export(
 
 def export_filename(register: str, fmt: str, config: ServiceConfig, now: datetime | None = None) -> str:
     """secgov-assets-20250101.csv: the register, the date in the city's time zone, the format."""
-    moment = (now or datetime.now(UTC)).astimezone(ZoneInfo(config.timezone))
+    moment = localtime.local(now or datetime.now(UTC), config.timezone)
     return f"secgov-{register}-{moment:%Y%m%d}.{fmt}"
 
 
