@@ -60,3 +60,12 @@ def test_the_applications_own_reasons_are_translated(demo, session):
     chinese = demo.get(f"/assets/{asset.id}", headers=ZH).get_data(as_text=True)
     assert "<td>Registered</td>" in english and "registered" not in text_of(english)
     assert "<td>登记</td>" in chinese
+
+
+def test_the_vendor_list_says_what_it_searches_and_exports(demo):
+    english = demo.get("/vendors", headers=EN).get_data(as_text=True)
+    assert 'placeholder="Search by vendor name"' in english  # not the users' "user name or name"
+    assert "Export the 20 vendors found (every page):" in english
+    chinese = demo.get("/vendors", headers=ZH).get_data(as_text=True)
+    assert 'placeholder="按厂商名称搜索"' in chinese and "导出找到的 20 家厂商" in chinese
+    assert 'href="/vendor-exemptions"' in english  # exemptions have their place in the menu

@@ -96,6 +96,7 @@ CHECKS = {
     "menu": "the menu holds on one line at 1,366 px; at 390 px it folds behind a button, each entry on one line; "
     "the language switch shows at both",
     "code": "a code in a table or a title never breaks across lines",
+    "heading": "every column of a table has a heading (words, or words for a screen reader)",
     "none": "no Python None is shown",
     "untranslated": "no message of the catalogue is shown in the other language",
     "department": "a department with an English name is not named in Chinese on an English page",
@@ -365,8 +366,10 @@ LAYOUT = """() => {
   const broken = [...document.querySelectorAll('td code, th code, h1 code')]
     .filter(c => c.getClientRects().length > 1).map(c => c.textContent.trim());
   const bare = [...document.querySelectorAll('main table')].filter(t => !t.closest('.table-wrap'));
+  const headless = [...document.querySelectorAll('main thead th')].filter(th => !th.textContent.trim())
+    .map(th => (th.closest('table').querySelector('th') || th).textContent.trim().slice(0, 30));
   return {scrollWidth: root.scrollWidth, clientWidth: limit, outside: out.slice(0, 6), broken: broken.slice(0, 6),
-          bare: bare.map(t => (t.querySelector('th') || t).textContent.trim().slice(0, 30))};
+          bare: bare.map(t => (t.querySelector('th') || t).textContent.trim().slice(0, 30)), headless: headless};
 }"""
 
 MENU = """() => {
@@ -542,6 +545,9 @@ class Crawl:
             self.problem("overflow", endpoint, path, lang, width, detail)
         if facts["broken"]:
             self.problem("code", endpoint, path, lang, width, "broken across lines: " + ", ".join(facts["broken"]))
+        if facts["headless"]:
+            detail = "a column without a heading, in the table headed " + ", ".join(facts["headless"])
+            self.problem("heading", endpoint, path, lang, width, detail)
 
     def _texts(self, page, endpoint, path, lang) -> None:
         messages = catalogue()[lang]
