@@ -1,13 +1,13 @@
 """the grade history's "registered" reason stored as a code, shown in the reader's language
 
-Revision ID: 0010
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06 11:00:00
 """
 
 from alembic import op
 
-revision = '0010'
+revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
