@@ -223,6 +223,12 @@ class AssetControlUpdate(BaseModel):
     reviewed_on: date | None = None
     version: Version
 
+    @field_validator("evidence")
+    @classmethod
+    def _one_kind_of_line_end(cls, value: str) -> str:
+        # A browser posts a textarea's lines ending CRLF: the same evidence, not a change.
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+
 
 # More than any asset has (the MLPS catalog holds 113 control points): a bound on one save.
 MAX_CONTROL_CHANGES = 500

@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from secgov.authz import Actor, in_scope
-from secgov.codes import N_, _translations, current_language
+from secgov.codes import N_, REASON_MESSAGES, _translations, current_language
 from secgov.models import Department, User
 
 # Object ids of one type -> the argument of the page that shows each (those the reader may see).
@@ -172,7 +172,8 @@ REASONS = {
     "replayed": N_("code already used"),
     "password": N_("wrong password"),
     "expired": N_("the key had expired"),
-    "registered": N_("registered with the asset"),
+    # The application's own history reasons, one list with the pages': secgov.codes.REASON.
+    **REASON_MESSAGES,
 }
 
 CORE = AuditTerms(

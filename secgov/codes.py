@@ -116,13 +116,11 @@ MLPS_FAMILY = CodeList.from_catalog("mlps_family", catalog.mlps()["families"])
 
 # Reasons the application itself writes into histories (an owner's term, a grade, a removal):
 # stored as these codes, shown in the reader's language. A reason a person typed is shown as typed.
-REASON = CodeList.of(
-    "reason",
-    {
-        "registered": N_("Registered"),
-        "import undone": N_("Import undone"),
-    },
-)
+REASON_MESSAGES = {
+    "registered": N_("Registered"),
+    "import undone": N_("Import undone"),
+}
+REASON = CodeList.of("reason", REASON_MESSAGES)
 
 ROLES: tuple[str, ...] = ROLE.codes
 CORE = (ROLE, DEPARTMENT_KIND, SECTOR, MLPS_LEVEL, AREA, MLPS_FAMILY, REASON)

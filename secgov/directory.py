@@ -18,11 +18,12 @@ from secgov import audit, auth
 from secgov.authz import Actor, department_in_scope, in_scope, scoped_row
 from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
-from secgov.errors import Conflict, Invalid, NotFound, check_version
+from secgov.errors import BadValue, Conflict, Invalid, NotFound, check_version
 from secgov.localtime import Instant
 from secgov.models import DEPARTMENT_HOLDING, ApiToken, Department, User, UserRole
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+RESERVED_USERNAMES = frozenset({"system", "anonymous", "scheduler"})
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=CODE_RE.pattern)]
@@ -90,6 +91,15 @@ class UserCreate(Input):
     department: Code
     roles: list[Role] = Field(min_length=1, max_length=5)
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+    @field_validator("username")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # The names the application acts and records under itself (`Actor.system`, anonymous
+        # attempts, the scheduler): a person with one of them would read as the application.
+        if value.lower() in RESERVED_USERNAMES:
+            raise BadValue(_("This user name is reserved for the application."))
+        return value
 
     @field_validator("email")
     @classmethod
@@ -166,7 +176,7 @@ class NameBook:
     every user's display name, for the pages of one request (two small queries, whatever the
     page shows)."""
 
-    departments: dict[Any, tuple[str, str]]  # code and id -> (name, English name)
+    departments: dict[Any, tuple[str, str, str]]  # code and id -> (name, English name, path)
     people: dict[str, str]  # user name (lower case) -> display name
 
     def department(self, key: Any) -> str:
@@ -174,8 +184,13 @@ class NameBook:
         names = self.departments.get(key)
         if names is None:
             return "" if key is None else str(key)
-        name, name_en = names
-        return name_en if current_language() == "en" and name_en else name
+        name, name_en, _path = names
+        return label_of(name, name_en)
+
+    def in_scope(self, key: Any, actor: Actor) -> bool:
+        """Whether the department (by code or id) is in the actor's scope."""
+        names = self.departments.get(key)
+        return names is not None and names[2].startswith(actor.scope)
 
     def person(self, username: str | None) -> str:
         """A user's display name; the user name when they have none; the system by its name."""
@@ -188,11 +203,11 @@ class NameBook:
 
 def name_book(session: Session) -> NameBook:
     """Every department's and user's name, in two queries."""
-    departments: dict[Any, tuple[str, str]] = {}
-    for dept_id, code, name, name_en in session.exec(
-        select(Department.id, Department.code, Department.name, Department.name_en)
+    departments: dict[Any, tuple[str, str, str]] = {}
+    for dept_id, code, name, name_en, path in session.exec(
+        select(Department.id, Department.code, Department.name, Department.name_en, Department.path)
     ).all():
-        departments[code] = departments[dept_id] = (name, name_en)
+        departments[code] = departments[dept_id] = (name, name_en, path)
     people = {
         username.lower(): display
         for username, display in session.exec(select(User.username, User.display_name)).all()
@@ -201,10 +216,15 @@ def name_book(session: Session) -> NameBook:
     return NameBook(departments, people)
 
 
+def label_of(name: str, name_en: str) -> str:
+    """A department's name in the language of the page or answer: its English name, when it has
+    one, for English readers. The one place this rule lives."""
+    return name_en if current_language() == "en" and name_en else name
+
+
 def department_label(dept: Department) -> str:
-    """A department's name in the language of the page or answer (its English name, when it has
-    one, for English readers)."""
-    return dept.name_en if current_language() == "en" and dept.name_en else dept.name
+    """A department's name in the reader's language."""
+    return label_of(dept.name, dept.name_en)
 
 
 def code_map(session: Session) -> dict[int, str]:

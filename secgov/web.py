@@ -427,6 +427,7 @@ def _install_hooks(app: Flask) -> None:
         can=can,
         current_language=codes.current_language,
         department_name=lambda key: names().department(key),
+        department_label=directory.department_label,
         person_name=lambda username: names().person(username),
         reason_label=codes.reason_label,
     )

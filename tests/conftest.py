@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import factories
@@ -104,6 +105,14 @@ def empty_database(engine) -> None:
                 conn.execute(text(sql))
 
 
+def no_raw_times(value):
+    """Every page of every test: a time reaches a page only through the `localtime` filter (which
+    names the city's zone), never as Python prints it."""
+    if isinstance(value, datetime):
+        raise AssertionError(f"a time shown without the localtime filter: {value!r}")
+    return value
+
+
 @pytest.fixture
 def app(database_url):
     """An application on an empty, migrated database."""
@@ -118,6 +127,7 @@ def app(database_url):
         }
     )
     app.test_client_class = ClosingClient
+    app.jinja_env.finalize = no_raw_times
     engine = app.extensions["secgov_engine"]
     empty_database(engine)
     yield app

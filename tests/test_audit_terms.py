@@ -11,17 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import config_of
 from helpers import login
 from sqlmodel import select
 from test_audit import recorded_at
 
+from assets import services
+from assets.schemas import AssetUpdate
 from secgov import audit, domains
 from secgov.audit_terms import CHANNELS
 from secgov.authz import Actor
 from secgov.codes import _translations
 from secgov.config import LANGUAGES
 from secgov.directory import DepartmentUpdate, UserUpdate, update_department, update_user
-from secgov.models import AuditEntry, Department
+from secgov.models import AuditEntry, Department, User
 
 ROOT = Path(__file__).resolve().parent.parent
 # The calls that record an action, and the position of the action among their arguments.
@@ -251,3 +254,25 @@ def test_api_keeps_its_fields_adds_the_label_and_the_chain_is_untouched(app, cli
     after = [(e.seq, e.hash, e.detail) for e in session.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()]
     assert after[: len(before)] == before
     assert audit.verify(session).ok
+
+
+def test_page_names_only_departments_in_the_readers_scope(app, client, session, make_department, make_user, make_asset):
+    """An asset moved from bureau b to bureau a: a's auditor reads the entry, and sees b's code as
+    recorded, not the name of a department outside their scope."""
+    make_department("city")
+    make_department("a", parent="city", name="Transport Bureau")
+    make_department("b", parent="city", name="Water Authority")
+    admin = make_user("root.admin", roles=("admin",), department="city")
+    make_user("officer.b", roles=("officer",), department="b")
+    auditor = make_user("aud.a", roles=("auditor",), department="a")
+    make_asset("X-1", "b", owner="officer.b")
+    with app.test_request_context():
+        asset = services.asset_by_code(session, "X-1")
+        services.update_asset(
+            session, asset, AssetUpdate(department="a", version=asset.version),
+            Actor.of(session.get(User, admin.id), "web"), config_of(app),
+        )  # fmt: skip
+        session.commit()
+    login(client, auditor)
+    html = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Transport Bureau" in html and "Water Authority" not in html

@@ -40,6 +40,7 @@ class ControlsPage(HTMLParser):
         self.fields: dict[str, str] = {}
         self.post_forms: list[str] = []
         self._select: str | None = None
+        self._textarea: str | None = None
         self._summary = False
         self._form = None
         self.feed(html)
@@ -57,6 +58,9 @@ class ControlsPage(HTMLParser):
             self.fields[attrs["name"]] = attrs.get("value") or ""
             if attrs["name"].startswith("version:"):
                 self.rows.append(attrs["name"].partition(":")[2])
+        elif tag == "textarea" and (attrs.get("name") or "").startswith("evidence:"):
+            self._textarea = attrs["name"]
+            self.fields[self._textarea] = ""
         elif tag == "select" and (attrs.get("name") or "").startswith("status:"):
             self._select = attrs["name"]
         elif tag == "option" and self._select and "selected" in attrs:
@@ -67,10 +71,14 @@ class ControlsPage(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "select":
             self._select = None
+        elif tag == "textarea":
+            self._textarea = None
         elif tag == "span":
             self._summary = False
 
     def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
         if self._summary:
             self.areas[-1][0] += data.strip()
 
@@ -214,6 +222,40 @@ def _state(session, asset) -> dict:
         r.control_id: (r.status, r.evidence, r.reviewer, r.reviewed_on, r.version)
         for r in session.exec(select(AssetControl).where(AssetControl.asset_id == asset.id))
     }
+
+
+def test_multi_line_evidence_survives_a_save_of_other_controls(client, city, graded, session, api_token):
+    """Evidence of several lines (recorded through the API) comes back from the page's form as a
+    browser posts a textarea, lines ending CRLF: it is the same evidence, not a change, and nobody
+    becomes its reviewer by saving another control."""
+    token = {"Authorization": f"Bearer {api_token(city['admin'])}"}
+    items = client.get(f"/api/v1/assets/{graded.id}/controls", headers=token).json["items"]
+    kept = items[0]
+    recorded = client.patch(
+        f"/api/v1/assets/{graded.id}/controls/{kept['control_id']}",
+        json={"status": "implemented", "evidence": "Report 2026\nsection 4", "version": kept["version"]},
+        headers=token,
+    )
+    assert recorded.status_code == 200
+    login(client, city["officer_a"])
+    html = client.get(f"/assets/{graded.id}").get_data(as_text=True)
+    # An <input> would lose the line break: a browser takes newlines out of an input's value.
+    assert f'<textarea name="evidence:{kept["control_id"]}"' in html
+    page = ControlsPage(html)
+    assert page.fields[f"evidence:{kept['control_id']}"] == "Report 2026\nsection 4"
+    form = {k: v.replace("\n", "\r\n") for k, v in page.fields.items()}  # what a browser posts
+    other = next(cid for cid in page.rows if cid != kept["control_id"])
+    form[f"status:{other}"] = "planned"
+    before = _state(session, graded)[kept["control_id"]]
+    response = client.post(
+        f"/assets/{graded.id}/controls",
+        data={**form, "csrf_token": csrf_token(client, f"/assets/{graded.id}")},
+        headers=EN,
+    )
+    assert response.status_code == 302
+    assert _state(session, graded)[kept["control_id"]] == before
+    saved = [json.loads(e.detail)["control"] for e in _audited(session, graded.code) if e.actor == "officer.a"]
+    assert saved == [other]
 
 
 def test_one_save_records_several_controls_each_audited(client, city, graded, session):
@@ -429,8 +471,10 @@ def test_the_api_saves_several_controls_or_none(client, city, graded, session, a
     assert got[three["control_id"]]["evidence"] == "" and got[three["control_id"]]["reviewer"] == "officer.a"
     assert len(_audited(session, graded.code)) == audited + 2
     # Another department's asset is not found, and its controls stay as they were.
+    kept = _state(session, graded)
     other = _call(client, api_token(city["officer_b"]), "PATCH", path, json=body)
     assert other.status_code == 404
+    assert _state(session, graded) == kept and len(_audited(session, graded.code)) == audited + 2
 
 
 @pytest.mark.nodb

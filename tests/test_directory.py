@@ -252,3 +252,17 @@ def test_user_page_acts_on_the_user_shown_not_the_admin(client, make_user, tree)
     assert "/admin/users/root.admin/" not in page
     new_page = client.get("/admin/users/new").get_data(as_text=True)
     assert 'name="username"' in new_page
+
+
+@pytest.mark.parametrize("name", ["system", "System", "anonymous", "scheduler"])
+def test_the_applications_own_names_are_not_user_names(client, make_user, api_token, tree, session, name):
+    """The audit log shows "system" as the application itself: no person may be called so."""
+    admin = {"Authorization": f"Bearer {api_token(make_user('root', roles=('admin',)))}", "Accept-Language": "en"}
+    body = {"username": name, "department": "city", "roles": ["officer"], "password": "a long enough password"}
+    response = client.post("/api/v1/users", json=body, headers=admin)
+    assert response.status_code == 422
+    assert response.json["error"]["details"] == [
+        {"field": "username", "message": "This user name is reserved for the application."}
+    ]
+    session.rollback()
+    assert session.exec(select(User).where(func.lower(User.username) == name.lower())).first() is None

@@ -134,7 +134,7 @@ def _detail_page(asset: Asset, posted: dict[str, dict] | None = None, errors: di
         errors=errors,
         grades=services.grade_history(db, asset),
         owners=responsibility.history(db, services.SUBJECT, asset.id, services.OWNER),
-        department=directory.code_map(db).get(asset.department_id, ""),
+        department=asset.department_id,
         vendor_panel=policy.engagement_panel(db, asset, service_config()),
     )
 

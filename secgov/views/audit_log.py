@@ -106,8 +106,9 @@ def describe(session: Session, reader: Actor, entries: list[AuditEntry], words: 
     number of queries (the request's names of people and departments, one per object type)."""
     details = {e.seq: _loads(e.detail) for e in entries}
     book = names()
+    # Names of departments in the reader's scope only; another department stays the code recorded.
     departments = {
-        ref: book.department(ref) for ref in _department_refs(entries, details, words) if ref in book.departments
+        ref: book.department(ref) for ref in _department_refs(entries, details, words) if book.in_scope(ref, reader)
     }
     links = _links(session, reader, entries, words)
     lang = current_language()
