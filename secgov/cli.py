@@ -19,6 +19,7 @@ from secgov import audit as audit_log
 from secgov import auth, datakeys, domains, exchange
 from secgov.app import create_app
 from secgov.authz import Actor
+from secgov.background import Supervisor, child_commands, run_scheduler, run_worker
 from secgov.codes import ROLES
 from secgov.commands import acting, app_of, config_of, fail, transaction
 from secgov.datakeys import DataKeyError, DataKeys
@@ -29,6 +30,7 @@ from secgov.errors import NotFound, ServiceError, describe_validation
 from secgov.exchange import Register
 from secgov.models import Department
 from secgov.registry import Registry
+from secgov.server import configure_logging
 from secgov.server import run as run_server
 
 
@@ -323,17 +325,39 @@ def demo(ctx) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option(
-    "--no-scheduler",
-    is_flag=True,
-    help="Do not run scheduled jobs in this process (no jobs exist yet).",
-)
-def serve(host, port, workers, no_scheduler) -> None:
-    """Run the production WSGI server (gunicorn)."""
-    # No scheduled jobs exist yet; --no-scheduler is accepted now so that deployments
-    # written against the documented command line keep working when they arrive.
-    run_server(host=host, port=port, workers=workers)
+@click.option("--workers", default=2, show_default=True, type=int, help="Web worker processes.")
+@click.option("--no-scheduler", is_flag=True, help="Do not start the scheduler (another process or host runs it).")
+@click.option("--no-worker", is_flag=True, help="Do not start a background worker (others run the work).")
+@click.pass_context
+def serve(ctx, host, port, workers, no_scheduler, no_worker) -> None:
+    """Run the production WSGI server (gunicorn), with the scheduler and one background worker as
+    child processes unless turned off."""
+    app_of(ctx)  # the configuration is checked before anything starts
+    supervisor = Supervisor(child_commands(scheduler=not no_scheduler, worker=not no_worker))
+    supervisor.start()
+    try:
+        run_server(host=host, port=port, workers=workers)
+    finally:
+        supervisor.stop()
+
+
+@main.command("scheduler")
+@click.pass_context
+def scheduler(ctx) -> None:
+    """Run the one scheduler: it decides when scheduled work runs, reaps stale runs and writes the
+    audit checkpoints. Exits with 3 while another scheduler holds the lock."""
+    configure_logging()
+    sys.exit(run_scheduler(app_of(ctx)))
+
+
+@main.command("worker")
+@click.option("--zone", default=None, metavar="NAME", help="Run only this network zone's scans.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 32))
+@click.pass_context
+def worker(ctx, zone, threads) -> None:
+    """Run a background worker (on any host that reaches the database and the queue)."""
+    configure_logging()
+    sys.exit(run_worker(app_of(ctx), zone, threads))
 
 
 # --- registers: import and export -------------------------------------------------------------

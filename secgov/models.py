@@ -4,7 +4,7 @@ No `from __future__ import annotations` here: SQLModel resolves relationships fr
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from flask_babel import ngettext
@@ -224,3 +224,106 @@ class Responsibility(SQLModel, table=True):
     valid_to: datetime | None = ts_field()
     assigned_by: str = Field(max_length=64)
     reason: str = Field(default="", max_length=500)
+
+
+# --- background work (secgov.runs, secgov.scheduler, secgov.tasks) ----------------------------
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class Schedule(SQLModel, table=True):
+    """When the scheduler starts a kind of work: a cron expression (in the city's time zone) or an
+    interval. City-wide: created and changed by root-department admins; `system` schedules are the
+    application's own (kept by `db upgrade`: they can be changed or paused, not deleted)."""
+
+    __tablename__ = "schedule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=60, index=True)
+    name: str = Field(default="", max_length=200)
+    params: str = Field(default="{}", sa_type=sa.Text)
+    cron: str = Field(default="", max_length=100)
+    interval_seconds: int | None = Field(default=None)
+    enabled: bool = Field(default=True)
+    system: bool = Field(default=False)
+    version: int = Field(default=1)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = ts_field(nullable=False, default_factory=utcnow)
+    updated_at: datetime = ts_field(nullable=False, default_factory=utcnow)
+    last_planned_at: datetime | None = ts_field()
+
+
+class Run(SQLModel, table=True):
+    """One piece of background work: what, with which parameters, for whom, and how it went.
+
+    Runs of a schedule are unique per planned time (two schedulers, or one restarted, cannot start
+    the same planned run twice). `department_id` is the scope: the requester's department, or none
+    (the whole city's) for the system and for city-wide kinds."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        sa.UniqueConstraint("schedule_id", "planned_at", name="uq_run_schedule_planned"),
+        sa.Index("ix_run_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=60, index=True)
+    status: str = Field(default="queued", max_length=12, index=True)
+    queue: str = Field(default="default", max_length=60)
+    params: str = Field(default="{}", sa_type=sa.Text)
+    requested_by: str = Field(max_length=64)
+    requested_by_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    channel: str = Field(default="web", max_length=10)
+    department_id: int | None = Field(default=None, foreign_key="department.id", index=True, ondelete="SET NULL")
+    schedule_id: int | None = Field(default=None, foreign_key="schedule.id", index=True, ondelete="SET NULL")
+    planned_at: datetime | None = ts_field()
+    attempt: int = Field(default=1)
+    created_at: datetime = ts_field(nullable=False, default_factory=utcnow, index=True)
+    handed_at: datetime | None = ts_field()
+    started_at: datetime | None = ts_field()
+    heartbeat_at: datetime | None = ts_field()
+    deadline_at: datetime | None = ts_field()
+    finished_at: datetime | None = ts_field()
+    worker: str = Field(default="", max_length=120)
+    progress_done: int | None = Field(default=None)
+    progress_total: int | None = Field(default=None)
+    result: str = Field(default="", sa_type=sa.Text)
+    reason: str = Field(default="", max_length=60)
+    detail: str = Field(default="", max_length=1000)
+
+
+class RunFile(SQLModel, table=True):
+    """A file a run works on (an uploaded register): kept in the database, so that a worker on
+    another host reads it; deleted when the run ends."""
+
+    __tablename__ = "run_file"
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True, ondelete="CASCADE")
+    name: str = Field(max_length=255)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the one scheduler: the holder renews the lease; another scheduler starting while it
+    is current refuses to start."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=200)
+    acquired_at: datetime = ts_field(nullable=False)
+    expires_at: datetime = ts_field(nullable=False)
+
+
+class FigureSnapshot(SQLModel, table=True):
+    """A headline figure of one department (its own records, not its subtree's) on one day, taken
+    by the daily snapshot job, for trends."""
+
+    __tablename__ = "figure_snapshot"
+    __table_args__ = (sa.UniqueConstraint("day", "department_id", "figure", name="uq_figure_snapshot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    department_id: int = Field(foreign_key="department.id", index=True, ondelete="CASCADE")
+    figure: str = Field(max_length=60)
+    value: float

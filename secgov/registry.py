@@ -8,19 +8,21 @@ through `app.extensions["secgov_registry"]` or as arguments. So no core service 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 
 import click
 from flask import Blueprint
 
-from secgov import audit_terms, codes, settings
+from secgov import audit_terms, codes, jobs, runs, schedules, settings
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
 from secgov.db import CatalogSync
 from secgov.demo import DemoLoader
 from secgov.exchange import Register
+from secgov.runs import JobKind
 from secgov.settings import Setting
 
 
@@ -48,6 +50,7 @@ class Domain:
     menu: tuple[MenuItem, ...] = ()
     registers: tuple[Register, ...] = ()  # import and export pages, API and commands
     audit_terms: AuditTerms = AuditTerms()  # what its audit actions, objects and fields are called
+    jobs: tuple[JobKind, ...] = ()  # kinds of background work (secgov.runs)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,12 @@ class Registry:
 
     @property
     def catalogs(self) -> list[CatalogSync]:
-        return [sync for domain in self.domains for sync in domain.catalogs]
+        """What `db upgrade` refreshes: each domain's catalogs, then the application's own
+        schedules (one per kind of work with a default schedule)."""
+        return [
+            *(sync for domain in self.domains for sync in domain.catalogs),
+            lambda session: schedules.sync_system(session, self.jobs),
+        ]
 
     @property
     def demos(self) -> list[DemoLoader]:
@@ -98,11 +106,19 @@ class Registry:
         return Vocabulary(
             [
                 audit_terms.CORE,
+                runs.AUDIT_TERMS,
                 *(domain.audit_terms for domain in self.domains),
                 audit_terms.register_terms(self.registers),
                 setting_fields,
             ]
         )
+
+    @cached_property
+    def jobs(self) -> Mapping[str, JobKind]:
+        """Every kind of background work by code: the core's (`secgov.jobs.CORE`), then the
+        domains'."""
+        kinds = [*jobs.CORE, *(kind for domain in self.domains for kind in domain.jobs)]
+        return MappingProxyType({kind.code: kind for kind in kinds})
 
     @property
     def menu(self) -> list[MenuItem]:

@@ -32,6 +32,12 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_name(name, type_, parent_names) -> bool:
+    """The task queue's own tables (Huey's, on the application's PostgreSQL: huey_*) are not the
+    application's: autogenerate leaves them alone."""
+    return not (type_ == "table" and name and name.startswith("huey_"))
+
+
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
     engine = make_engine(url, single_use=True)
@@ -49,6 +55,7 @@ def run_migrations() -> None:
             render_as_batch=sqlite,
             render_item=render_item,
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
