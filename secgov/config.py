@@ -38,6 +38,19 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"configuration error: {name} must be a whole number, not {value!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 86400:
+        raise SystemExit(f"configuration error: {name} must be a number of seconds, not {value!r}")
+    return number
+
+
 log = logging.getLogger(__name__)
 
 
@@ -170,6 +183,18 @@ def from_environment() -> dict:
         "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
         "SECGOV_TRUSTED_PROXIES": _int("SECGOV_TRUSTED_PROXIES", 0),
         "SECGOV_SQL_ECHO": _bool("SECGOV_SQL_ECHO", False),
+        # Background work (secgov.tasks, secgov.scheduler, secgov.runs). The queue's key signs
+        # every task: the same on every host (unset: instance/tasks_key, made once).
+        "SECGOV_TASKS_KEY": os.environ.get("SECGOV_TASKS_KEY") or None,
+        "SECGOV_TASKS_PATH": os.environ.get("SECGOV_TASKS_PATH") or None,  # SqliteHuey's file
+        "SECGOV_TASKS_IMMEDIATE": _bool("SECGOV_TASKS_IMMEDIATE", False),  # tests: run at once
+        "SECGOV_SCHEDULE_MIN_SECONDS": _int("SECGOV_SCHEDULE_MIN_SECONDS", 60),
+        "SECGOV_SCHEDULER_LEASE_SECONDS": _int("SECGOV_SCHEDULER_LEASE_SECONDS", 30),
+        "SECGOV_SCHEDULER_POLL_SECONDS": _float("SECGOV_SCHEDULER_POLL_SECONDS", 2.0),
+        "SECGOV_RUN_BEAT_SECONDS": _float("SECGOV_RUN_BEAT_SECONDS", 10.0),
+        "SECGOV_RUN_STALE_SECONDS": _int("SECGOV_RUN_STALE_SECONDS", 60),
+        "SECGOV_RUN_REAP_SECONDS": _float("SECGOV_RUN_REAP_SECONDS", 30.0),
+        "SECGOV_RUN_UNCLAIMED_SECONDS": _int("SECGOV_RUN_UNCLAIMED_SECONDS", 300),
         # The keys that encrypt TOTP secrets in the database (see secgov.datakeys): comma-separated,
         # the first encrypts, all decrypt. Unset: instance/data_keys, made by `db upgrade`.
         "SECGOV_DATA_KEYS": os.environ.get("SECGOV_DATA_KEYS") or None,

@@ -109,6 +109,9 @@ class JobKind:
     default_schedule: str | int | None = None
     on_failure: str | None = None
     reasons: Mapping[str, str] = field(default_factory=dict)
+    # A template (under templates/) showing a run's result on its page, given `run` and `result`;
+    # none: the page lists the result's fields.
+    result_template: str | None = None
 
 
 @dataclass
