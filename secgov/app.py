@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from secgov import api, domains, handlers, views, web
+from secgov import api, domains, handlers, mail, views, web
 from secgov import config as configuration
 from secgov.config import INSTANCE, ROOT, default_database_url, from_environment, load_secret_key
 from secgov.datakeys import DataKeys
@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = default_database_url(INSTANCE)
     configuration.check(app.config)
+    mail.check(app.config)
     # The keys of the encrypted columns: SECGOV_DATA_KEYS is checked now; the key file (made by
     # `db upgrade`) is read when a secret is first encrypted or decrypted.
     app.extensions["secgov_data_keys"] = DataKeys.configured(app.config.get("SECGOV_DATA_KEYS"), INSTANCE)

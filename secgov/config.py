@@ -198,6 +198,16 @@ def from_environment() -> dict:
         # The keys that encrypt TOTP secrets in the database (see secgov.datakeys): comma-separated,
         # the first encrypts, all decrypt. Unset: instance/data_keys, made by `db upgrade`.
         "SECGOV_DATA_KEYS": os.environ.get("SECGOV_DATA_KEYS") or None,
+        # E-mail (secgov.mail): no host, no e-mail. The values are checked when the app starts
+        # (secgov.mail.check): the port's default follows the security (587, 465 with "tls").
+        "SECGOV_SMTP_HOST": os.environ.get("SECGOV_SMTP_HOST", ""),
+        "SECGOV_SMTP_PORT": os.environ.get("SECGOV_SMTP_PORT") or None,
+        "SECGOV_SMTP_USERNAME": os.environ.get("SECGOV_SMTP_USERNAME", ""),
+        "SECGOV_SMTP_PASSWORD": os.environ.get("SECGOV_SMTP_PASSWORD", ""),
+        "SECGOV_SMTP_FROM": os.environ.get("SECGOV_SMTP_FROM", ""),
+        "SECGOV_SMTP_SECURITY": os.environ.get("SECGOV_SMTP_SECURITY") or "starttls",
+        "SECGOV_SMTP_CA_FILE": os.environ.get("SECGOV_SMTP_CA_FILE", ""),
+        "SECGOV_SMTP_TIMEOUT": os.environ.get("SECGOV_SMTP_TIMEOUT") or None,
     }
 
 

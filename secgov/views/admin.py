@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 
-from secgov import auth, directory, settings
+from secgov import auth, directory, mail, settings
 from secgov.authz import roles
 from secgov.models import Department
 from secgov.pages import Done, Form, act, int_arg
-from secgov.web import actor, get_session, service_config
+from secgov.web import actor, can, current_user, get_session, service_config
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -211,12 +211,18 @@ def _posted_settings() -> dict:
 
 def _settings_page(errors: dict | None = None) -> str:
     declared = current_app.extensions["secgov_registry"].settings
+    editable = settings.may_change(actor())
+    mail_state = mail.state(mail.MailSettings.from_mapping(current_app.config))
     return render_template(
         "admin/settings.html",
         items=settings.current(get_session(), declared, service_config()),
-        editable=settings.may_change(actor()),
+        editable=editable,
         errors=errors or {},
         shown=_posted_settings() if errors else {},
+        mail=mail_state,
+        # The test message is a background job: offered once the jobs exist, to the city's admins.
+        mail_test=mail_state.enabled and editable and "jobs.start" in current_app.view_functions and can("jobs.start"),
+        mail_to=current_user().email if current_user() else "",
     )
 
 
