@@ -191,10 +191,9 @@ def update(
     return schedule
 
 
-def delete(session: Session, actor: Actor, schedule_id: int, version: int) -> None:
+def delete(session: Session, actor: Actor, schedule_id: int) -> None:
     _city_only(actor, "delete", schedule_id)
     schedule = get(session, schedule_id)
-    check_version(schedule, version)
     if schedule.system:
         raise Conflict(_("The application's own schedules cannot be deleted; pause them instead."))
     audit.record(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from secgov.api import audit, core, directory, registers, settings
+from secgov.api import audit, core, directory, jobs, registers, settings
 from secgov.registry import Registry
 
 
@@ -14,6 +14,7 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         core.bp,
         directory.bp,
         audit.bp,
+        jobs.bp,
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
     ]

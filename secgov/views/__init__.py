@@ -5,9 +5,17 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.registry import Registry
-from secgov.views import account, admin, audit_log, auth_views, main, registers
+from secgov.views import account, admin, audit_log, auth_views, jobs, main, registers
 
 
 def blueprints(registry: Registry) -> list[Blueprint]:
     """The core's page blueprints for an app with this registry's domains."""
-    return [main.bp, auth_views.bp, account.bp, admin.bp, audit_log.bp, registers.blueprint(registry.registers)]
+    return [
+        main.bp,
+        auth_views.bp,
+        account.bp,
+        admin.bp,
+        audit_log.bp,
+        jobs.bp,
+        registers.blueprint(registry.registers),
+    ]
