@@ -173,6 +173,12 @@ def from_environment() -> dict:
         # The keys that encrypt TOTP secrets in the database (see secgov.datakeys): comma-separated,
         # the first encrypts, all decrypt. Unset: instance/data_keys, made by `db upgrade`.
         "SECGOV_DATA_KEYS": os.environ.get("SECGOV_DATA_KEYS") or None,
+        # Signed checkpoints of the audit chain (see secgov.checkpoints): the Ed25519 signing key,
+        # its public key and the log. Unset: instance/checkpoint_key, instance/checkpoint_key.pub
+        # and instance/audit-checkpoints.log.
+        "SECGOV_CHECKPOINT_KEY": os.environ.get("SECGOV_CHECKPOINT_KEY") or None,
+        "SECGOV_CHECKPOINT_PUBLIC_KEY": os.environ.get("SECGOV_CHECKPOINT_PUBLIC_KEY") or None,
+        "SECGOV_CHECKPOINT_LOG": os.environ.get("SECGOV_CHECKPOINT_LOG") or None,
     }
 
 
