@@ -203,6 +203,9 @@ class Verification:
         "hash_mismatch": "content does not match its hash",
         "ends_before_head": "the chain ends before the recorded head {seq}",
         "head_mismatch": "the recorded head does not match",
+        # Against the signed checkpoints (secgov.checkpoints).
+        "ends_before_checkpoint": "the chain ends before checkpoint seq {seq}",
+        "checkpoint_mismatch": "the entry does not match its signed checkpoint",
     }
 
     @property

@@ -208,6 +208,7 @@ CORE = AuditTerms(
         "department.updated": N_("Department changed"),
         "department.deleted": N_("Department deleted"),
         "responsibility.assigned": N_("Responsibility assigned"),
+        "audit.checkpoint": N_("Audit log checkpoint signed"),
     },
     groups={
         "auth": N_("Sign-in and sessions"),
@@ -218,6 +219,7 @@ CORE = AuditTerms(
         "setting": N_("Settings"),
         "department": N_("Departments"),
         "responsibility": N_("Responsibilities"),
+        "audit": N_("Audit log"),
     },
     objects={
         "user": ObjectKind(N_("User"), "admin.user_edit", "username", _users),
@@ -225,6 +227,7 @@ CORE = AuditTerms(
         "setting": ObjectKind(N_("Setting"), "admin.settings_page", locate=list_page),
         "api_token": ObjectKind(N_("API token")),
         "data_keys": ObjectKind(N_("Data keys")),
+        "audit": ObjectKind(N_("Audit log")),
     },
     fields={
         "code": FieldTerm(N_("Code")),
@@ -263,5 +266,8 @@ CORE = AuditTerms(
         "total_rows": FieldTerm(N_("Rows in the file")),
         "removed": FieldTerm(N_("Removed")),
         "kept": FieldTerm(N_("Kept")),
+        "audit.seq": FieldTerm(N_("Last entry signed")),
+        "audit.hash": FieldTerm(N_("Hash of the entry signed")),
+        "audit.key_id": FieldTerm(N_("Signing key fingerprint")),
     },
 )

@@ -20,6 +20,7 @@ from secgov import auth, datakeys, domains, exchange
 from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.background import Supervisor, child_commands, run_scheduler, run_worker
+from secgov.checkpoints import CheckpointFailed, CheckpointFiles, verify_checkpoints, write_checkpoint
 from secgov.codes import ROLES
 from secgov.commands import acting, app_of, config_of, fail, transaction
 from secgov.datakeys import DataKeyError, DataKeys
@@ -280,7 +281,8 @@ def audit() -> None:
 )
 @click.pass_context
 def audit_verify(ctx, expected) -> None:
-    """Exit 0 when the chain is intact; otherwise name the first bad entry and exit 1."""
+    """Exit 0 when the chain is intact and holds every signed checkpoint of the checkpoint log;
+    otherwise name the first bad entry (or line of the log) and exit 1."""
     app = app_of(ctx)
     head = None
     if expected:
@@ -288,13 +290,34 @@ def audit_verify(ctx, expected) -> None:
         if not seq.isdigit() or len(digest) != 64:
             fail("--head takes SEQ:HASH as printed by 'audit head'", 2)
         head = (int(seq), digest)
+    files = CheckpointFiles.from_mapping(app.config)
     with app.app_context(), new_session(app.extensions["secgov_engine"], write=False) as session:
-        result = audit_log.verify(session, head)
-    if result.ok:
-        where = f" head {result.head[0]}:{result.head[1]}" if result.head else ""
-        click.echo(f"audit chain intact: {result.checked} entries{where}")
-        return
-    fail(f"audit chain broken at entry {result.bad_seq}: {result.reason} ({result.checked} entries checked before it)")
+        result = verify_checkpoints(session, files, head)
+    chain = result.chain
+    if not chain.ok:
+        fail(f"audit chain broken at entry {chain.bad_seq}: {chain.reason} ({chain.checked} entries checked before it)")
+    if result.problem:
+        fail(f"checkpoint log {result.log_path}: {result.reason}")
+    where = f" head {chain.head[0]}:{chain.head[1]}" if chain.head else ""
+    click.echo(f"audit chain intact: {chain.checked} entries{where}")
+    if result.checked:
+        click.echo(f"signed checkpoints held: {result.checked} in {result.log_path}")
+    else:
+        click.echo(f"no signed checkpoints found in {result.log_path}")
+
+
+@audit.command("checkpoint")
+@click.pass_context
+def audit_checkpoint(ctx) -> None:
+    """Sign the chain's head now and append it to the checkpoint log (outside the database)."""
+    app = app_of(ctx)
+    files = CheckpointFiles.from_mapping(app.config)
+    try:
+        with app.app_context():
+            signed = write_checkpoint(app.extensions["secgov_engine"], files, Actor.system("cli"))
+    except CheckpointFailed as exc:
+        fail(exc.message)
+    click.echo(f"checkpoint signed: seq {signed.seq} hash {signed.hash} \u2192 {files.log_path}")
 
 
 @audit.command("head")

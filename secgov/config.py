@@ -208,6 +208,12 @@ def from_environment() -> dict:
         "SECGOV_SMTP_SECURITY": os.environ.get("SECGOV_SMTP_SECURITY") or "starttls",
         "SECGOV_SMTP_CA_FILE": os.environ.get("SECGOV_SMTP_CA_FILE", ""),
         "SECGOV_SMTP_TIMEOUT": os.environ.get("SECGOV_SMTP_TIMEOUT") or None,
+        # Signed checkpoints of the audit chain (see secgov.checkpoints): the Ed25519 signing key,
+        # its public key and the log. Unset: instance/checkpoint_key, instance/checkpoint_key.pub
+        # and instance/audit-checkpoints.log.
+        "SECGOV_CHECKPOINT_KEY": os.environ.get("SECGOV_CHECKPOINT_KEY") or None,
+        "SECGOV_CHECKPOINT_PUBLIC_KEY": os.environ.get("SECGOV_CHECKPOINT_PUBLIC_KEY") or None,
+        "SECGOV_CHECKPOINT_LOG": os.environ.get("SECGOV_CHECKPOINT_LOG") or None,
     }
 
 

@@ -4,17 +4,24 @@ their own packages (`Domain.jobs`)."""
 from __future__ import annotations
 
 import time
+from typing import Literal
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
 
+from secgov import checkpoints, mail
 from secgov.codes import N_
-from secgov.runs import JobContext, JobKind, worker_name
+from secgov.db import new_session
+from secgov.models import Department, Run, User, UserRole
+from secgov.runs import JobContext, JobFailed, JobKind, reason_text, worker_name
 
 
 class CheckParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hold_seconds: int = Field(default=0, ge=0, le=3600, description="How long the check keeps a worker busy.")
+    hold_seconds: int = Field(default=0, ge=0, le=3600, description=N_("Seconds to keep a worker busy"))
 
 
 def system_check(ctx: JobContext) -> dict:
@@ -39,4 +46,135 @@ SYSTEM_CHECK = JobKind(
     schedulable=True,
 )
 
-CORE: tuple[JobKind, ...] = (SYSTEM_CHECK,)
+# --- signed audit checkpoints ----------------------------------------------------------------------
+
+
+def audit_checkpoint(ctx: JobContext) -> dict:
+    """Sign the audit chain's head with the scheduler host's key and append it to the log."""
+    files = checkpoints.CheckpointFiles.from_mapping(ctx.config)
+    try:
+        made = checkpoints.write_checkpoint(ctx.engine, files, ctx.actor)
+    except checkpoints.CheckpointFailed as exc:
+        raise JobFailed(f"checkpoint_{exc.problem}", exc.message) from None
+    return {"seq": made.seq, "hash": made.hash, "key_id": made.key_id, "log": str(files.log_path)}
+
+
+# --- e-mail ----------------------------------------------------------------------------------------
+
+
+def _send(ctx: JobContext, to: list[str], subject: str, body: str) -> None:
+    try:
+        mail.send(mail.MailSettings.from_mapping(ctx.config), to, subject, body)
+    except mail.MailFailed as exc:
+        raise JobFailed(f"mail_{exc.problem}", exc.detail) from None
+
+
+class MailTestParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    to: str = Field(min_length=3, max_length=254, description=N_("Recipient"))
+    lang: Literal["zh", "en"] = Field(default="zh", description=N_("Language"))
+
+
+def mail_test(ctx: JobContext) -> dict:
+    """A test message to one address, in the language of the page it was asked from."""
+    params: MailTestParams = ctx.params  # type: ignore[assignment]
+    with force_locale(params.lang):
+        subject = _("SecGov test message")
+        body = _(
+            "This message was sent by SecGov to check its e-mail settings. It was asked for by %(user)s."
+            " Nothing needs to be done.",
+            user=ctx.actor.username,
+        )
+    _send(ctx, [params.to], subject, body)
+    return {"to": params.to}
+
+
+class AlertParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: int = Field(ge=1, description=N_("Failed run"))
+
+
+def _city_admins(ctx: JobContext) -> dict[str, list[str]]:
+    """The e-mail addresses of the city's active administrators, by their language."""
+    with new_session(ctx.engine, write=False) as session:
+        rows = session.exec(
+            select(User.email, User.language)
+            .join(UserRole, UserRole.user_id == User.id)
+            .join(Department, Department.id == User.department_id)
+            .where(UserRole.role == "admin", Department.parent_id.is_(None), User.disabled.is_(False), User.email != "")
+        ).all()
+    by_language: dict[str, list[str]] = {}
+    for email, language in rows:
+        by_language.setdefault(language if language in ("zh", "en") else "zh", []).append(email)
+    return by_language
+
+
+def mail_alert(ctx: JobContext) -> dict:
+    """Tell the city's administrators that a run failed, and why."""
+    params: AlertParams = ctx.params  # type: ignore[assignment]
+    with new_session(ctx.engine, write=False) as session:
+        failed = session.get(Run, params.run_id)
+    if failed is None:
+        raise JobFailed("bad_params", f"no run {params.run_id}")
+    recipients = _city_admins(ctx)
+    if not recipients:
+        raise JobFailed("no_recipients")
+    kinds = ctx.registry.jobs
+    sent = 0
+    for lang, addresses in recipients.items():
+        with force_locale(lang):
+            label = _(kinds[failed.kind].label) if failed.kind in kinds else failed.kind
+            subject = _("SecGov: %(work)s failed", work=label)
+            body = _(
+                "Background run %(id)d (%(work)s) failed: %(reason)s\n\nSee the page of background work in SecGov.",
+                id=failed.id,
+                work=label,
+                reason=reason_text(failed.reason, kinds, failed.kind),
+            )
+        _send(ctx, addresses, subject, body)
+        sent += len(addresses)
+    return {"run_id": failed.id, "recipients": sent}
+
+
+MAIL_REASONS = {f"mail_{code}": message for code, message in mail.PROBLEMS.items()}
+
+MAIL_TEST = JobKind(
+    code="mail.test",
+    label=N_("Test e-mail message"),
+    run=mail_test,
+    params=MailTestParams,
+    max_seconds=120,
+    roles=frozenset({"admin"}),
+    city_wide=True,
+    retries=0,
+    reasons=MAIL_REASONS,
+)
+
+MAIL_ALERT = JobKind(
+    code="mail.alert",
+    label=N_("Failure alert by e-mail"),
+    run=mail_alert,
+    params=AlertParams,
+    max_seconds=120,
+    city_wide=True,
+    retries=0,
+    reasons={**MAIL_REASONS, "no_recipients": N_("No administrator of the city has an e-mail address.")},
+)
+
+AUDIT_CHECKPOINT = JobKind(
+    code="audit.checkpoint",
+    label=N_("Signed audit checkpoint"),
+    run=audit_checkpoint,
+    queue="scheduler",  # the key lives on the scheduler's host only
+    max_seconds=300,
+    roles=frozenset({"admin"}),
+    schedulable=True,
+    city_wide=True,
+    default_schedule=3600,
+    on_failure=MAIL_ALERT.code,
+    reasons={f"checkpoint_{code}": message for code, message in checkpoints.PROBLEMS.items()},
+)
+
+CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT)

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from secgov import audit, auth, domains
 from secgov.app import create_app
 from secgov.authz import Actor
+from secgov.checkpoints import CheckpointFiles
 from secgov.db import make_engine, upgrade
 from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user
 
@@ -60,6 +61,18 @@ def audit_actions_are_labelled(monkeypatch):
     monkeypatch.setattr(audit, "record_many", checked)
     yield
     assert not unlabelled, f"audit actions without a label in the audit vocabulary: {sorted(set(unlabelled))}"
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_files(tmp_path, monkeypatch) -> CheckpointFiles:
+    """Every test's audit checkpoint key, public key and log in a folder of its own, never in
+    instance/: set in the environment, which the apps and the command-line runs read."""
+    folder = tmp_path / "checkpoints"
+    files = CheckpointFiles(folder / "checkpoint_key", folder / "checkpoint_key.pub", folder / "audit-checkpoints.log")
+    monkeypatch.setenv("SECGOV_CHECKPOINT_KEY", str(files.key_path))
+    monkeypatch.setenv("SECGOV_CHECKPOINT_PUBLIC_KEY", str(files.public_key_path))
+    monkeypatch.setenv("SECGOV_CHECKPOINT_LOG", str(files.log_path))
+    return files
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +137,7 @@ def app(database_url):
             "DATABASE_URL": database_url,
             "SESSION_COOKIE_SECURE": False,
             "REDIS_URL": None,
+            "SECGOV_TASKS_IMMEDIATE": True,
         }
     )
     app.test_client_class = ClosingClient

@@ -11,23 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, url_for
-from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 
 from secgov import runs, schedules
 from secgov.authz import roles
-from secgov.errors import Invalid
 from secgov.models import Run, Schedule
 from secgov.rest import PageQuery, operation, page, page_model
 from secgov.runs import RunFilter
 from secgov.schedules import ScheduleIn, ScheduleUpdate
-from secgov.tasks import hand_over, platform_of
-from secgov.web import actor, current_user, get_session
+from secgov.web import actor, get_session
+from secgov.work import RUN_READERS, SCHEDULE_READERS, kind_label, kinds, schedule_limits, start_run
 
 bp = Blueprint("api_jobs", __name__, url_prefix="/api/v1")
-
-RUN_READERS = ("admin", "officer", "auditor")
-SCHEDULE_READERS = ("admin", "auditor")
 
 
 class RunQuery(RunFilter, PageQuery):
@@ -80,20 +75,11 @@ class ScheduleRead(BaseModel):
     last_planned_at: datetime | None
 
 
-def _kinds():
-    return current_app.extensions["secgov_registry"].jobs
-
-
-def _label(code: str) -> str:
-    kind = _kinds().get(code)
-    return _(kind.label) if kind else code
-
-
 def run_read(run: Run) -> RunRead:
     return RunRead(
         id=run.id,
         kind=run.kind,
-        kind_label=_label(run.kind),
+        kind_label=kind_label(run.kind),
         status=run.status,
         params=runs.loads(run.params),
         requested_by=run.requested_by,
@@ -109,14 +95,14 @@ def run_read(run: Run) -> RunRead:
         progress_total=run.progress_total,
         result=runs.loads(run.result) if run.result else None,
         reason=run.reason,
-        reason_text=runs.reason_text(run.reason, _kinds(), run.kind) if run.reason else "",
+        reason_text=runs.reason_text(run.reason, kinds(), run.kind) if run.reason else "",
     )
 
 
 def schedule_read(row: Schedule) -> ScheduleRead:
     return ScheduleRead(
         **{name: getattr(row, name) for name in ScheduleRead.model_fields if name not in ("kind_label", "params")},
-        kind_label=_label(row.kind),
+        kind_label=kind_label(row.kind),
         params=json.loads(row.params or "{}"),
     )
 
@@ -133,20 +119,6 @@ def jobs_list(query: RunQuery):
     filters = RunFilter(**query.model_dump(include=set(RunFilter.model_fields)))
     rows, total = runs.list_runs(get_session(), actor(), filters, page=query.page, page_size=query.page_size)
     return page([run_read(r) for r in rows], total, query)
-
-
-def start_run(kind_code: str, params: dict[str, Any]) -> Run:
-    """Ask for a run as the signed-in user (pages and API): the kind must exist and the user may
-    start it; handed to the queue when the request's transaction commits."""
-    kind = _kinds().get(kind_code)
-    if kind is None:
-        raise Invalid(_("No such kind of work."), field="kind")
-    who = actor()
-    runs.may_start(who, kind, current_user().roles)
-    session = get_session()
-    run = runs.enqueue(session, who, kind, params)
-    hand_over(session, platform_of(current_app), [run.id])
-    return run
 
 
 @bp.post("/jobs")
@@ -175,14 +147,6 @@ def jobs_get(run_id: int):
 # --- schedules ------------------------------------------------------------------------------------
 
 
-def _when() -> dict[str, Any]:
-    config = current_app.config
-    return {
-        "timezone": str(config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")),
-        "min_seconds": int(config.get("SECGOV_SCHEDULE_MIN_SECONDS", schedules.MIN_SECONDS)),
-    }
-
-
 @bp.get("/schedules")
 @roles(*SCHEDULE_READERS)
 @operation(query=PageQuery, ok=page_model(ScheduleRead), tags=["jobs"])
@@ -199,7 +163,7 @@ def schedules_list(query: PageQuery):
 def schedules_create(body: ScheduleIn):
     """Create a schedule (root-department admins): a cron expression in the city's time zone or
     an interval; the scheduler picks it up without a restart."""
-    row = schedules.create(get_session(), actor(), body, _kinds(), **_when())
+    row = schedules.create(get_session(), actor(), body, kinds(), **schedule_limits())
     return schedule_read(row)
 
 
@@ -215,7 +179,7 @@ def schedules_get(schedule_id: int):
 @operation(body=ScheduleUpdate, ok=ScheduleRead, tags=["jobs"])
 def schedules_update(schedule_id: int, body: ScheduleUpdate):
     """Change a schedule (root-department admins), giving the version read."""
-    return schedule_read(schedules.update(get_session(), actor(), schedule_id, body, _kinds(), **_when()))
+    return schedule_read(schedules.update(get_session(), actor(), schedule_id, body, kinds(), **schedule_limits()))
 
 
 @bp.delete("/schedules/<int:schedule_id>")

@@ -12,13 +12,13 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from secgov import runs, schedules
-from secgov.api.jobs import RUN_READERS, SCHEDULE_READERS, start_run
 from secgov.authz import roles
 from secgov.errors import validation_details
 from secgov.pages import Done, act, int_arg
 from secgov.runs import STATUSES, JobKind, RunFilter
 from secgov.schedules import ScheduleIn, ScheduleUpdate
 from secgov.web import actor, current_user, get_session
+from secgov.work import RUN_READERS, SCHEDULE_READERS, schedule_limits, start_run
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -143,14 +143,6 @@ def detail(run_id: int):
 # --- schedules -----------------------------------------------------------------------------------
 
 
-def _when() -> dict[str, Any]:
-    config = current_app.config
-    return {
-        "timezone": str(config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")),
-        "min_seconds": int(config.get("SECGOV_SCHEDULE_MIN_SECONDS", schedules.MIN_SECONDS)),
-    }
-
-
 def _schedules_page(errors: dict[str, str] | None = None, form: dict[str, str] | None = None, editing: int = 0):
     rows = schedules.list_all(get_session())
     schedulable = [kind for kind in kinds().values() if kind.schedulable]
@@ -163,8 +155,8 @@ def _schedules_page(errors: dict[str, str] | None = None, form: dict[str, str] |
         form=form or {},
         editing=editing,
         may_change=actor().city_wide and "admin" in current_user().roles,
-        min_seconds=_when()["min_seconds"],
-        timezone=_when()["timezone"],
+        min_seconds=schedule_limits()["min_seconds"],
+        timezone=schedule_limits()["timezone"],
         params_text=lambda row: ", ".join(f"{k}={v}" for k, v in json.loads(row.params or "{}").items()),
     )
 
@@ -202,7 +194,7 @@ def schedules_create():
     if data is None:
         return _schedules_page(errors, dict(request.form)), 422
     return act(
-        lambda: schedules.create(get_session(), actor(), data, kinds(), **_when()),
+        lambda: schedules.create(get_session(), actor(), data, kinds(), **schedule_limits()),
         done=lambda _row: Done(url_for("jobs.schedules_page"), _("Schedule created.")),
         again=lambda errs: _schedules_page(errs, dict(request.form)),
     )
@@ -215,7 +207,7 @@ def schedules_update(schedule_id: int):
     if data is None:
         return _schedules_page(errors, dict(request.form), editing=schedule_id), 422
     return act(
-        lambda: schedules.update(get_session(), actor(), schedule_id, data, kinds(), **_when()),
+        lambda: schedules.update(get_session(), actor(), schedule_id, data, kinds(), **schedule_limits()),
         done=lambda _row: Done(url_for("jobs.schedules_page"), _("Schedule changed.")),
         again=lambda errs: _schedules_page(errs, dict(request.form), editing=schedule_id),
     )

@@ -1,0 +1,52 @@
+"""The frames' side of background work, shared by the pages and the API: who reads runs and
+schedules, asking for a run as the signed-in user, and the schedule limits of the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+
+from secgov import runs, schedules
+from secgov.errors import Invalid
+from secgov.models import Run
+from secgov.runs import JobKind
+from secgov.tasks import hand_over, platform_of
+from secgov.web import actor, current_user, get_session
+
+RUN_READERS = ("admin", "officer", "auditor")
+SCHEDULE_READERS = ("admin", "auditor")
+
+
+def kinds() -> Mapping[str, JobKind]:
+    return current_app.extensions["secgov_registry"].jobs
+
+
+def kind_label(code: str) -> str:
+    kind = kinds().get(code)
+    return _(kind.label) if kind else code
+
+
+def start_run(kind_code: str, params: Mapping[str, Any]) -> Run:
+    """Ask for a run as the signed-in user: the kind must exist and the user may start it; handed
+    to the queue when the request's transaction commits."""
+    kind = kinds().get(kind_code)
+    if kind is None:
+        raise Invalid(_("No such kind of work."), field="kind")
+    who = actor()
+    runs.may_start(who, kind, current_user().roles)
+    session = get_session()
+    run = runs.enqueue(session, who, kind, params)
+    hand_over(session, platform_of(current_app), [run.id])
+    return run
+
+
+def schedule_limits() -> dict[str, Any]:
+    """The city's time zone (cron expressions) and the shortest interval allowed."""
+    config = current_app.config
+    return {
+        "timezone": str(config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")),
+        "min_seconds": int(config.get("SECGOV_SCHEDULE_MIN_SECONDS", schedules.MIN_SECONDS)),
+    }
