@@ -157,6 +157,7 @@ def _schedules_page(errors: dict[str, str] | None = None, form: dict[str, str] |
         may_change=actor().city_wide and "admin" in current_user().roles,
         min_seconds=schedule_limits()["min_seconds"],
         timezone=schedule_limits()["timezone"],
+        params_of=lambda row: json.loads(row.params or "{}"),
         params_text=lambda row: ", ".join(f"{k}={v}" for k, v in json.loads(row.params or "{}").items()),
     )
 
