@@ -176,10 +176,10 @@ class Scheduler:
             pass
         self._versions.pop(schedule_id, None)
 
-    def fire(self, schedule_id: int, planned_at: datetime) -> int | None:
+    def fire(self, schedule_id: int, planned_at: datetime | None = None) -> int | None:
         """Ask for the run of a schedule planned for planned_at, once: None when it was asked for
         already (by this scheduler before a restart, or by another) or the schedule is gone."""
-        planned_at = planned_at.astimezone(UTC)
+        planned_at = (planned_at or datetime.now(UTC)).astimezone(UTC)
         try:
             with write_session(self.engine) as session:
                 schedule = session.get(Schedule, schedule_id)

@@ -220,6 +220,7 @@ def heartbeat(engine, run_id: int, attempt: int, every: float):
 
 def platform_of(app: Flask) -> Platform:
     """The app's platform (one per process, made on first use)."""
+    app = app._get_current_object() if hasattr(app, "_get_current_object") else app  # not current_app's proxy
     platform = app.extensions.get("secgov_platform")
     if platform is None:
         platform = app.extensions["secgov_platform"] = Platform(app)

@@ -138,6 +138,7 @@ def app(database_url):
             "SESSION_COOKIE_SECURE": False,
             "REDIS_URL": None,
             "SECGOV_TASKS_IMMEDIATE": True,
+            "SECGOV_TASKS_KEY": "test-tasks-key-not-for-production",
         }
     )
     app.test_client_class = ClosingClient

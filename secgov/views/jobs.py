@@ -136,7 +136,7 @@ def detail(run_id: int):
         reason=runs.reason_text(run.reason, kinds(), run.kind) if run.reason else "",
         percent=percent,
         ended=run.status in runs.ENDED,
-        status_label=runs.status_label(run.status),
+        statuses=STATUSES,
     )
 
 
