@@ -160,8 +160,8 @@ def update(
     timezone: str,
     min_seconds: int,
 ) -> Schedule:
-    _city_only(actor, "update", schedule_id)
     schedule = get(session, schedule_id)
+    _city_only(actor, "update", schedule_id)
     check_version(schedule, data.version)
     if schedule.system and data.kind != schedule.kind:
         raise Invalid(_("The kind of work of the application's own schedules cannot be changed."), field="kind")
@@ -192,8 +192,8 @@ def update(
 
 
 def delete(session: Session, actor: Actor, schedule_id: int) -> None:
-    _city_only(actor, "delete", schedule_id)
     schedule = get(session, schedule_id)
+    _city_only(actor, "delete", schedule_id)
     if schedule.system:
         raise Conflict(_("The application's own schedules cannot be deleted; pause them instead."))
     audit.record(

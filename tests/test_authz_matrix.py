@@ -25,8 +25,9 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from secgov import audit, auth
+from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
+from secgov.jobs import SYSTEM_CHECK
 from secgov.models import ApiToken, AuditEntry, Department, User, UserRole
 
 # Objects for each kind of path parameter: inside the scope of bureau "a", outside it, missing.
@@ -241,12 +242,13 @@ def world(app, session):
     users = {role: _user(session, f"{role}.a", a, [role], mfa=(role == "admin")) for role in ROLES}
     root_admin = _user(session, "admin.city", city, ["admin"], mfa=True)
     victim_in = _user(session, "victim.a1", a1, ["officer"])
-    _user(session, "victim.b", b, ["officer"])
+    victim_b_id = _user(session, "victim.b", b, ["officer"]).id
     other_token = _token(session, victim_in)
     own_tokens = {role: _token(session, user) for role, user in users.items()}
     objects = {kind: dict(values) for kind, values in OBJECTS.items()}
     session.commit()
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
+    objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -286,6 +288,21 @@ def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
             "missing": f"{a_in.id}/engagements/999999",
         },
         "engagement_id": {"in": str(e_in.id), "out": str(e_out.id), "missing": "999999"},
+    }
+
+
+def _jobs_world(session: Session, inside: User, outside: User) -> dict:
+    """A run asked for in bureau a's unit and one in bureau b; a schedule (city-wide)."""
+    made = {}
+    for where, user in (("in", inside), ("out", outside)):
+        run = runs.enqueue(session, Actor.of(user, "cli"), SYSTEM_CHECK, {})
+        made[where] = str(run.id)
+    data = schedules.ScheduleIn(kind="system.check", interval_seconds=3600)
+    schedule = schedules.create(session, _SYSTEM, data, {"system.check": SYSTEM_CHECK}, timezone="UTC", min_seconds=60)
+    session.commit()
+    return {
+        "run": {**made, "missing": "999999"},
+        "schedule": {"in": str(schedule.id), "out": str(schedule.id), "missing": "999999"},
     }
 
 
@@ -479,7 +496,7 @@ def test_anonymous(app, session, world, route: Route):
 # --- a 404 does not tell whether the id exists -------------------------------------------------
 
 # The kinds of object a path names whose scope is checked (vendors have no department).
-SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token")
+SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run")
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
 

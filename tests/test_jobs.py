@@ -209,7 +209,7 @@ def test_a_failing_job_fails_its_run_with_a_reason_and_the_worker_goes_on(app, p
 
 @pytest.fixture
 def sqlite_queue(app, tmp_path):
-    """The app with a real SqliteHuey queue (not run at once)."""
+    """The app with a real queue (not run at once): SqliteHuey, or PostgresHuey on PostgreSQL."""
     app.config.update(SECGOV_TASKS_IMMEDIATE=False, SECGOV_TASKS_PATH=str(tmp_path / "tasks.sqlite3"))
     app.extensions.pop("secgov_platform", None)
     return tasks.platform_of(app)
@@ -217,7 +217,7 @@ def sqlite_queue(app, tmp_path):
 
 def test_tasks_are_signed_and_a_worker_refuses_unsigned_or_altered_ones(app, people, sqlite_queue):
     platform = sqlite_queue
-    assert platform.backend == "sqlite"
+    assert platform.backend == ("postgres" if app.config["DATABASE_URL"].startswith("postgresql") else "sqlite")
     run_id = enqueue(app, Actor.system("cli"), SYSTEM_CHECK)
     platform.dispatch([run_id])
     huey = platform.queue()

@@ -204,6 +204,7 @@ def schedules_create():
 @bp.post("/schedules/<int:schedule_id>")
 @roles("admin")
 def schedules_update(schedule_id: int):
+    schedules.get(get_session(), schedule_id)  # a missing schedule is a missing page
     data, errors = _schedule_form(ScheduleUpdate)
     if data is None:
         return _schedules_page(errors, dict(request.form), editing=schedule_id), 422
@@ -217,8 +218,9 @@ def schedules_update(schedule_id: int):
 @bp.post("/schedules/<int:schedule_id>/delete")
 @roles("admin")
 def schedules_delete(schedule_id: int):
+    schedules.get(get_session(), schedule_id)
     return act(
         lambda: schedules.delete(get_session(), actor(), schedule_id),
         done=lambda _row: Done(url_for("jobs.schedules_page"), _("Schedule deleted.")),
-        back=url_for("jobs.schedules_page"),
+        again=lambda errs: _schedules_page(errs),
     )
