@@ -16,6 +16,7 @@ from audit_support import run_cli, triggers_lifted
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers import login
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -34,6 +35,7 @@ from secgov.db import new_session, write_session
 from secgov.models import AuditEntry
 
 CLI = Actor.system("cli")
+EN = {"Accept-Language": "en"}
 
 
 def engine_of(app):
@@ -387,3 +389,21 @@ def test_a_missing_public_key_fails_verify_when_the_log_holds_lines(app, checkpo
     # An empty log needs no public key.
     checkpoint_files.log_path.write_bytes(b"")
     assert check(app, checkpoint_files).ok
+
+
+def test_the_verify_page_and_api_check_the_checkpoints(app, client, checkpoint_files, make_user, api_token):
+    auditor = make_user("chain.auditor", roles=("auditor",))
+    headers = {"Authorization": f"Bearer {api_token(auditor)}", "Accept-Language": "en"}
+    fill(app, 5)
+    signed = write_checkpoint(engine_of(app), checkpoint_files, CLI)
+    good = client.get("/api/v1/audit/verify", headers=headers).get_json()
+    assert good["ok"] and good["checkpoints_checked"] == 1 and good["checkpoint_problem"] == ""
+    login(client, auditor)
+    assert "1 signed checkpoint matches the chain." in client.get("/audit/verify", headers=EN).get_data(as_text=True)
+    with triggers_lifted(engine_of(app)) as conn:
+        conn.execute(text("DELETE FROM audit_entry WHERE seq > :seq"), {"seq": signed.seq - 2})
+    bad = client.get("/api/v1/audit/verify", headers=headers).get_json()
+    assert not bad["ok"] and bad["bad_seq"] == signed.seq
+    assert f"ends before checkpoint seq {signed.seq}" in bad["reason"]
+    page = client.get("/audit/verify", headers=EN).get_data(as_text=True)
+    assert "which a signed checkpoint recorded: its tail was removed" in page

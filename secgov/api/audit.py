@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app
 from pydantic import BaseModel, Field
 
-from secgov import audit
+from secgov import checkpoints
 from secgov.audit import AuditFilter, list_entries
 from secgov.authz import roles
 from secgov.rest import PageQuery, operation, page, page_model
@@ -46,6 +46,8 @@ class VerifyRead(BaseModel):
     reason: str
     head_seq: int | None
     head_hash: str | None
+    checkpoints_checked: int = Field(description="Signed checkpoints found and matching the chain.")
+    checkpoint_problem: str = Field(description="What is wrong with the checkpoint log ('' when nothing).")
 
 
 @bp.get("/audit")
@@ -74,14 +76,19 @@ def audit_list(query: AuditQuery):
 @roles("auditor", "admin")
 @operation(ok=VerifyRead, tags=["audit"], errors=ERRORS)
 def audit_verify():
-    """Check the whole chain; names the first bad entry."""
-    result = audit.verify(get_session())
+    """Check the whole chain and every signed checkpoint; names the first bad entry."""
+    checked = checkpoints.verify_checkpoints(
+        get_session(), checkpoints.CheckpointFiles.from_mapping(current_app.config)
+    )
+    result = checked.chain
     head = result.head or (None, None)
     return VerifyRead(
-        ok=result.ok,
+        ok=checked.ok,
         checked=result.checked,
         bad_seq=result.bad_seq,
-        reason=result.reason,
+        reason=result.reason or checked.reason,
         head_seq=head[0],
         head_hash=head[1],
+        checkpoints_checked=checked.checked,
+        checkpoint_problem=checked.problem,
     )

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from secgov import audit
+from secgov import audit, checkpoints
 from secgov.audit import AuditFilter, list_entries
 from secgov.audit_terms import CHANNELS, FieldTerm, Vocabulary
 from secgov.authz import Actor, roles
@@ -38,6 +38,27 @@ def problem_label(result: audit.Verification) -> str:
         "hash_mismatch": _("The content does not match its hash."),
         "ends_before_head": _("The chain ends before the recorded head %(seq)d.", seq=result.bad_seq or 0),
         "head_mismatch": _("The recorded head does not match."),
+        "ends_before_checkpoint": _(
+            "The chain ends before entry %(seq)d, which a signed checkpoint recorded: its tail was removed.",
+            seq=result.bad_seq or 0,
+        ),
+        "checkpoint_mismatch": _(
+            "Entry %(seq)d differs from what a signed checkpoint recorded: the chain was rewritten.",
+            seq=result.bad_seq or 0,
+        ),
+    }
+    return labels.get(result.problem, result.reason)
+
+
+def log_problem_label(result: checkpoints.CheckpointVerification) -> str:
+    """Why the checkpoint log failed its check, in the reader's language."""
+    labels = {
+        "public_key_missing": _("The log holds signed checkpoints but the public key to check them is missing."),
+        "public_key_unreadable": _("The checkpoints' public key cannot be read."),
+        "log_unreadable": _("The checkpoint log cannot be read."),
+        "malformed": _("Line %(line)d of the checkpoint log is not a checkpoint.", line=result.line or 0),
+        "unknown_key": _("Line %(line)d of the checkpoint log was signed by another key.", line=result.line or 0),
+        "bad_signature": _("Line %(line)d of the checkpoint log does not match its signature.", line=result.line or 0),
     }
     return labels.get(result.problem, result.reason)
 
@@ -258,5 +279,13 @@ def _links(session: Session, reader: Actor, entries: Iterable[AuditEntry], words
 @roles("auditor", "admin")
 def verify():
     """Check the whole chain and show the result with the current head."""
-    result = audit.verify(get_session())
-    return render_template("audit/verify.html", result=result, reason=problem_label(result))
+    checked = checkpoints.verify_checkpoints(
+        get_session(), checkpoints.CheckpointFiles.from_mapping(current_app.config)
+    )
+    return render_template(
+        "audit/verify.html",
+        result=checked.chain,
+        reason=problem_label(checked.chain),
+        checkpoints=checked,
+        log_reason=log_problem_label(checked) if checked.problem else "",
+    )
