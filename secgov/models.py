@@ -264,6 +264,7 @@ class Run(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("schedule_id", "planned_at", name="uq_run_schedule_planned"),
         sa.Index("ix_run_status_heartbeat", "status", "heartbeat_at"),
+        department_holding(lambda n: ngettext("%(num)d background run", "%(num)d background runs", n)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -320,7 +321,10 @@ class FigureSnapshot(SQLModel, table=True):
     by the daily snapshot job, for trends."""
 
     __tablename__ = "figure_snapshot"
-    __table_args__ = (sa.UniqueConstraint("day", "department_id", "figure", name="uq_figure_snapshot"),)
+    __table_args__ = (
+        sa.UniqueConstraint("day", "department_id", "figure", name="uq_figure_snapshot"),
+        department_holding(lambda n: ngettext("%(num)d daily figure", "%(num)d daily figures", n)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     day: date = Field(index=True)
