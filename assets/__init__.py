@@ -1,7 +1,7 @@
 """The asset domain: the inventory of the city's critical systems, their controls, vendors and
 engagements, and the vendor-origin policy. Its contributions to the app are declared here."""
 
-from assets import api, audit_terms, cli, codes, controls, demo, exchange, models, rule, views
+from assets import api, audit_terms, cli, codes, controls, demo, exchange, figures, models, rule, views
 from secgov.codes import N_
 from secgov.registry import Domain, MenuItem
 
@@ -16,6 +16,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     registers=(exchange.ASSETS, exchange.VENDORS),
     audit_terms=audit_terms.TERMS,
+    figures=figures.FIGURES,
     menu=(
         MenuItem("assets.index", N_("Assets")),
         MenuItem("vendors.index", N_("Vendors")),

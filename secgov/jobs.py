@@ -4,6 +4,7 @@ their own packages (`Domain.jobs`)."""
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Literal
 
 from flask_babel import force_locale
@@ -11,9 +12,9 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
-from secgov import checkpoints, mail
+from secgov import checkpoints, mail, snapshots
 from secgov.codes import N_
-from secgov.db import new_session
+from secgov.db import new_session, write_session
 from secgov.models import Department, Run, User, UserRole
 from secgov.runs import JobContext, JobFailed, JobKind, reason_text, worker_name
 
@@ -177,4 +178,39 @@ AUDIT_CHECKPOINT = JobKind(
     reasons={f"checkpoint_{code}": message for code, message in checkpoints.PROBLEMS.items()},
 )
 
-CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT)
+# --- daily snapshots of the headline figures ------------------------------------------------------
+
+
+class SnapshotParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date | None = Field(default=None, description=N_("Day (default: today)"))
+
+
+def snapshot_daily(ctx: JobContext) -> dict:
+    """Take every domain's headline figures for a day, in one transaction (secgov.snapshots)."""
+    params: SnapshotParams = ctx.params  # type: ignore[assignment]
+    today = snapshots.local_today(str(ctx.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"))
+    day = params.day or today
+    if day > today:
+        raise JobFailed("future_day", f"{day} is after today ({today})")
+    with write_session(ctx.engine) as session:
+        rows = snapshots.take(session, ctx.registry.figures, day)
+    return {"day": day.isoformat(), "rows": rows}
+
+
+SNAPSHOT_DAILY = JobKind(
+    code="snapshot.daily",
+    label=N_("Daily snapshot of the headline figures"),
+    run=snapshot_daily,
+    params=SnapshotParams,
+    max_seconds=900,
+    roles=frozenset({"admin"}),
+    schedulable=True,
+    city_wide=True,
+    default_schedule="10 0 * * *",
+    on_failure=MAIL_ALERT.code,
+    reasons={"future_day": N_("A snapshot cannot be taken for a day that has not come yet.")},
+)
+
+CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY)

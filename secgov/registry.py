@@ -24,6 +24,7 @@ from secgov.demo import DemoLoader
 from secgov.exchange import Register
 from secgov.runs import JobKind
 from secgov.settings import Setting
+from secgov.snapshots import Figure
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class MenuItem:
 @dataclass(frozen=True)
 class Domain:
     """What one domain package contributes: its pages and API, commands, settings, catalogs to
-    sync, demo data, code lists, menu entries, registers and the words of its audit entries."""
+    sync, demo data, code lists, menu entries, registers, the words of its audit entries, kinds of
+    background work and headline figures."""
 
     name: str
     blueprints: tuple[Blueprint, ...] = ()
@@ -51,6 +53,7 @@ class Domain:
     registers: tuple[Register, ...] = ()  # import and export pages, API and commands
     audit_terms: AuditTerms = AuditTerms()  # what its audit actions, objects and fields are called
     jobs: tuple[JobKind, ...] = ()  # kinds of background work (secgov.runs)
+    figures: tuple[Figure, ...] = ()  # headline figures snapshotted daily (secgov.snapshots)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ class Registry:
         domains'."""
         kinds = [*jobs.CORE, *(kind for domain in self.domains for kind in domain.jobs)]
         return MappingProxyType({kind.code: kind for kind in kinds})
+
+    @property
+    def figures(self) -> list[Figure]:
+        """Every domain's headline figures, which the daily snapshot takes (secgov.snapshots)."""
+        return [figure for domain in self.domains for figure in domain.figures]
 
     @property
     def menu(self) -> list[MenuItem]:

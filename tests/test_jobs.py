@@ -309,10 +309,13 @@ def test_schedules_are_city_wide(client, app, people):
 
 def test_the_applications_own_schedules_come_with_the_database_and_stay(client, app, people):
     with write_session(engine_of(app)) as session:
-        assert schedules.sync_system(session, kinds(app)) == 1
+        assert schedules.sync_system(session, kinds(app)) == 2
         assert schedules.sync_system(session, kinds(app)) == 0
     listed = client.get("/api/v1/schedules", headers=people["admin"]).get_json()["items"]
-    assert [(s["kind"], s["interval_seconds"], s["system"]) for s in listed] == [("audit.checkpoint", 3600, True)]
+    assert sorted((s["kind"], s["cron"], s["interval_seconds"], s["system"]) for s in listed) == [
+        ("audit.checkpoint", "", 3600, True),
+        ("snapshot.daily", "10 0 * * *", None, True),
+    ]
     response = client.delete(f"/api/v1/schedules/{listed[0]['id']}", headers=people["admin"])
     assert response.status_code == 409
 

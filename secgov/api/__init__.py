@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from secgov.api import audit, core, directory, jobs, registers, settings
+from secgov.api import audit, core, directory, jobs, registers, settings, snapshots
 from secgov.registry import Registry
 
 
@@ -17,4 +17,5 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         jobs.bp,
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
+        snapshots.blueprint(registry.figures),
     ]
