@@ -223,7 +223,7 @@ def test_the_daily_job_takes_today_by_default_and_never_a_future_day(app, sessio
 
 def test_the_daily_job_is_the_city_admins_and_scheduled(app, session, world):
     kind = app.extensions["secgov_registry"].jobs["snapshot.daily"]
-    with app.test_request_context(), pytest.raises(Exception, match="whole city"):
+    with app.test_request_context(headers={"Accept-Language": "en"}), pytest.raises(Exception, match="whole city"):
         runs.may_start(Actor.of(world["officer_a"]), kind, {"admin"})
     with app.test_request_context():
         runs.may_start(Actor.of(world["admin"]), kind, {"admin"})
