@@ -45,6 +45,7 @@ SYSTEM_CHECK = JobKind(
     max_seconds=3700,
     roles=frozenset({"admin"}),
     schedulable=True,
+    result_labels={"worker": N_("Worker"), "held_seconds": N_("Seconds held")},
 )
 
 # --- signed audit checkpoints ----------------------------------------------------------------------
@@ -151,6 +152,7 @@ MAIL_TEST = JobKind(
     city_wide=True,
     retries=0,
     reasons=MAIL_REASONS,
+    result_labels={"to": N_("Recipient")},
 )
 
 MAIL_ALERT = JobKind(
@@ -162,6 +164,7 @@ MAIL_ALERT = JobKind(
     city_wide=True,
     retries=0,
     reasons={**MAIL_REASONS, "no_recipients": N_("No administrator of the city has an e-mail address.")},
+    result_labels={"run_id": N_("Failed run"), "recipients": N_("Recipients")},
 )
 
 AUDIT_CHECKPOINT = JobKind(
@@ -176,6 +179,12 @@ AUDIT_CHECKPOINT = JobKind(
     default_schedule=3600,
     on_failure=MAIL_ALERT.code,
     reasons={f"checkpoint_{code}": message for code, message in checkpoints.PROBLEMS.items()},
+    result_labels={
+        "seq": N_("Audit entry signed"),
+        "hash": N_("Its hash"),
+        "key_id": N_("Key fingerprint"),
+        "log": N_("Checkpoint log"),
+    },
 )
 
 # --- daily snapshots of the headline figures ------------------------------------------------------
@@ -211,6 +220,7 @@ SNAPSHOT_DAILY = JobKind(
     default_schedule="10 0 * * *",
     on_failure=MAIL_ALERT.code,
     reasons={"future_day": N_("A snapshot cannot be taken for a day that has not come yet.")},
+    result_labels={"day": N_("Day"), "rows": N_("Figures stored")},
 )
 
 CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY)

@@ -112,6 +112,8 @@ class JobKind:
     # A template (under templates/) showing a run's result on its page, given `run` and `result`;
     # none: the page lists the result's fields.
     result_template: str | None = None
+    # What the fields of its result are called (N_ messages), for the run's page.
+    result_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -10,13 +10,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field
 
 from secgov import runs, schedules
 from secgov.authz import roles
 from secgov.models import Run, Schedule
-from secgov.rest import PageQuery, operation, page, page_model
+from secgov.rest import PageQuery, dump, operation, page, page_model
 from secgov.runs import RunFilter
 from secgov.schedules import ScheduleIn, ScheduleUpdate
 from secgov.web import actor, get_session
@@ -128,10 +128,8 @@ def jobs_start(body: RunCreate):
     """Ask for a run (202): it is queued, and done by a worker; follow it at /jobs/{id}."""
     run = start_run(body.kind, body.params)
     get_session().flush()
-    read = run_read(run)
-    response = current_app.response_class(
-        json.dumps(read.model_dump(mode="json"), ensure_ascii=False), status=202, mimetype="application/json"
-    )
+    response = jsonify(dump(run_read(run)))
+    response.status_code = 202
     response.headers["Location"] = url_for("api_jobs.jobs_get", run_id=run.id)
     return response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from secgov import runs, schedules
 from secgov.authz import roles
+from secgov.codes import current_language
 from secgov.errors import validation_details
 from secgov.pages import Done, act, int_arg
 from secgov.runs import STATUSES, JobKind, RunFilter
@@ -35,20 +36,32 @@ class ParamField:
 
     name: str
     label: str
-    type: str  # an <input> type
+    type: str  # an <input> type, or "select"
     required: bool
     default: str
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) of a select
+
+
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
 
 def param_fields(kind: JobKind) -> list[ParamField]:
-    """The form fields of a kind's parameters, from its schema (names and descriptions)."""
+    """The form fields of a kind's parameters, from its schema (types and descriptions); a
+    language parameter starts at the page's language."""
     fields = []
     for name, info in kind.params.model_fields.items():
         annotation = str(info.annotation)
-        kind_of = "number" if "int" in annotation else "date" if "date" in annotation else "text"
-        if name in ("to",):
+        choices = tuple((str(v), LANGUAGE_NAMES.get(str(v), str(v))) for v in get_args(info.annotation))
+        if choices and "Literal" in annotation:
+            kind_of = "select"
+        else:
+            choices = ()
+            kind_of = "number" if "int" in annotation else "date" if "date" in annotation else "text"
+        if name == "to":
             kind_of = "email"
-        default = info.get_default(call_default_factory=True)
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if name == "lang":
+            default = current_language()
         fields.append(
             ParamField(
                 name=name,
@@ -56,6 +69,7 @@ def param_fields(kind: JobKind) -> list[ParamField]:
                 type=kind_of,
                 required=info.is_required(),
                 default="" if default is None else str(default),
+                choices=choices,
             )
         )
     return fields
@@ -133,6 +147,7 @@ def detail(run_id: int):
         params=runs.loads(run.params),
         result=result,
         result_template=kind.result_template if kind else None,
+        result_labels={key: _(label) for key, label in (kind.result_labels if kind else {}).items()},
         reason=runs.reason_text(run.reason, kinds(), run.kind) if run.reason else "",
         percent=percent,
         ended=run.status in runs.ENDED,
