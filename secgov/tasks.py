@@ -25,6 +25,7 @@ from typing import Any
 from flask import Flask
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.serializer import SignedSerializer
+from redis import ConnectionPool
 from sqlalchemy import event, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
@@ -96,7 +97,9 @@ class Platform:
         if self.backend == "immediate":
             huey: Huey = Huey(immediate=True, **options)
         elif self.backend == "redis":
-            huey = RedisHuey(url=self.config["REDIS_URL"], socket_connect_timeout=3, socket_timeout=10, **options)
+            # Huey takes a URL or a pool, not a URL with connection options: the pool carries them.
+            pool = ConnectionPool.from_url(self.config["REDIS_URL"], socket_connect_timeout=3, socket_timeout=10)
+            huey = RedisHuey(connection_pool=pool, **options)
         elif self.backend == "postgres":
             url = make_url(self.config["DATABASE_URL"]).set(drivername="postgresql")
             dsn = url.render_as_string(hide_password=False)
