@@ -142,7 +142,6 @@ class Scheduler:
             if fingerprint == self._fingerprint and not force:
                 return False
             rows = schedules.list_all(session)
-        self._fingerprint = fingerprint
         wanted = {row.id: row for row in rows if row.enabled and row.kind in self.kinds}
         for schedule_id in list(self._versions):
             if schedule_id not in wanted or wanted[schedule_id].version != self._versions[schedule_id]:
@@ -150,6 +149,7 @@ class Scheduler:
         for schedule_id, row in wanted.items():
             if schedule_id not in self._versions:
                 self._add(row)
+        self._fingerprint = fingerprint  # only once applied: a failed pass is done again
         log.info("schedules loaded: %d active", len(self._versions))
         return True
 
@@ -255,30 +255,38 @@ class Scheduler:
     # --- the loop ----------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Hold the lease and schedule until `stop` (LeaseHeld when another scheduler runs)."""
+        """Hold the lease and schedule until `stop` (LeaseHeld when another scheduler runs) or until
+        another scheduler took the lease. A pass that fails (the database restarting) is logged and
+        tried again at the next poll; the lease is released however the loop ends."""
         self.acquire()
         log.info("scheduler %s started", self.holder)
-        self.sync(force=True)
-        self.aps.start()
         next_renew = next_reap = time.monotonic()
         try:
+            self.aps.start()
             while not self._stopping.is_set():
                 now = time.monotonic()
-                if now >= next_renew:
-                    if not self.renew():
-                        log.error("the scheduler lock was taken by another scheduler: stopping")
-                        break
-                    next_renew = now + self.lease_seconds / 3
-                self.sync()
-                self.pick_up_local()
-                if now >= next_reap:
-                    self.reap()
-                    next_reap = now + self.reap_seconds
+                try:
+                    if now >= next_renew:
+                        if not self.renew():
+                            log.error("the scheduler lock was taken by another scheduler: stopping")
+                            break
+                        next_renew = now + self.lease_seconds / 3
+                    self.sync()  # the first pass loads every schedule
+                    self.pick_up_local()
+                    if now >= next_reap:
+                        next_reap = now + self.reap_seconds
+                        self.reap()
+                except Exception:  # noqa: BLE001 - the next pass tries again
+                    log.exception("a pass of the scheduler failed; trying again")
                 self._stopping.wait(self.poll_seconds)
         finally:
-            self.aps.shutdown(wait=False)
+            if self.aps.running:
+                self.aps.shutdown(wait=False)
             self.local.shutdown(wait=True, cancel_futures=True)
-            self.release()
+            try:
+                self.release()
+            except Exception:  # noqa: BLE001 - it expires by itself
+                log.exception("the scheduler lock could not be released; it expires by itself")
             log.info("scheduler %s stopped", self.holder)
 
     def stop(self) -> None:
