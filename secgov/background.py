@@ -65,12 +65,17 @@ def run_worker(app: Flask, zone: str | None = None, threads: int = 2) -> int:
 
 
 class Supervisor:
-    """`serve`'s children: the scheduler and a worker, started again when one dies (not a scheduler
-    that found the lock held: another machine runs the scheduler then)."""
+    """`serve`'s children: the scheduler and a worker, started again when one dies. A scheduler that
+    found the lock held (exit 3) is started again every `standby_seconds` (the lease's length): it
+    takes over when the scheduler holding the lock is gone, be it on another machine or this one's
+    previous scheduler, killed before it could release its lease."""
 
-    def __init__(self, commands: Sequence[Sequence[str]]):
+    def __init__(self, commands: Sequence[Sequence[str]], standby_seconds: float = 30, every: float = 2):
         self.commands = [list(c) for c in commands]
+        self.standby_seconds = standby_seconds
+        self.every = every
         self.children: dict[int, subprocess.Popen] = {}
+        self._due: dict[int, float] = {}  # children waiting to be started again, and when
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
@@ -80,22 +85,29 @@ class Supervisor:
         self._thread.start()
 
     def _watch(self) -> None:
-        while not self._stop.wait(2):
+        while not self._stop.wait(self.every):
+            now = time.monotonic()
             for index, child in list(self.children.items()):
                 code = child.poll()
                 if code is None:
                     continue
+                del self.children[index]
+                name = " ".join(self.commands[index][2:])
                 if code == LEASE_HELD_EXIT:
-                    log.warning("the scheduler is not started here: another one holds the lock")
-                    del self.children[index]
-                    continue
-                log.error("%s exited with %s; starting it again", " ".join(self.commands[index][2:]), code)
-                time.sleep(1)
-                if not self._stop.is_set():
+                    log.info("%s not started here: another one holds the lock; trying again later", name)
+                    self._due[index] = now + self.standby_seconds
+                else:
+                    log.error("%s exited with %s; starting it again", name, code)
+                    self._due[index] = now + 1
+            for index, due in list(self._due.items()):
+                if due <= now and not self._stop.is_set():
+                    del self._due[index]
                     self.children[index] = subprocess.Popen(self.commands[index])  # noqa: S603
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)  # no child is started once this returns
         for child in self.children.values():
             if child.poll() is None:
                 child.terminate()

@@ -355,8 +355,11 @@ def demo(ctx) -> None:
 def serve(ctx, host, port, workers, no_scheduler, no_worker) -> None:
     """Run the production WSGI server (gunicorn), with the scheduler and one background worker as
     child processes unless turned off."""
-    app_of(ctx)  # the configuration is checked before anything starts
-    supervisor = Supervisor(child_commands(scheduler=not no_scheduler, worker=not no_worker))
+    app = app_of(ctx)  # the configuration is checked before anything starts
+    supervisor = Supervisor(
+        child_commands(scheduler=not no_scheduler, worker=not no_worker),
+        standby_seconds=float(app.config.get("SECGOV_SCHEDULER_LEASE_SECONDS", 30)),
+    )
     supervisor.start()
     try:
         run_server(host=host, port=port, workers=workers)
