@@ -69,6 +69,10 @@ class DeadlineExceeded(Exception):
     """A run checked its deadline between two steps and found it passed."""
 
 
+class GivenUp(Exception):
+    """The run is no longer this attempt's (the reaper gave it up): the worker stops its work."""
+
+
 class JobFailed(Exception):
     """A run ends as failed for a known reason (a code of REASONS or of its kind's reasons), with
     a detail for the operator (English, no secrets)."""
@@ -137,14 +141,18 @@ class JobContext:
             raise DeadlineExceeded()
 
     def progress(self, done: int, total: int | None = None) -> None:
-        """Record how far the work is (shown on the run's page) and stop when the deadline passed."""
+        """Record how far the work is (shown on the run's page); stop when the deadline passed
+        (DeadlineExceeded) or when the run was given up meanwhile (GivenUp: a worker that was only
+        stalled must not go on beside the attempt that replaced it)."""
         self.check_deadline()
         with write_session(self.engine) as session:
-            session.execute(
+            kept = session.execute(
                 update(Run)
                 .where(Run.id == self.run_id, Run.attempt == self.attempt, Run.status == "running")
                 .values(progress_done=done, progress_total=total, heartbeat_at=datetime.now(UTC))
-            )
+            ).rowcount
+        if not kept:
+            raise GivenUp()
 
     def enqueue(self, kind: JobKind, params: Mapping[str, Any]) -> int:
         """Ask for another run (as the system), handed to the queue at once."""

@@ -35,7 +35,7 @@ from secgov.config import INSTANCE, instance_file
 from secgov.db import new_session, write_session
 from secgov.errors import Invalid
 from secgov.models import Run
-from secgov.runs import DeadlineExceeded, JobContext, JobFailed, JobKind
+from secgov.runs import DeadlineExceeded, GivenUp, JobContext, JobFailed, JobKind
 
 log = logging.getLogger("secgov.tasks")
 
@@ -184,6 +184,8 @@ class Platform:
                 )
                 with heartbeat(engine, run_id, attempt, float(self.config.get("SECGOV_RUN_BEAT_SECONDS", 10))):
                     result = kind.run(context)
+            except GivenUp:
+                log.warning("run %s attempt %s was given up by the reaper: stopped", run_id, attempt)
             except DeadlineExceeded:
                 alerts = runs.fail(engine, run_id, "timeout", attempt=attempt, kinds=self.kinds)
             except JobFailed as exc:

@@ -192,6 +192,27 @@ def test_a_run_checks_its_deadline_between_steps(app, people, monkeypatch):
     assert row.progress_done is not None and row.progress_done < 3
 
 
+def test_a_stalled_worker_stops_once_its_run_was_given_up(app, people, monkeypatch):
+    seen = []
+
+    def slow(ctx):
+        ctx.progress(0, 2)
+        later = datetime.now(UTC) + timedelta(seconds=runs.STALE_SECONDS + 1)
+        runs.reap(ctx.engine, {"system.check": SYSTEM_CHECK}, now=later)
+        seen.append("reaped")
+        ctx.progress(1, 2)  # given up meanwhile: this attempt stops here
+        seen.append("went on")
+
+    kind = JobKind(code="system.check", label="x", run=slow, retries=1)
+    monkeypatch.setattr(tasks.Platform, "kinds", property(lambda self: {"system.check": kind}))
+    run_id = enqueue(app, Actor.system("cli"), kind)
+    monkeypatch.setattr(tasks.Platform, "dispatch", lambda self, ids: None)  # attempt 2 is not handed over here
+    tasks.platform_of(app).execute(run_id)
+    assert seen == ["reaped"]
+    row = run_row(app, run_id)
+    assert (row.status, row.attempt) == ("queued", 2)
+
+
 def test_a_failing_job_fails_its_run_with_a_reason_and_the_worker_goes_on(app, people, monkeypatch):
     def broken(_ctx):
         raise RuntimeError("boom")
@@ -480,7 +501,7 @@ def test_the_pages_show_runs_and_schedules(client, app, people, make_user):
     )
     assert started.status_code == 302 and "/jobs/" in started.headers["Location"]
     detail = client.get(started.headers["Location"], headers=EN).get_data(as_text=True)
-    assert "Worker check" in detail and "Succeeded" in detail and "held_seconds" in detail
+    assert "Worker check" in detail and "Succeeded" in detail and "Seconds held" in detail
     listing = client.get("/jobs", headers=EN).get_data(as_text=True)
     assert "Worker check" in listing and "Start work now" in listing
     created = client.post(
