@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from secgov import audit as audit_log
-from secgov import auth, datakeys, domains, exchange
+from secgov import auth, datakeys, domains, exchange, runs
 from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.background import Supervisor, child_commands, run_scheduler, run_worker
@@ -33,6 +33,7 @@ from secgov.models import Department
 from secgov.registry import Registry
 from secgov.server import configure_logging
 from secgov.server import run as run_server
+from secgov.tasks import hand_over, platform_of
 
 
 class _Run:
@@ -340,9 +341,13 @@ def demo(ctx) -> None:
     app = app_of(ctx)
     with app.app_context(), transaction(app) as session:
         logins = load_demo(session, config_of(app), _registry(ctx).demos)
+        # The demo city's first daily snapshot, for the trends: done by a worker (`make run` starts one).
+        snapshot = runs.enqueue(session, Actor.system("cli"), _registry(ctx).jobs["snapshot.daily"], {})
+        hand_over(session, platform_of(app), [snapshot.id])
     click.echo("Demo logins (new passwords on every run of 'demo'):")
     for username, roles, dept, password in logins:
         click.echo(f"  {username:<18} {password:<22} {roles:<12} {dept}")
+    click.echo(f"The demo city's daily snapshot is queued for the background worker (run {snapshot.id}).")
 
 
 @main.command("serve")

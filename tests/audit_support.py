@@ -30,6 +30,9 @@ def cli_env(database_url: str) -> dict[str, str | None]:
         "SECGOV_DATA_KEYS": DATA_KEY,
         "SECGOV_DEFAULT_LANGUAGE": "en",
         "REDIS_URL": None,
+        # Background work asked for by a command is done at once, in the command's process.
+        "SECGOV_TASKS_IMMEDIATE": "1",
+        "SECGOV_TASKS_KEY": "cli-tasks-key-not-for-production",
     }
 
 

@@ -191,6 +191,8 @@ def _demo_passwords(stdout: str) -> dict[str, str]:
     assert lines[0].startswith("Demo logins")
     passwords = {}
     for line in lines[1:]:
+        if not line.startswith("  "):
+            continue  # the line about the demo's first snapshot
         username, password, _roles, _dept = line.split()
         passwords[username] = password
     return passwords
@@ -201,6 +203,7 @@ def test_demo_is_idempotent_and_prints_logins(database_url, app, session):
     assert first.exit_code == 0, first.stderr
     first_passwords = _demo_passwords(first.stdout)
     assert set(first_passwords) == {u[0] for u in USERS}
+    assert "daily snapshot is queued" in first.stdout
     counts = (_count(session, Department), _count(session, User))
     assert counts == (len(DEPARTMENTS), len(USERS))
 

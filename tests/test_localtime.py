@@ -27,6 +27,7 @@ from secgov.config import ServiceConfig
 from secgov.exchange import Column, Register
 from secgov.exchange.exporting import export
 from secgov.models import AuditEntry
+from secgov.scheduler import Scheduler
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFSET = re.compile(r"T\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
@@ -185,6 +186,11 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
     session.add(admin)
     session.commit()
     headers = {"Authorization": f"Bearer {api_token(admin)}"}
+    # A scheduled run, done: every time of a run and of its schedule has a value.
+    created = client.post(
+        "/api/v1/schedules", json={"kind": "system.check", "interval_seconds": 3600}, headers=headers
+    ).get_json()
+    Scheduler(app).fire(created["id"], datetime.now(UTC).replace(microsecond=0))
     names = _openapi_times(client.get("/api/v1/openapi.json").get_json())
     assert {"created_at", "updated_at", "requested_at", "decided_at", "last_login_at", "at"} <= names
     found: dict[str, list] = {}
@@ -194,6 +200,8 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/vendor-exemptions?page_size=200",
         "/api/v1/compliance/vendor-origin",
         "/api/v1/audit?page_size=50",
+        "/api/v1/jobs",
+        "/api/v1/schedules",
     ):
         response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])

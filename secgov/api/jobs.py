@@ -7,7 +7,6 @@ admins and auditors, changed by the root department's admins."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, url_for
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from secgov import runs, schedules
 from secgov.authz import roles
+from secgov.localtime import Instant
 from secgov.models import Run, Schedule
 from secgov.rest import PageQuery, dump, operation, page, page_model
 from secgov.runs import RunFilter
@@ -45,12 +45,12 @@ class RunRead(BaseModel):
     requested_by: str
     channel: str
     schedule_id: int | None
-    planned_at: datetime | None
+    planned_at: Instant | None
     attempt: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
+    created_at: Instant
+    started_at: Instant | None
+    finished_at: Instant | None
+    heartbeat_at: Instant | None
     progress_done: int | None
     progress_total: int | None
     result: dict[str, Any] | None
@@ -70,9 +70,9 @@ class ScheduleRead(BaseModel):
     system: bool
     version: int
     created_by: str
-    created_at: datetime
-    updated_at: datetime
-    last_planned_at: datetime | None
+    created_at: Instant
+    updated_at: Instant
+    last_planned_at: Instant | None
 
 
 def run_read(run: Run) -> RunRead:
