@@ -147,6 +147,7 @@ def detail(run_id: int):
         params=runs.loads(run.params),
         result=result,
         result_template=kind.result_template if kind else None,
+        param_labels={f.name: f.label for f in param_fields(kind)} if kind else {},
         result_labels={key: _(label) for key, label in (kind.result_labels if kind else {}).items()},
         reason=runs.reason_text(run.reason, kinds(), run.kind) if run.reason else "",
         percent=percent,
