@@ -275,17 +275,7 @@ def claim(engine: Engine, run_id: int, kind: JobKind | None, worker: str) -> Run
         if not taken:
             return None
         run = session.get(Run, run_id)
-        audit.record(
-            session,
-            Actor.system("job"),
-            "run.started",
-            object_type="run",
-            object_id=run_id,
-            department_id=run.department_id,
-            kind=run.kind,
-            worker=worker,
-            attempt=run.attempt,
-        )
+        _record(session, run, "run.started", worker=worker, attempt=run.attempt)
         return run
 
 
@@ -310,18 +300,30 @@ def finish(engine: Engine, run_id: int, attempt: int, result: Mapping[str, Any] 
             .values(status="succeeded", finished_at=datetime.now(UTC), result=_json(dict(result or {})))
         ).rowcount
         if done:
-            run = session.get(Run, run_id)
-            session.execute(RunFile.__table__.delete().where(RunFile.run_id == run_id))
-            audit.record(
-                session,
-                Actor.system("job"),
-                "run.succeeded",
-                object_type="run",
-                object_id=run_id,
-                department_id=run.department_id,
-                kind=run.kind,
-            )
+            _ended(session, run_id, "run.succeeded")
         return bool(done)
+
+
+def _record(session: Session, run: Run, action: str, **detail: Any) -> None:
+    """A run's audit entry, in its scope, by the application."""
+    audit.record(
+        session,
+        Actor.system("job"),
+        action,
+        object_type="run",
+        object_id=run.id,
+        department_id=run.department_id,
+        kind=run.kind,
+        **detail,
+    )
+
+
+def _ended(session: Session, run_id: int, action: str, **detail: Any) -> Run:
+    """What every end of a run does after its status changed: its file goes, the end is audited."""
+    run = session.get(Run, run_id)
+    session.execute(RunFile.__table__.delete().where(RunFile.run_id == run_id))
+    _record(session, run, action, **detail)
+    return run
 
 
 def fail(
@@ -349,18 +351,7 @@ def fail(
     with write_session(engine) as session:
         if not session.execute(update(Run).where(*where).values(**values)).rowcount:
             return None
-        run = session.get(Run, run_id)
-        session.execute(RunFile.__table__.delete().where(RunFile.run_id == run_id))
-        audit.record(
-            session,
-            Actor.system("job"),
-            "run.failed",
-            object_type="run",
-            object_id=run_id,
-            department_id=run.department_id,
-            kind=run.kind,
-            reason=reason,
-        )
+        run = _ended(session, run_id, "run.failed", reason=reason)
         kind = (kinds or {}).get(run.kind)
         if kind is not None and kind.on_failure and kind.on_failure in (kinds or {}):
             alert = enqueue(session, Actor.system("job"), kinds[kind.on_failure], {"run_id": run_id})
@@ -455,18 +446,7 @@ def _requeue(engine: Engine, run_id: int, attempt: int) -> bool:
             .values(status="queued", attempt=attempt + 1, handed_at=datetime.now(UTC), worker="", heartbeat_at=None)
         ).rowcount
         if again:
-            run = session.get(Run, run_id)
-            audit.record(
-                session,
-                Actor.system("job"),
-                "run.requeued",
-                object_type="run",
-                object_id=run_id,
-                department_id=run.department_id,
-                kind=run.kind,
-                reason="worker_lost",
-                attempt=attempt + 1,
-            )
+            _record(session, session.get(Run, run_id), "run.requeued", reason="worker_lost", attempt=attempt + 1)
         return bool(again)
 
 
