@@ -89,7 +89,8 @@ def upload(client, data: bytes, partial: bool = False):
 
 
 def test_api_upload_above_the_rows_threshold_answers_202_and_the_run_imports(org, client, api_token, session):
-    response = post_api(client, api_token(org["officer_a"]), csv_bytes(good_rows(7)))
+    token = api_token(org["officer_a"])
+    response = post_api(client, token, csv_bytes(good_rows(7)))
     assert response.status_code == 202
     (run,) = the_runs(session)
     assert response.json == {
@@ -97,6 +98,9 @@ def test_api_upload_above_the_rows_threshold_answers_202_and_the_run_imports(org
         "location": f"/api/v1/jobs/{run.id}",
     }
     assert response.headers["Location"] == f"/api/v1/jobs/{run.id}"
+    followed = client.get(response.headers["Location"], headers={"Authorization": f"Bearer {token}"})
+    assert followed.status_code == 200 and followed.json["status"] == "succeeded"
+    assert followed.json["result"]["created"] == 7
     assert run.status == "succeeded", (run.reason, run.detail)
     assert run.requested_by == "officer.a" and run.department_id == org["officer_a"].department_id
     assert loads(run.params) == {"register": "assets", "partial": False, "filename": "assets.csv", "language": "en"}
@@ -220,6 +224,26 @@ def test_page_upload_above_the_threshold_follows_the_run(org, client, session):
     assert response.headers["Location"].endswith(f"/jobs/{run.id}")
     assert run.status == "succeeded" and run.channel == "web"
     assert len(asset_codes(session)) == 6
+    # The run's page shows what was imported.
+    page = client.get(response.headers["Location"], headers=EN)
+    assert page.status_code == 200 and "6 rows were imported into" in page.get_data(as_text=True)
+
+
+def test_the_runs_page_shows_the_report_row_by_row(org, client, session):
+    login(client, org["officer_a"])
+    rows = [*good_rows(4), row("BAD-1", sector="space"), row("BAD-2", department="b")]
+    response = upload(client, csv_bytes(rows), partial=True)
+    (run,) = the_runs(session)
+    assert response.status_code == 303 and run.status == "succeeded"
+    html = client.get(response.headers["Location"], headers=EN).get_data(as_text=True)
+    assert "4 of 6 rows were written; the rows below were not." in html
+    assert "<td>6</td>" in html and "Unknown department: b" in html and "<code>sector</code>" in html
+    # All or nothing: the run failed, its page gives the reason and still the rows.
+    response = upload(client, csv_bytes([*good_rows(4, "AON"), row("BAD-3", owner="nobody")]))
+    run = the_runs(session)[-1]
+    assert run.status == "failed" and run.reason == "import_refused"
+    html = client.get(response.headers["Location"], headers=EN).get_data(as_text=True)
+    assert "Nothing was written. Correct the rows below" in html and "Unknown or disabled user: nobody" in html
 
 
 def test_page_upload_under_the_threshold_answers_at_once(org, client, session):

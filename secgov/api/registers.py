@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, url_for
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -70,7 +70,8 @@ def _queued(register: Register, data: bytes, filename: str, partial: bool):
         session, actor(), register, data, filename, partial=partial, language=codes.current_language()
     )
     tasks.hand_over(session, tasks.platform_of(current_app), [run.id])  # after the frame's commit
-    location = f"{request.script_root}/api/v1/jobs/{run.id}"
+    session.flush()
+    location = url_for("api_jobs.jobs_get", run_id=run.id)
     answer = ImportQueued(run=QueuedRun(id=run.id, kind=run.kind, status=run.status), location=location)
     return jsonify(dump(answer)), 202, {"Location": location}
 

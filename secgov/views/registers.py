@@ -11,7 +11,6 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.routing import BuildError
 
 from secgov import codes, exchange, tasks
 from secgov.authz import ALL_ROLES, roles
@@ -113,15 +112,7 @@ def _in_background(register: Register, data: bytes, filename: str, partial: bool
         _("The file is large: it is imported in the background. This page shows how far it is, then the report."),
         "success",
     )
-    return redirect(_run_page(run.id), 303)
-
-
-def _run_page(run_id: int) -> str:
-    """The run's page; its path when the run pages are not part of this app."""
-    try:
-        return url_for("jobs.detail", run_id=run_id)
-    except BuildError:
-        return f"{request.script_root}/jobs/{run_id}"
+    return redirect(url_for("jobs.detail", run_id=run.id), 303)
 
 
 def _export_view(register: Register):
