@@ -175,6 +175,9 @@ def from_environment() -> dict:
         "SECGOV_IMPORT_MAX_STRINGS": _int("SECGOV_IMPORT_MAX_STRINGS", ServiceConfig.import_max_strings),
         "SECGOV_IMPORT_MAX_CHARACTERS": _int("SECGOV_IMPORT_MAX_CHARACTERS", ServiceConfig.import_max_characters),
         "SECGOV_IMPORT_MAX_SECONDS": _int("SECGOV_IMPORT_MAX_SECONDS", ServiceConfig.import_max_seconds),
+        # Uploads above either of these become background runs (the command line stays synchronous).
+        "SECGOV_IMPORT_BACKGROUND_ROWS": _int("SECGOV_IMPORT_BACKGROUND_ROWS", ServiceConfig.import_background_rows),
+        "SECGOV_IMPORT_BACKGROUND_BYTES": _int("SECGOV_IMPORT_BACKGROUND_BYTES", ServiceConfig.import_background_bytes),
         "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead, which has its own limits
         "BABEL_DEFAULT_LOCALE": os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh")
         if os.environ.get("SECGOV_DEFAULT_LANGUAGE", "zh") in LANGUAGES
@@ -237,6 +240,10 @@ class ServiceConfig:
     import_max_strings: int = 1_000_000
     import_max_characters: int = 64 * 1024 * 1024
     import_max_seconds: int = 900
+    # An upload with more data rows, or more bytes, than these is imported by a worker (a
+    # background run, `secgov.exchange.background`); smaller ones during the request.
+    import_background_rows: int = 1000
+    import_background_bytes: int = 512 * 1024
     # An import report keeps this many problems, then counts the rest.
     import_report_problems: int = 200
     # The default of the city-wide setting "roles that must use TOTP" (until an admin changes it).
@@ -259,6 +266,8 @@ class ServiceConfig:
             import_max_strings=int(config.get("SECGOV_IMPORT_MAX_STRINGS", cls.import_max_strings)),
             import_max_characters=int(config.get("SECGOV_IMPORT_MAX_CHARACTERS", cls.import_max_characters)),
             import_max_seconds=int(config.get("SECGOV_IMPORT_MAX_SECONDS", cls.import_max_seconds)),
+            import_background_rows=int(config.get("SECGOV_IMPORT_BACKGROUND_ROWS", cls.import_background_rows)),
+            import_background_bytes=int(config.get("SECGOV_IMPORT_BACKGROUND_BYTES", cls.import_background_bytes)),
             mfa_required_roles=split_list(config.get("SECGOV_MFA_REQUIRED_ROLES", "admin")),
             timezone=str(config.get("BABEL_DEFAULT_TIMEZONE", cls.timezone)),
             scan_allowed_networks=split_list(config.get("SECGOV_SCAN_ALLOWED_NETWORKS", "127.0.0.0/8")),

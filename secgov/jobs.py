@@ -15,6 +15,7 @@ from sqlmodel import select
 from secgov import checkpoints, mail, snapshots
 from secgov.codes import N_
 from secgov.db import new_session, write_session
+from secgov.exchange.background import IMPORT as REGISTER_IMPORT
 from secgov.models import Department, Run, User, UserRole
 from secgov.runs import JobContext, JobFailed, JobKind, reason_text, worker_name
 
@@ -223,4 +224,6 @@ SNAPSHOT_DAILY = JobKind(
     result_labels={"day": N_("Day"), "rows": N_("Figures stored")},
 )
 
-CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY)
+# REGISTER_IMPORT: the import of a large register file, started by its upload only
+# (`secgov.exchange.background`).
+CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY, REGISTER_IMPORT)

@@ -10,7 +10,7 @@ and the user's language. Errors propagate to `secgov.handlers`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
@@ -146,6 +146,7 @@ def operation(
     form: type[BaseModel] | None = None,
     answer: str | None = None,
     errors: Sequence[int] = ERRORS,
+    answers: Mapping[int, type[BaseModel]] | None = None,
 ) -> Callable:
     """Declare an API operation for the OpenAPI document and run it in the API frame.
 
@@ -153,8 +154,11 @@ def operation(
     read with `body`; with `body_optional`, an empty body gives the schema's defaults), returns a
     model (dumped), a dict (a page), a Flask response, or None (204). Write methods commit once
     after the view returns. `ok` documents the answer's model; `answer` describes an answer that
-    is not JSON (a file); the standard error answers are documented for every operation."""
+    is not JSON (a file); `answers` documents other answers the view may give (202 and its model,
+    when the work goes to the background); the standard error answers are documented for every
+    operation."""
     documented: dict[str, Any] = {f"HTTP_{code}": ErrorResponse for code in errors}
+    documented.update({f"HTTP_{code}": model for code, model in (answers or {}).items()})
     if status == 204:
         response = Response("HTTP_204", **documented)
     elif answer is not None:

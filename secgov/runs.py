@@ -75,12 +75,14 @@ class GivenUp(Exception):
 
 class JobFailed(Exception):
     """A run ends as failed for a known reason (a code of REASONS or of its kind's reasons), with
-    a detail for the operator (English, no secrets)."""
+    a detail for the operator (English, no secrets) and, if any, a result its page still shows
+    (the row-by-row report of a refused import)."""
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "", result: Mapping[str, Any] | None = None):
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail
+        self.result = result
 
 
 class NoParams(BaseModel):

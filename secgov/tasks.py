@@ -189,7 +189,9 @@ class Platform:
             except DeadlineExceeded:
                 alerts = runs.fail(engine, run_id, "timeout", attempt=attempt, kinds=self.kinds)
             except JobFailed as exc:
-                alerts = runs.fail(engine, run_id, exc.reason, exc.detail, attempt=attempt, kinds=self.kinds)
+                alerts = runs.fail(
+                    engine, run_id, exc.reason, exc.detail, attempt=attempt, result=exc.result, kinds=self.kinds
+                )
             except Invalid as exc:
                 alerts = runs.fail(engine, run_id, "bad_params", exc.message, attempt=attempt, kinds=self.kinds)
             except Exception as exc:  # noqa: BLE001 - any failure ends the run, never the worker

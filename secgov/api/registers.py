@@ -1,20 +1,21 @@
-"""Import and export of every register over the API; the same engine as the pages."""
+"""Import and export of every register over the API; the same engine as the pages. A large upload
+becomes a background run (`secgov.exchange.background`): the answer is then 202 with the run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import Blueprint
+from flask import Blueprint, current_app, jsonify, url_for
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from secgov import exchange
+from secgov import codes, exchange, tasks
 from secgov.authz import ALL_ROLES, roles
 from secgov.errors import Invalid
-from secgov.exchange import ImportReport, Register
+from secgov.exchange import ImportReport, Register, background
 from secgov.files import UploadTooLarge, attachment, limit_uploads, read_upload
-from secgov.rest import operation
+from secgov.rest import dump, operation
 from secgov.web import actor, api_error, get_engine, get_session, service_config
 
 
@@ -44,6 +45,35 @@ class ImportResult(BaseModel):
     errors: list[ImportRowError] = Field(description="The first problems found (at most 200).")
     problems: int = Field(description="How many problems were found in all.")
     total_rows: int
+
+
+class QueuedRun(BaseModel):
+    id: int
+    kind: str = Field(description='"register.import"')
+    status: str = Field(description='"queued" when answered; GET the location for what it is now.')
+
+
+class ImportQueued(BaseModel):
+    """Answered with 202 when the file is larger than SECGOV_IMPORT_BACKGROUND_BYTES or has more
+    data rows than SECGOV_IMPORT_BACKGROUND_ROWS: a worker imports it. The run (GET `location`,
+    also the Location header) shows its progress; once it has ended, its result is the same
+    report as the 200 answer's, and a run that wrote nothing fails with the reason
+    "import_refused", its result naming the rows."""
+
+    run: QueuedRun
+    location: str = Field(description="The run's path: /api/v1/jobs/{id}.")
+
+
+def _queued(register: Register, data: bytes, filename: str, partial: bool):
+    session = get_session()
+    run = background.enqueue(
+        session, actor(), register, data, filename, partial=partial, language=codes.current_language()
+    )
+    tasks.hand_over(session, tasks.platform_of(current_app), [run.id])  # after the frame's commit
+    session.flush()
+    location = url_for("api_jobs.jobs_get", run_id=run.id)
+    answer = ImportQueued(run=QueuedRun(id=run.id, kind=run.kind, status=run.status), location=location)
+    return jsonify(dump(answer)), 202, {"Location": location}
 
 
 def _rejected(report: ImportReport):
@@ -83,6 +113,8 @@ def _import(register: Register):
         if upload is None:
             raise Invalid(_("Send the file as the multipart/form-data field 'file'."), field="file")
         data, filename = upload
+        if background.in_background(register, data, filename, config):
+            return _queued(register, data, filename, query.partial)
         report = exchange.import_file(get_engine(), register, data, filename, actor(), config, partial=query.partial)
         if not report.written:
             return _rejected(report)
@@ -90,9 +122,12 @@ def _import(register: Register):
 
     view.__name__ = f"{register.name}_import"
     view.__doc__ = (
-        f'Import {register.name} from a CSV or XLSX file (multipart field "file"); all or nothing unless partial=true.'
+        f'Import {register.name} from a CSV or XLSX file (multipart field "file"); all or nothing unless partial=true. '
+        "A large file is imported in the background: 202 with the run."
     )
-    declared = operation(query=ImportQuery, form=ImportUpload, ok=ImportResult, tags=[register.name])(view)
+    declared = operation(
+        query=ImportQuery, form=ImportUpload, ok=ImportResult, answers={202: ImportQueued}, tags=[register.name]
+    )(view)
     return roles(*register.importers)(declared)
 
 

@@ -145,6 +145,23 @@ class Checked:
     good: list[tuple[int, BaseModel]] = field(default_factory=list)
 
 
+def read_rows(
+    register: Register, data: bytes, filename: str, config: ServiceConfig, *, deadline: float | None = None
+) -> list[Row]:
+    """The file's data rows, read within the configured limits; TabularError for a file that
+    cannot be read (nothing is checked)."""
+    limits = tabular.Limits(
+        max_bytes=config.max_upload_bytes,
+        max_rows=config.import_max_rows,
+        max_columns=config.import_max_columns,
+        max_cells=config.import_max_cells,
+        max_strings=config.import_max_strings,
+        max_characters=config.import_max_characters,
+        deadline=deadline,
+    )
+    return tabular.read_table(data, filename, register.column_names, register.required, limits=limits)
+
+
 def check_file(
     session: Session,
     register: Register,
@@ -157,17 +174,8 @@ def check_file(
 ) -> Checked:
     """Read the file within the limits and check every row: nothing is written."""
     report = ImportReport(limit=config.import_report_problems)
-    limits = tabular.Limits(
-        max_bytes=config.max_upload_bytes,
-        max_rows=config.import_max_rows,
-        max_columns=config.import_max_columns,
-        max_cells=config.import_max_cells,
-        max_strings=config.import_max_strings,
-        max_characters=config.import_max_characters,
-        deadline=deadline,
-    )
     try:
-        rows = tabular.read_table(data, filename, register.column_names, register.required, limits=limits)
+        rows = read_rows(register, data, filename, config, deadline=deadline)
     except TabularError as exc:
         for error in file_errors(exc, register, config):
             report.add(error)
@@ -206,6 +214,10 @@ def check_file(
 
 
 Unit = Callable[[], AbstractContextManager[Session]]
+# Told how far an import is, between two batches: (rows settled, data rows of the file). It may
+# raise to stop the import (a background run past its deadline): the writes stop there, and an
+# all-or-nothing import is undone.
+Progress = Callable[[int, int], None]
 
 
 class _Refused(Exception):
@@ -222,11 +234,14 @@ def _write(
     *,
     partial: bool,
     deadline: float | None,
+    progress: Progress | None = None,
 ) -> None:
     """Create the checked rows batch by batch, each batch in its own `unit` (a transaction, or a
     savepoint of the caller's), appending the ids of the records written to `written`. All or
-    nothing: a refused row rolls its batch back and the batches before are undone."""
+    nothing: a refused row rolls its batch back and the batches before are undone. `progress`
+    hears of every batch written."""
     report = checked.report
+    settled = report.total_rows - len(checked.good)  # the rows with problems: never written
     try:
         for start in range(0, len(checked.good), BATCH):
             if deadline is not None and time.monotonic() > deadline:
@@ -253,6 +268,8 @@ def _write(
                 _release(session, register.release)
             written += ids
             report.created += len(ids)
+            if progress is not None:
+                progress(settled + start + len(batch), report.total_rows)
     except _Refused:
         _undo(register, written, actor, unit, report)
     report.errors.sort(key=lambda e: e.row)
@@ -363,16 +380,26 @@ def import_file(
     config: ServiceConfig,
     *,
     partial: bool = False,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a register file (see the module docstring): checks in a read transaction, then
-    writes in short transactions of their own, committed. The web, the API and the command line
-    call this; nothing of theirs may hold a write transaction meanwhile."""
+    writes in short transactions of their own, committed. The web, the API, the command line
+    and the background runs (`secgov.exchange.background`) call this; nothing of theirs may hold
+    a write transaction meanwhile. `progress` hears how far it is once the checks are done and
+    after every batch written (a background run records it, and stops there past its deadline)."""
     deadline = time.monotonic() + config.import_max_seconds
     with new_session(engine, write=False) as session:
         checked = check_file(session, register, data, filename, actor, config, deadline=deadline)
     report = checked.report
     try:
-        _import_checked(engine, register, checked, filename, actor, config, partial=partial, deadline=deadline)
+        if progress is not None:
+            progress(
+                report.total_rows - len(checked.good) if _writes(checked, partial) else report.total_rows,
+                report.total_rows,
+            )
+        _import_checked(
+            engine, register, checked, filename, actor, config, partial=partial, deadline=deadline, progress=progress
+        )
     finally:
         audit.record_refusals(engine, report.refusals)
     return report
@@ -388,9 +415,10 @@ def _import_checked(
     *,
     partial: bool,
     deadline: float,
+    progress: Progress | None,
 ) -> None:
     report = checked.report
-    if not checked.good or (report.problems and not partial):
+    if not _writes(checked, partial):
         return
 
     @contextmanager
@@ -401,7 +429,17 @@ def _import_checked(
 
     written: list[int] = []
     try:
-        _write(register, checked, actor, config, transaction, written, partial=partial, deadline=deadline)
+        _write(
+            register,
+            checked,
+            actor,
+            config,
+            transaction,
+            written,
+            partial=partial,
+            deadline=deadline,
+            progress=progress,
+        )
     except BaseException:
         if not partial:
             _undo_after_failure(register, written, actor, transaction, report)
@@ -411,6 +449,12 @@ def _import_checked(
             _record_import(session, register, actor, filename, report, partial)
             if report.created >= ANALYZE_AFTER:
                 refresh_statistics(session, register.statistics)
+
+
+def _writes(checked: Checked, partial: bool) -> bool:
+    """Whether the checked file is written at all: it has good rows, and all or nothing was not
+    asked while some row has a problem."""
+    return bool(checked.good) and (partial or not checked.report.problems)
 
 
 def import_in(

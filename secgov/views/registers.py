@@ -1,18 +1,20 @@
 """Import and export pages of every register the domains declare (CSV, XLSX): the upload forms,
-the row-by-row report, the downloads. One page frame for all of them."""
+the row-by-row report, the downloads. One page frame for all of them. A large upload becomes a
+background run (`secgov.exchange.background`): the page then follows the run, whose page shows
+its progress and the same report."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from secgov import exchange
+from secgov import codes, exchange, tasks
 from secgov.authz import ALL_ROLES, roles
-from secgov.exchange import ImportReport, Register, RowError
+from secgov.exchange import ImportReport, Register, RowError, background
 from secgov.files import UploadTooLarge, attachment, limit_uploads, read_upload
 from secgov.pages import filled_args
 from secgov.web import actor, get_engine, get_session, require_user, service_config
@@ -75,6 +77,8 @@ def _import_view(register: Register, page):
             return page(422, register=register, report=report)
         data, filename = upload
         partial = "partial" in request.form
+        if background.in_background(register, data, filename, config):
+            return _in_background(register, data, filename, partial)
         report = exchange.import_file(get_engine(), register, data, filename, actor(), config, partial=partial)
         if not report.written:
             return page(422, register=register, report=report)
@@ -94,6 +98,21 @@ def _import_view(register: Register, page):
     view.__name__ = f"import_{register.name}"
     view.__doc__ = f"Import {register.name} from a CSV or XLSX file: all rows, or (checkbox) the valid ones."
     return view
+
+
+def _in_background(register: Register, data: bytes, filename: str, partial: bool):
+    """Hand a large upload to a worker and follow its run (303: the run's page is read with GET)."""
+    session = get_session()
+    run = background.enqueue(
+        session, actor(), register, data, filename, partial=partial, language=codes.current_language()
+    )
+    tasks.hand_over(session, tasks.platform_of(current_app), [run.id])
+    session.commit()
+    flash(
+        _("The file is large: it is imported in the background. This page shows how far it is, then the report."),
+        "success",
+    )
+    return redirect(url_for("jobs.detail", run_id=run.id), 303)
 
 
 def _export_view(register: Register):
