@@ -110,6 +110,14 @@ class Platform:
         self._tasks[name] = huey.task(name=TASK_NAME)(self.execute)
         return huey
 
+    def close(self) -> None:
+        """Close the queues' connections (PostgresHuey and SqliteHuey keep some open)."""
+        with self._lock:
+            for huey in self._queues.values():
+                huey.storage.close()
+            self._queues.clear()
+            self._tasks.clear()
+
     def task(self, name: str = DEFAULT_QUEUE):
         """The run task of a queue (its Huey's TaskWrapper)."""
         self.queue(name)

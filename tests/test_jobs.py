@@ -233,7 +233,9 @@ def sqlite_queue(app, tmp_path):
     """The app with a real queue (not run at once): SqliteHuey, or PostgresHuey on PostgreSQL."""
     app.config.update(SECGOV_TASKS_IMMEDIATE=False, SECGOV_TASKS_PATH=str(tmp_path / "tasks.sqlite3"))
     app.extensions.pop("secgov_platform", None)
-    return tasks.platform_of(app)
+    platform = tasks.platform_of(app)
+    yield platform
+    platform.close()
 
 
 def test_tasks_are_signed_and_a_worker_refuses_unsigned_or_altered_ones(app, people, sqlite_queue):
