@@ -302,7 +302,7 @@ def finish(engine: Engine, run_id: int, attempt: int, result: Mapping[str, Any] 
             .values(status="succeeded", finished_at=datetime.now(UTC), result=_json(dict(result or {})))
         ).rowcount
         if done:
-            _ended(session, run_id, "run.succeeded")
+            _record(session, _ended(session, run_id), "run.succeeded")
         return bool(done)
 
 
@@ -320,11 +320,10 @@ def _record(session: Session, run: Run, action: str, **detail: Any) -> None:
     )
 
 
-def _ended(session: Session, run_id: int, action: str, **detail: Any) -> Run:
-    """What every end of a run does after its status changed: its file goes, the end is audited."""
+def _ended(session: Session, run_id: int) -> Run:
+    """What every end of a run does after its status changed: its file goes."""
     run = session.get(Run, run_id)
     session.execute(RunFile.__table__.delete().where(RunFile.run_id == run_id))
-    _record(session, run, action, **detail)
     return run
 
 
@@ -353,7 +352,8 @@ def fail(
     with write_session(engine) as session:
         if not session.execute(update(Run).where(*where).values(**values)).rowcount:
             return None
-        run = _ended(session, run_id, "run.failed", reason=reason)
+        run = _ended(session, run_id)
+        _record(session, run, "run.failed", reason=reason)
         kind = (kinds or {}).get(run.kind)
         if kind is not None and kind.on_failure and kind.on_failure in (kinds or {}):
             alert = enqueue(session, Actor.system("job"), kinds[kind.on_failure], {"run_id": run_id})
