@@ -40,7 +40,8 @@ run: setup
 	@echo "SecGov is starting on http://$(HOST):$(PORT)/"
 	@echo "Sign in with one of the demo logins above. The admin account must set up"
 	@echo "two-factor authentication (any TOTP authenticator app) at its first sign-in."
-	@echo "Stop the server with Ctrl-C."
+	@echo "The scheduler and a background worker run beside the server (see Background work in the README)."
+	@echo "Stop them all with Ctrl-C."
 	@echo ""
 	SECGOV_COOKIE_SECURE=0 $(BIN)/python -m secgov serve --host $(HOST) --port $(PORT)
 
