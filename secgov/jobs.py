@@ -17,6 +17,7 @@ from secgov.codes import N_
 from secgov.db import new_session, write_session
 from secgov.exchange.background import IMPORT as REGISTER_IMPORT
 from secgov.models import Department, Run, User, UserRole
+from secgov.reports.jobs import REPORT
 from secgov.runs import JobContext, JobFailed, JobKind, reason_text, worker_name
 
 
@@ -225,5 +226,6 @@ SNAPSHOT_DAILY = JobKind(
 )
 
 # REGISTER_IMPORT: the import of a large register file, started by its upload only
-# (`secgov.exchange.background`).
-CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY, REGISTER_IMPORT)
+# (`secgov.exchange.background`); REPORT: a report's render, started by asking for the report
+# (`secgov.reports`).
+CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY, REGISTER_IMPORT, REPORT)

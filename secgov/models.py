@@ -331,3 +331,46 @@ class FigureSnapshot(SQLModel, table=True):
     department_id: int = Field(foreign_key="department.id", index=True, ondelete="CASCADE")
     figure: str = Field(max_length=60)
     value: float
+
+
+class Report(SQLModel, table=True):
+    """A generated report in the archive: what was asked for (kind, language, scope, period), by
+    whom, the run that renders it (its status mirrors the run's), and once rendered the SHA-256
+    of the file, of its canonical input data, and the audit chain's head at generation. The file
+    itself is a `ReportFile` (in the database: a worker on another host writes it)."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        sa.Index("ix_report_request", "requested_by_id", "status"),
+        department_holding(lambda n: ngettext("%(num)d report", "%(num)d reports", n)),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="compliance", max_length=40)
+    lang: str = Field(default="zh", max_length=5)
+    department_id: int | None = Field(default=None, foreign_key="department.id", index=True, ondelete="SET NULL")
+    period_from: date
+    period_to: date
+    requested_by: str = Field(max_length=64)
+    requested_by_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="run.id", index=True, ondelete="SET NULL")
+    status: str = Field(default="queued", max_length=12, index=True)
+    reason: str = Field(default="", max_length=60)
+    sha256: str = Field(default="", max_length=64)
+    input_sha256: str = Field(default="", max_length=64)
+    audit_seq: int | None = Field(default=None)
+    audit_hash: str = Field(default="", max_length=64)
+    checkpoint: str = Field(default="", max_length=200)  # "seq:hash" signed, or the problem's code
+    pages: int | None = Field(default=None)
+    size: int | None = Field(default=None)
+    created_at: datetime = ts_field(nullable=False, default_factory=utcnow, index=True)
+    finished_at: datetime | None = ts_field()
+
+
+class ReportFile(SQLModel, table=True):
+    """The PDF of a report."""
+
+    __tablename__ = "report_file"
+
+    report_id: int = Field(foreign_key="report.id", primary_key=True, ondelete="CASCADE")
+    data: bytes = Field(sa_type=sa.LargeBinary)

@@ -22,6 +22,8 @@ from secgov.codes import CodeList
 from secgov.db import CatalogSync
 from secgov.demo import DemoLoader
 from secgov.exchange import Register
+from secgov.reports import chapters as report_chapters
+from secgov.reports.chapters import Chapter
 from secgov.runs import JobKind
 from secgov.settings import Setting
 from secgov.snapshots import Figure
@@ -39,7 +41,7 @@ class MenuItem:
 class Domain:
     """What one domain package contributes: its pages and API, commands, settings, catalogs to
     sync, demo data, code lists, menu entries, registers, the words of its audit entries, kinds of
-    background work and headline figures."""
+    background work, headline figures and report chapters."""
 
     name: str
     blueprints: tuple[Blueprint, ...] = ()
@@ -54,6 +56,7 @@ class Domain:
     audit_terms: AuditTerms = AuditTerms()  # what its audit actions, objects and fields are called
     jobs: tuple[JobKind, ...] = ()  # kinds of background work (secgov.runs)
     figures: tuple[Figure, ...] = ()  # headline figures snapshotted daily (secgov.snapshots)
+    chapters: tuple[Chapter, ...] = ()  # chapters of the leadership report (secgov.reports)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,12 @@ class Registry:
     def figures(self) -> list[Figure]:
         """Every domain's headline figures, which the daily snapshot takes (secgov.snapshots)."""
         return [figure for domain in self.domains for figure in domain.figures]
+
+    @property
+    def chapters(self) -> list[Chapter]:
+        """The report's chapters in order: the core's summary, every domain's, the methodology."""
+        found = [*report_chapters.CORE, *(c for domain in self.domains for c in domain.chapters)]
+        return sorted(found, key=lambda chapter: chapter.order)
 
     @property
     def menu(self) -> list[MenuItem]:

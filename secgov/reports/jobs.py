@@ -1,0 +1,55 @@
+"""The report's kind of background work: "report.compliance" renders a requested report.
+
+It is started only by asking for a report (`secgov.reports.service.request_report`, through the
+reports' pages, API or schedules), never from the runs' pages: its one parameter is the report's
+number, and whoever asks for the report has been checked there. The worker acts as the requester
+(their scope now: a report of a department that left their scope fails with report_forbidden).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from secgov.codes import N_
+from secgov.db import new_session
+from secgov.models import Report
+from secgov.reports import service
+from secgov.reports.render import REASONS, RenderFailed
+from secgov.runs import JobContext, JobFailed, JobKind
+
+CODE = "report.compliance"
+
+
+class ReportParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    report_id: int = Field(ge=1, description=N_("Report"))
+
+
+def run_report(ctx: JobContext) -> dict:
+    params: ReportParams = ctx.params  # type: ignore[assignment]
+    with new_session(ctx.engine, write=False) as session:
+        found = session.exec(select(Report.id).where(Report.id == params.report_id)).first()
+    if found is None:
+        raise JobFailed("bad_params", f"no report {params.report_id}")
+    ctx.progress(0, 2)
+    try:
+        report = service.generate(ctx.engine, params.report_id, ctx.actor, ctx.registry.chapters, ctx.config)
+    except RenderFailed as exc:
+        raise JobFailed(exc.reason, exc.detail) from None
+    ctx.progress(2, 2)
+    return {"report_id": report.id, "sha256": report.sha256, "pages": report.pages, "size": report.size}
+
+
+REPORT = JobKind(
+    code=CODE,
+    label=N_("Compliance report"),
+    run=run_report,
+    params=ReportParams,
+    max_seconds=900,
+    roles=frozenset(),  # asked for through the reports only
+    retries=0,
+    reasons={**REASONS, "report_forbidden": N_("The report's department is no longer in its requester's scope.")},
+    result_labels={"report_id": N_("Report"), "sha256": N_("SHA-256 of the file"), "pages": N_("Pages"), "size": N_("Size (bytes)")},
+)
