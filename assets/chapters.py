@@ -58,9 +58,7 @@ def inventory(session: Session, scope: Scope, period: Period, config: Mapping[st
         "filing_required_from": required_from,
         "by_sector": [{"sector": s, "assets": n, "cii": int(c or 0)} for s, n, c in by_sector],
         "by_level": [{"level": level, "assets": by_level.get(level, 0)} for level in range(1, 6)],
-        "unfiled_list": _listed(
-            [{"code": c, "name": n, "level": lv, "department": d} for c, n, lv, d in unfiled]
-        ),
+        "unfiled_list": _listed([{"code": c, "name": n, "level": lv, "department": d} for c, n, lv, d in unfiled]),
         "headline": [
             {"label": N_("Systems registered"), "value": total},
             {"label": N_("Critical information infrastructure systems"), "value": cii},
@@ -92,7 +90,7 @@ def coverage(session: Session, scope: Scope, period: Period, config: Mapping[str
     return {
         "overall": top["percent"] if top else None,
         "rows": _listed(listed),
-        "headline": [{"label": N_("Control coverage (%)"), "value": top["percent"] if top else None}],
+        "headline": [{"label": N_("Control coverage (per cent)"), "value": top["percent"] if top else None}],
     }
 
 

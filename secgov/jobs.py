@@ -228,4 +228,12 @@ SNAPSHOT_DAILY = JobKind(
 # REGISTER_IMPORT: the import of a large register file, started by its upload only
 # (`secgov.exchange.background`); REPORT: a report's render, started by asking for the report
 # (`secgov.reports`).
-CORE: tuple[JobKind, ...] = (AUDIT_CHECKPOINT, SYSTEM_CHECK, MAIL_TEST, MAIL_ALERT, SNAPSHOT_DAILY, REGISTER_IMPORT, REPORT)
+CORE: tuple[JobKind, ...] = (
+    AUDIT_CHECKPOINT,
+    SYSTEM_CHECK,
+    MAIL_TEST,
+    MAIL_ALERT,
+    SNAPSHOT_DAILY,
+    REGISTER_IMPORT,
+    REPORT,
+)

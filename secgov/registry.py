@@ -24,6 +24,7 @@ from secgov.demo import DemoLoader
 from secgov.exchange import Register
 from secgov.reports import chapters as report_chapters
 from secgov.reports.chapters import Chapter
+from secgov.reports.terms import AUDIT_TERMS as REPORT_TERMS
 from secgov.runs import JobKind
 from secgov.settings import Setting
 from secgov.snapshots import Figure
@@ -113,6 +114,7 @@ class Registry:
             [
                 audit_terms.CORE,
                 runs.AUDIT_TERMS,
+                REPORT_TERMS,
                 *(domain.audit_terms for domain in self.domains),
                 audit_terms.register_terms(self.registers),
                 setting_fields,

@@ -51,5 +51,10 @@ REPORT = JobKind(
     roles=frozenset(),  # asked for through the reports only
     retries=0,
     reasons={**REASONS, "report_forbidden": N_("The report's department is no longer in its requester's scope.")},
-    result_labels={"report_id": N_("Report"), "sha256": N_("SHA-256 of the file"), "pages": N_("Pages"), "size": N_("Size (bytes)")},
+    result_labels={
+        "report_id": N_("Report"),
+        "sha256": N_("SHA-256 of the file"),
+        "pages": N_("Pages"),
+        "size": N_("Size (bytes)"),
+    },
 )

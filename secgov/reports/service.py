@@ -205,8 +205,15 @@ def limits_of(config: Mapping[str, Any]) -> Limits:
     return Limits(max_seconds=seconds, max_bytes=megabytes * 1024 * 1024)
 
 
-def render_html(report: Report, scope: Scope, data: Mapping[str, Any], chapters: Sequence[Chapter], reader: str,
-                input_sha256: str, head: tuple[int, str]) -> str:
+def render_html(
+    report: Report,
+    scope: Scope,
+    data: Mapping[str, Any],
+    chapters: Sequence[Chapter],
+    reader: str,
+    input_sha256: str,
+    head: tuple[int, str],
+) -> str:
     """The report's HTML in its language (Jinja autoescaping on: the templates end in .html)."""
     with force_locale(report.lang):
         return render_template(

@@ -1,0 +1,259 @@
+"""Leadership compliance reports: the locked fetcher, the render's limits, the figures of the
+generated PDFs (read back with pypdf and compared with counts made from the records, in both
+languages, for the city and for a bureau), the archive's hashes and audit head, the API, the pages
+and the command line, and bad requests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from datetime import date
+
+import pytest
+from flask_babel import force_locale, gettext
+from jinja2 import ChoiceLoader, DictLoader
+from pypdf import PdfReader
+from sqlmodel import Session, select
+from weasyprint import HTML
+from weasyprint.urls import FatalURLFetchingError
+
+from assets.models import Asset
+from secgov.authz import Actor
+from secgov.models import AuditEntry, Report, ReportFile
+from secgov.reports import service
+from secgov.reports.chapters import Chapter
+from secgov.reports.fetcher import STATIC_BASE, LockedFetcher
+from secgov.reports.render import Limits, RenderFailed, render_pdf
+
+EN = {"Accept-Language": "en"}
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of every page, whitespace squeezed."""
+    reader = PdfReader(io.BytesIO(data))
+    return re.sub(r"\s+", " ", " ".join(page.extract_text() or "" for page in reader.pages))
+
+
+# --- the fetcher and the child process ------------------------------------------------------------
+
+REFUSED = [
+    "file:///etc/passwd",
+    "http://127.0.0.1:9/x.png",
+    "https://example.com/x.png",
+    "../../../../etc/passwd",
+    "/etc/hostname",
+    "cid:attachment-1",
+    "attachment:report.csv",
+]
+
+
+@pytest.mark.nodb
+@pytest.mark.parametrize("reference", REFUSED)
+def test_the_fetcher_refuses_everything_but_data_and_static_files(reference):
+    fetcher = LockedFetcher()
+    for html in (f'<img src="{reference}">', f'<link rel="stylesheet" href="{reference}">'):
+        with pytest.raises(FatalURLFetchingError):
+            HTML(string=html, base_url=STATIC_BASE, url_fetcher=fetcher).write_pdf()
+    assert fetcher.refused
+
+
+@pytest.mark.nodb
+def test_the_fetcher_allows_data_urls_and_the_static_files():
+    fetcher = LockedFetcher()
+    svg = "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='4' height='4'/>"
+    pdf = HTML(
+        string=f'<link rel="stylesheet" href="report.css"><img src="favicon.svg"><img src="{svg}"><p>x</p>',
+        base_url=STATIC_BASE,
+        url_fetcher=fetcher,
+    ).write_pdf()
+    assert pdf.startswith(b"%PDF") and fetcher.refused == []
+
+
+@pytest.mark.nodb
+def test_a_refused_reference_fails_the_render_in_the_child():
+    with pytest.raises(RenderFailed) as failed:
+        render_pdf('<p>x</p><img src="file:///etc/passwd">')
+    assert failed.value.reason == "fetch_refused"
+    assert "file:///etc/passwd" in failed.value.detail
+
+
+@pytest.mark.nodb
+def test_a_render_past_its_time_is_killed():
+    with pytest.raises(RenderFailed) as failed:
+        render_pdf("<p>x</p>", Limits(max_seconds=0.05))
+    assert failed.value.reason == "render_timeout"
+
+
+@pytest.mark.nodb
+def test_a_render_past_its_memory_fails():
+    with pytest.raises(RenderFailed) as failed:
+        render_pdf("<table>" + "<tr><td>x</td><td>y</td></tr>" * 3000 + "</table>", Limits(max_bytes=120 * 1024**2))
+    assert failed.value.reason in ("render_memory", "render_failed")
+
+
+@pytest.mark.nodb
+def test_the_child_renders_chinese_with_page_count():
+    rendered = render_pdf('<link rel="stylesheet" href="report.css"><p>网络安全 合规</p>')
+    assert rendered.pages == 1
+    assert "网络安全" in pdf_text(rendered.pdf)
+
+
+# --- generating --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registers(app, city, make_asset, make_vendor, engage, exempt):
+    """Systems in a, a1 and b; a violation in b (a classified system built by a foreign vendor), a
+    warning in a (an unclassified one), an exempted engagement in a1."""
+    a1 = make_asset("A-1", "a", "transport", name="Alpha traffic control", mlps_level=3, is_cii=True)
+    make_asset("A-2", "a", "transport", name="Alpha ticketing", mlps_level=2, mlps_filing_number="F-2")
+    a3 = make_asset("A1-1", "a1", "energy", name="Alpha grid meter")
+    b1 = make_asset("B-1", "b", "energy", name="Bravo secret grid", mlps_level=3, is_cii=True, classified=True)
+    make_asset("B-2", "b", "finance", name="Bravo payments", mlps_level=4)
+    foreign = make_vendor("Faraway Systems", origin="foreign", country="US")
+    engage(b1, foreign)
+    engage(a1, foreign)
+    exempt(engage(a3, foreign))
+    return {"vendor": foreign}
+
+
+def actor_of(app, user) -> Actor:
+    with Session(app.extensions["secgov_engine"]) as session:
+        return Actor.of(session.merge(user), "cli")
+
+
+def counts(app, scope_codes: list[str]) -> dict[str, int]:
+    """The figures counted straight from the asset rows of these departments."""
+    from secgov.models import Department
+
+    with Session(app.extensions["secgov_engine"]) as session:
+        ids = session.exec(select(Department.id).where(Department.code.in_(scope_codes))).all()
+        rows = session.exec(select(Asset).where(Asset.department_id.in_(ids))).all()
+    return {
+        "total": len(rows),
+        "cii": sum(r.is_cii for r in rows),
+        "ungraded": sum(r.mlps_level is None for r in rows),
+        "unfiled": sum((r.mlps_level or 0) >= 2 and not r.mlps_filing_number for r in rows),
+    }
+
+
+def make_report(app, actor: Actor, chapters=None, **asked) -> Report:
+    engine = app.extensions["secgov_engine"]
+    with app.test_request_context(headers=EN):
+        with Session(engine) as session:
+            report = service.request_report(session, actor, service.ReportCreate(**asked), date.today())
+            session.commit()
+            report_id = report.id
+        registry = app.extensions["secgov_registry"]
+        try:
+            return service.generate(engine, report_id, actor, chapters or registry.chapters, app.config)
+        except RenderFailed:
+            with Session(engine) as session:
+                return session.get(Report, report_id)
+
+
+def stored_file(app, report_id: int) -> bytes:
+    with Session(app.extensions["secgov_engine"]) as session:
+        return session.get(ReportFile, report_id).data
+
+
+def figure(text: str, label: str) -> int:
+    """The number printed after a figure's label on the summary (value first, then label)."""
+    match = re.search(r"(\d+) " + re.escape(label), text)
+    assert match, f"{label!r} not in the report"
+    return int(match[1])
+
+
+def tr(app, lang: str, message: str) -> str:
+    """A message in lang, as the catalogue has it (English until it is translated)."""
+    with app.test_request_context(), force_locale(lang):
+        return gettext(message)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_city_report_holds_the_figures_of_the_records(app, city, registers, lang):
+    report = make_report(app, actor_of(app, city["leader"]), lang=lang, period="2026-11")
+    assert report.status == "succeeded", report.reason
+    text = pdf_text(stored_file(app, report.id))
+    expected = counts(app, ["city", "a", "a1", "b"])
+    assert expected == {"total": 5, "cii": 2, "ungraded": 1, "unfiled": 3}  # the comparisons below mean something
+    assert figure(text, tr(app, lang, "Systems registered")) == expected["total"]
+    assert figure(text, tr(app, lang, "Critical information infrastructure systems")) == expected["cii"]
+    assert figure(text, tr(app, lang, "Systems not yet graded")) == expected["ungraded"]
+    assert figure(text, tr(app, lang, "Systems of level 2 or above without a filing number")) == expected["unfiled"]
+    assert figure(text, tr(app, lang, "Vendor-origin violations")) == 1
+    assert figure(text, tr(app, lang, "Vendor-origin warnings")) == 1
+    assert tr(app, lang, "Internal") in text and tr(app, lang, "Contents") in text
+    sector = {"en": "Transport", "zh": "交通"}[lang]  # the catalogue's sector names: CJK fonts at work
+    assert sector in text
+    for code in ("A-1", "B-1", "B-2"):  # the unfiled systems are listed
+        assert code in text
+    assert "Bravo secret grid" in text  # the violation
+    squeezed = text.replace(" ", "")
+    assert f"{report.audit_seq}:{report.audit_hash}" in squeezed
+    assert report.input_sha256 in squeezed
+    assert "2026-11-01" in text and "2026-11-30" in text
+
+
+def test_a_bureau_report_holds_nothing_of_other_bureaus(app, city, registers):
+    report = make_report(app, actor_of(app, city["officer_a"]), lang="en")
+    assert report.status == "succeeded", report.reason
+    text = pdf_text(stored_file(app, report.id))
+    expected = counts(app, ["a", "a1"])
+    assert figure(text, "Systems registered") == expected["total"] == 3
+    assert figure(text, "Critical information infrastructure systems") == expected["cii"]
+    assert figure(text, "Vendor-origin violations") == 0
+    assert figure(text, "Vendor-origin warnings") == 1
+    for other in ("B-1", "B-2", "Bravo"):
+        assert other not in text
+
+
+def test_the_archive_records_the_hashes_and_the_audit_head(app, city, registers, checkpoint_files):
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    data = stored_file(app, report.id)
+    assert report.sha256 == hashlib.sha256(data).hexdigest()
+    assert report.size == len(data) and report.pages == len(PdfReader(io.BytesIO(data)).pages) >= 4
+    assert re.fullmatch(r"[0-9a-f]{64}", report.input_sha256)
+    with Session(app.extensions["secgov_engine"]) as session:
+        entry = session.exec(select(AuditEntry).where(AuditEntry.seq == report.audit_seq)).one()
+        actions = session.exec(select(AuditEntry.action).where(AuditEntry.object_type == "report")).all()
+    assert entry.hash == report.audit_hash
+    assert actions == ["report.requested", "report.generated"]
+    seq, _hash = report.checkpoint.split(":")
+    assert int(seq) > report.audit_seq and checkpoint_files.log_path.read_text().count("\n") >= 1
+
+
+def test_a_checkpoint_that_fails_keeps_the_report(app, city, registers, checkpoint_files):
+    checkpoint_files.key_path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint_files.key_path.write_text("not a key")
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    assert report.status == "succeeded" and report.checkpoint == "failed:key_unreadable"
+
+
+def test_markup_in_the_records_is_escaped(app, city, make_asset):
+    make_asset("X-1", "a", name='<img src="file:///etc/passwd"> sneaky', mlps_level=3)  # listed: no filing
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    assert report.status == "succeeded", report.reason
+    assert '<img src="file:///etc/passwd"> sneaky' in pdf_text(stored_file(app, report.id))
+
+
+@pytest.mark.parametrize(
+    "reference", ["file:///etc/passwd", "http://127.0.0.1:9/x.css", "https://example.com/x.png", "cid:a"]
+)
+def test_a_chapter_referencing_outside_files_fails_the_report(app, city, reference):
+    app.jinja_env.loader = ChoiceLoader(
+        [DictLoader({"reports/chapters/evil.html": f'<img src="{reference}">'}), app.jinja_env.loader]
+    )
+    evil = Chapter("evil", "Evil", "reports/chapters/evil.html", lambda *args: {})
+    report = make_report(app, actor_of(app, city["leader"]), chapters=[evil], lang="en")
+    assert report.status == "failed" and report.reason == "fetch_refused"
+    with Session(app.extensions["secgov_engine"]) as session:
+        assert session.get(ReportFile, report.id) is None
+        assert "report.failed" in session.exec(select(AuditEntry.action)).all()
+
+
+def test_a_render_too_long_fails_the_report(app, city):
+    app.config["SECGOV_REPORT_MAX_SECONDS"] = 0.05
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    assert report.status == "failed" and report.reason == "render_timeout"
