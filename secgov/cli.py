@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from secgov import audit as audit_log
-from secgov import auth, datakeys, domains, exchange, runs
+from secgov import auth, datakeys, domains, exchange, runs, snapshots
 from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.background import Supervisor, child_commands, run_scheduler, run_worker
@@ -29,8 +29,10 @@ from secgov.demo import load_demo
 from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user
 from secgov.errors import NotFound, ServiceError, describe_validation
 from secgov.exchange import Register
-from secgov.models import Department
+from secgov.models import Department, ReportFile
 from secgov.registry import Registry
+from secgov.reports import service as reports
+from secgov.reports.render import RenderFailed
 from secgov.server import configure_logging
 from secgov.server import run as run_server
 from secgov.tasks import hand_over, platform_of
@@ -329,6 +331,51 @@ def audit_head(ctx) -> None:
     with app.app_context(), new_session(app.extensions["secgov_engine"], write=False) as session:
         current = audit_log.head(session)
     click.echo(f"{current[0]}:{current[1]}" if current else "empty")
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Leadership reports, rendered in the foreground."""
+
+
+@report.command("compliance")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The PDF to write.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--department", default=None, help="A department code (default: the whole city, or --as's department).")
+@click.option("--period", default=None, help="A month, YYYY-MM (default: this month so far).")
+@click.option("--from", "start", default=None, help="The first day covered (YYYY-MM-DD).")
+@click.option("--to", "end", default=None, help="The last day covered (YYYY-MM-DD).")
+@click.option("--as", "as_user", default=None, help="Generate as this leader or officer (their scope).")
+@click.pass_context
+def report_compliance(ctx, out, lang, department, period, start, end, as_user) -> None:
+    """Generate a compliance report and write its PDF (archived and audited like one from the web)."""
+    app = app_of(ctx)
+    engine = app.extensions["secgov_engine"]
+    try:
+        data = reports.ReportCreate.model_validate(
+            {"lang": lang, "department": department, "period": period, "from": start, "to": end}
+        )
+    except ValidationError as exc:
+        fail(describe_validation(exc), 2)
+    today = snapshots.local_today(str(app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"))
+    try:
+        with app.app_context(), transaction(app) as session:
+            actor = acting(session, as_user, reports.MAKERS)
+            made = reports.request_report(session, actor, data, today)
+    except ServiceError as exc:
+        fail(exc.message, 2)
+    try:
+        with app.test_request_context():
+            done = reports.generate(engine, made.id, actor, _registry(ctx).chapters, app.config)
+    except RenderFailed as exc:
+        fail(f"report {made.id} failed: {exc.reason} {exc.detail}")
+    with new_session(engine, write=False) as session:
+        out.write_bytes(session.get(ReportFile, done.id).data)
+    click.echo(f"report {done.id}: {out} ({done.pages} pages, sha256 {done.sha256})")
+    click.echo(f"audit head {done.audit_seq}:{done.audit_hash}, input sha256 {done.input_sha256}")
 
 
 # --- demo and server --------------------------------------------------------------------------

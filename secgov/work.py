@@ -4,14 +4,18 @@ schedules, asking for a run as the signed-in user, and the schedule limits of th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
 
-from secgov import runs, schedules
+from secgov import runs, schedules, snapshots
 from secgov.errors import Invalid
-from secgov.models import Run
+from secgov.models import Report, Run
+from secgov.reports import service as reports
+from secgov.reports.jobs import CODE as REPORT_KIND
+from secgov.reports.service import ReportCreate
 from secgov.runs import JobKind
 from secgov.tasks import hand_over, platform_of
 from secgov.web import actor, current_user, get_session
@@ -50,3 +54,21 @@ def schedule_limits() -> dict[str, Any]:
         "timezone": str(config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")),
         "min_seconds": int(config.get("SECGOV_SCHEDULE_MIN_SECONDS", schedules.MIN_SECONDS)),
     }
+
+
+def ask_for_report(data: ReportCreate) -> Report:
+    """Ask for a compliance report as the signed-in user: recorded, and its run handed to the
+    queue when the request's transaction commits."""
+    who = actor()
+    session = get_session()
+    report = reports.request_report(session, who, data, reports_today())
+    run = runs.enqueue(session, who, kinds()[REPORT_KIND], {"report_id": report.id})
+    report.run_id = run.id
+    session.add(report)
+    hand_over(session, platform_of(current_app), [run.id])
+    return report
+
+
+def reports_today() -> date:
+    """Today in the city's time zone (a report's default period ends today)."""
+    return snapshots.local_today(str(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"))

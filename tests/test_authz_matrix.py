@@ -14,6 +14,7 @@ import importlib
 import io
 import logging
 import re
+from datetime import date
 from pathlib import Path
 
 import factories
@@ -28,7 +29,7 @@ from sqlmodel import Session, select
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
-from secgov.models import ApiToken, AuditEntry, Department, User, UserRole
+from secgov.models import ApiToken, AuditEntry, Department, Report, ReportFile, User, UserRole
 
 # Objects for each kind of path parameter: inside the scope of bureau "a", outside it, missing.
 OBJECTS = {
@@ -249,6 +250,7 @@ def world(app, session):
     session.commit()
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
+    objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -304,6 +306,27 @@ def _jobs_world(session: Session, inside: User, outside: User) -> dict:
         "run": {**made, "missing": "999999"},
         "schedule": {"in": str(schedule.id), "out": str(schedule.id), "missing": "999999"},
     }
+
+
+def _reports_world(session: Session, inside: User, outside: User) -> dict:
+    """A rendered report of bureau a's unit and one of bureau b (a stand-in file each)."""
+    made = {}
+    for where, user in (("in", inside), ("out", outside)):
+        report = Report(
+            department_id=user.department_id,
+            period_from=date(2026, 11, 1),
+            period_to=date(2026, 11, 30),
+            requested_by=user.username,
+            requested_by_id=user.id,
+            status="succeeded",
+            sha256="0" * 64,
+        )
+        session.add(report)
+        session.flush()
+        session.add(ReportFile(report_id=report.id, data=b"%PDF-1.7 stand-in"))
+        made[where] = str(report.id)
+    session.commit()
+    return {"report": {**made, "missing": "999999"}}
 
 
 # Bookkeeping that legitimately changes on any authenticated call.
@@ -496,7 +519,7 @@ def test_anonymous(app, session, world, route: Route):
 # --- a 404 does not tell whether the id exists -------------------------------------------------
 
 # The kinds of object a path names whose scope is checked (vendors have no department).
-SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run")
+SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report")
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
 

@@ -388,15 +388,14 @@ def report_file(session: Session, actor: Actor, report_id: int) -> tuple[Report,
     stored = session.get(ReportFile, report_id)
     if stored is None:
         raise NotFound(_("This report has no file (yet)."))
-    audit.record(
-        session,
-        actor,
+    event = audit.Event(
         "report.downloaded",
         object_type="report",
         object_id=report_id,
         department_id=report.department_id,
-        sha256=report.sha256,
+        extra={"sha256": report.sha256},
     )
+    audit.record_aside(session.get_bind(), actor, [event])  # a download is a read: its own transaction
     return report, stored.data
 
 

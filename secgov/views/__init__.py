@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.registry import Registry
-from secgov.views import account, admin, audit_log, auth_views, jobs, main, registers
+from secgov.views import account, admin, audit_log, auth_views, jobs, main, registers, reports
 
 
 def blueprints(registry: Registry) -> list[Blueprint]:
@@ -17,5 +17,6 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         admin.bp,
         audit_log.bp,
         jobs.bp,
+        reports.bp,
         registers.blueprint(registry.registers),
     ]

@@ -1,0 +1,81 @@
+"""Report pages: the archive of the reader's scope with the form that asks for a compliance report
+(leaders and officers), and one report (its progress through its run, then its download link and
+SHA-256)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, url_for
+from flask_babel import gettext as _
+
+from secgov import runs
+from secgov.authz import roles
+from secgov.directory import departments_in_scope
+from secgov.pages import Done, Form, act, int_arg
+from secgov.reports import service
+from secgov.reports.service import MAKERS, READERS, ReportCreate
+from secgov.web import actor, current_user, get_session
+from secgov.work import ask_for_report, kinds
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+PAGE_SIZE = 50
+REPORT_FORM = Form(ReportCreate, empty_is_none=("department", "period", "start", "end"))
+
+
+@bp.get("")
+@roles(*READERS)
+def index():
+    """The archive, newest first; leaders and officers ask for a report here."""
+    page = int_arg("page", 1)
+    rows, total = service.list_reports(get_session(), actor(), page=page, page_size=PAGE_SIZE)
+    may_make = bool(current_user().roles & set(MAKERS))
+    return render_template(
+        "reports/index.html",
+        rows=[(report, code, service.status_of(report, run)) for report, code, run in rows],
+        total=total,
+        page=page,
+        page_size=PAGE_SIZE,
+        may_make=may_make,
+        departments=departments_in_scope(get_session(), actor()) if may_make else [],
+    )
+
+
+@bp.post("")
+@roles(*MAKERS)
+def create():
+    """Ask for a report: queued, then rendered by a worker."""
+    return act(
+        ask_for_report,
+        form=REPORT_FORM,
+        done=lambda report: Done(url_for("reports.detail", report_id=report.id), _("The report is being prepared.")),
+        back=url_for("reports.index"),
+    )
+
+
+@bp.get("/<int:report_id>")
+@roles(*READERS)
+def detail(report_id: int):
+    """One report: its parameters, its progress, then its file, hashes and the audit head."""
+    report, code, run = service.get_report(get_session(), actor(), report_id)
+    status, reason = service.status_of(report, run)
+    return render_template(
+        "reports/detail.html",
+        report=report,
+        department=code,
+        run=run,
+        status=status,
+        reason=runs.reason_text(reason, kinds(), run.kind if run else "") if reason else "",
+        ended=status in runs.ENDED,
+    )
+
+
+@bp.get("/<int:report_id>/file")
+@roles(*READERS)
+def download(report_id: int):
+    """The report's PDF (audited)."""
+    report, data = service.report_file(get_session(), actor(), report_id)
+    return Response(
+        data,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{service.file_name(report)}"'},
+    )
