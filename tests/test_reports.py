@@ -12,15 +12,16 @@ from datetime import date
 
 import pytest
 from flask_babel import force_locale, gettext
+from helpers import csrf_token, login
 from jinja2 import ChoiceLoader, DictLoader
 from pypdf import PdfReader
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError
 
 from assets.models import Asset
 from secgov.authz import Actor
-from secgov.models import AuditEntry, Report, ReportFile
+from secgov.models import AuditEntry, Report, ReportFile, Run
 from secgov.reports import service
 from secgov.reports.chapters import Chapter
 from secgov.reports.fetcher import STATIC_BASE, LockedFetcher
@@ -160,7 +161,8 @@ def stored_file(app, report_id: int) -> bytes:
 
 def figure(text: str, label: str) -> int:
     """The number printed after a figure's label on the summary (value first, then label)."""
-    match = re.search(r"(\d+) " + re.escape(label), text)
+    squeezed, wanted = re.sub(r"\s+", "", text), re.sub(r"\s+", "", label)  # a label may wrap in its box
+    match = re.search(r"(\d+)" + re.escape(wanted), squeezed)
     assert match, f"{label!r} not in the report"
     return int(match[1])
 
@@ -257,3 +259,160 @@ def test_a_render_too_long_fails_the_report(app, city):
     app.config["SECGOV_REPORT_MAX_SECONDS"] = 0.05
     report = make_report(app, actor_of(app, city["leader"]), lang="en")
     assert report.status == "failed" and report.reason == "render_timeout"
+
+
+# --- the API, the pages and the command line ------------------------------------------------------
+
+
+@pytest.fixture
+def people(city, make_user, api_token):
+    auditor = make_user("auditor", roles=("auditor",), department="city")
+    admin_a = make_user("a.admin", roles=("admin",), department="a")
+
+    def headers(user):
+        return {"Authorization": f"Bearer {api_token(user)}", **EN}
+
+    return {
+        "leader": headers(city["leader"]),
+        "officer_a": headers(city["officer_a"]),
+        "officer_b": headers(city["officer_b"]),
+        "auditor": headers(auditor),
+        "admin_a": headers(admin_a),
+    }
+
+
+def test_a_report_asked_for_over_the_api_is_rendered_and_downloaded(client, app, registers, people):
+    response = client.post("/api/v1/reports", json={"lang": "en", "period": "2026-11"}, headers=people["officer_a"])
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    report_id = body["report"]["id"]
+    assert body["report"]["status"] == "queued" and body["run"]["kind"] == "report.compliance"
+    assert response.headers["Location"].endswith(f"/api/v1/reports/{report_id}")
+    done = client.get(f"/api/v1/reports/{report_id}", headers=people["officer_a"]).get_json()
+    assert done["status"] == "succeeded", done
+    assert done["department"] == "a" and done["period_from"] == "2026-11-01" and done["period_to"] == "2026-11-30"
+    run = client.get(f"/api/v1/jobs/{body['run']['id']}", headers=people["officer_a"]).get_json()
+    assert run["status"] == "succeeded" and run["result"]["sha256"] == done["sha256"]
+    pdf = client.get(f"/api/v1/reports/{report_id}/file", headers=people["officer_a"])
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert hashlib.sha256(pdf.data).hexdigest() == done["sha256"]
+    assert "Bravo" not in pdf_text(pdf.data)
+    # The archive: in scope for the bureau's readers, the city's, not another bureau's.
+    assert [r["id"] for r in client.get("/api/v1/reports", headers=people["auditor"]).get_json()["items"]] == [
+        report_id
+    ]
+    assert client.get("/api/v1/reports", headers=people["officer_b"]).get_json()["items"] == []
+    assert client.get(f"/api/v1/reports/{report_id}", headers=people["officer_b"]).status_code == 404
+    assert client.get(f"/api/v1/reports/{report_id}/file", headers=people["officer_b"]).status_code == 404
+    with Session(app.extensions["secgov_engine"]) as session:
+        actions = session.exec(
+            select(AuditEntry.action).where(AuditEntry.object_type == "report").order_by(AuditEntry.seq)
+        ).all()
+    assert [a for a in actions if a.startswith("report.")] == [
+        "report.requested",
+        "report.generated",
+        "report.downloaded",
+    ]
+    assert actions.count("authz.out_of_scope") == 2  # bureau b's officer asked for it twice
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"lang": "fr"}, 422, "lang"),
+        ({"period": "2026-13"}, 422, "YYYY-MM"),
+        ({"from": "2026-11-30", "to": "2026-11-01"}, 422, "ends before it starts"),
+        ({"period": "2026-11", "from": "2026-11-01"}, 422, "not both"),
+        ({"department": "b"}, 404, "Not found"),
+        ({"department": "nope"}, 404, "No department"),
+    ],
+)
+def test_bad_requests_for_reports_queue_nothing(client, app, people, body, status, words):
+    response = client.post("/api/v1/reports", json=body, headers=people["officer_a"])
+    assert response.status_code == status, response.get_json()
+    assert words in response.get_data(as_text=True)
+    with Session(app.extensions["secgov_engine"]) as session:
+        assert session.exec(select(func.count()).select_from(Report)).one() == 0
+        assert session.exec(select(func.count()).select_from(Run)).one() == 0
+
+
+def test_the_same_report_asked_twice_at_once_is_refused(client, app, people, monkeypatch):
+    from secgov.tasks import Platform
+
+    monkeypatch.setattr(Platform, "dispatch", lambda self, ids: None)  # no worker takes it: it stays queued
+    asked = {"lang": "zh", "period": "2026-10"}
+    assert client.post("/api/v1/reports", json=asked, headers=people["leader"]).status_code == 202
+    again = client.post("/api/v1/reports", json=asked, headers=people["leader"])
+    assert again.status_code == 409
+    assert "already being made" in again.get_json()["error"]["message"]
+    other_language = client.post("/api/v1/reports", json={**asked, "lang": "en"}, headers=people["leader"])
+    assert other_language.status_code == 202
+
+
+def test_who_may_ask_for_reports(client, people):
+    assert client.post("/api/v1/reports", json={}, headers=people["auditor"]).status_code == 403
+    assert client.post("/api/v1/reports", json={}, headers=people["admin_a"]).status_code == 403
+    assert client.get("/api/v1/reports", headers=people["admin_a"]).status_code == 403
+    # Nobody starts the kind directly from the runs (its report id would be unchecked).
+    direct = client.post("/api/v1/jobs", json={"kind": "report.compliance", "params": {"report_id": 1}})
+    assert direct.status_code in (401, 403)
+
+
+def test_a_run_ended_by_the_reaper_ends_its_report(app, city, registers):
+    engine = app.extensions["secgov_engine"]
+    with Session(engine) as session:
+        report = service.request_report(session, actor_of(app, city["leader"]), service.ReportCreate(), date.today())
+        run = Run(kind="report.compliance", status="failed", reason="worker_lost", requested_by="leader")
+        session.add(run)
+        session.flush()
+        report.run_id = run.id
+        session.commit()
+        status = service.status_of(report, run)
+    assert status == ("failed", "worker_lost")
+
+
+def test_the_pages_ask_for_a_report_and_show_its_hashes(client, app, city, registers):
+    login(client, city["leader"])
+    token = csrf_token(client, "/reports")
+    response = client.post("/reports", data={"lang": "en", "period": "2026-11", "csrf_token": token}, headers=EN)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"], headers=EN).get_data(as_text=True)
+    with Session(app.extensions["secgov_engine"]) as session:
+        report = session.exec(select(Report)).one()
+    assert report.status == "succeeded"
+    assert report.sha256 in page and report.input_sha256 in page and report.audit_hash in page
+    download = client.get(f"/reports/{report.id}/file")
+    assert hashlib.sha256(download.data).hexdigest() == report.sha256
+    archive = client.get("/reports", headers=EN).get_data(as_text=True)
+    assert f'href="/reports/{report.id}"' in archive and 'name="period"' in archive
+
+
+def test_the_command_line_renders_in_the_foreground(app, city, registers, database_url, tmp_path):
+    from audit_support import run_cli
+
+    out = tmp_path / "report.pdf"
+    result = run_cli(
+        database_url,
+        "report",
+        "compliance",
+        "--out",
+        str(out),
+        "--lang",
+        "en",
+        "--department",
+        "a",
+        "--period",
+        "2026-11",
+    )
+    assert result.exit_code == 0, result.stderr
+    with Session(app.extensions["secgov_engine"]) as session:
+        report = session.exec(select(Report)).one()
+    assert report.status == "succeeded" and report.requested_by == "system"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == report.sha256 and report.sha256 in result.stdout
+    text = pdf_text(out.read_bytes())
+    assert figure(text, "Systems registered") == counts(app, ["a", "a1"])["total"]
+    assert "Bravo" not in text
+    bad = run_cli(database_url, "report", "compliance", "--out", str(out), "--from", "2026-11-30", "--to", "2026-11-01")
+    assert bad.exit_code == 2 and "ends before it starts" in bad.stderr
+    refused = run_cli(database_url, "report", "compliance", "--out", str(out), "--as", "officer.a", "--department", "b")
+    assert refused.exit_code == 2

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from flask import render_template
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
@@ -214,10 +214,12 @@ def render_html(
     input_sha256: str,
     head: tuple[int, str],
 ) -> str:
-    """The report's HTML in its language (Jinja autoescaping on: the templates end in .html)."""
+    """The report's HTML in its language (Jinja autoescaping on: the templates end in .html).
+    Rendered by the app's Jinja environment without the page frame's context processors (which
+    read the request's user and session: a worker has neither, and a request must not open its
+    database session again here)."""
     with force_locale(report.lang):
-        return render_template(
-            "reports/compliance.html",
+        return current_app.jinja_env.get_template("reports/compliance.html").render(
             report=report,
             scope=scope,
             data=data,
