@@ -1,7 +1,21 @@
 """The asset domain: the inventory of the city's critical systems, their controls, vendors and
 engagements, and the vendor-origin policy. Its contributions to the app are declared here."""
 
-from assets import api, audit_terms, chapters, cli, codes, controls, demo, exchange, figures, models, rule, views
+from assets import (
+    api,
+    audit_terms,
+    chapters,
+    cli,
+    codes,
+    controls,
+    dashboard,
+    demo,
+    exchange,
+    figures,
+    models,
+    rule,
+    views,
+)
 from secgov.codes import N_
 from secgov.registry import Domain, MenuItem
 
@@ -17,6 +31,7 @@ DOMAIN = Domain(
     registers=(exchange.ASSETS, exchange.VENDORS),
     audit_terms=audit_terms.TERMS,
     figures=figures.FIGURES,
+    tiles=dashboard.TILES,
     chapters=chapters.CHAPTERS,
     menu=(
         MenuItem("assets.index", N_("Assets")),

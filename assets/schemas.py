@@ -203,6 +203,9 @@ class AssetQuery(Query):
     vendor_origin: Origin | None = Field(
         default=None, description="Assets with an ongoing engagement of a vendor of this origin."
     )
+    filing_missing: bool | None = Field(
+        default=None, description="Graded at a level that must be filed (MLPS 2 and above) without a filing number."
+    )
     sort: SortKey = "code"
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, not_, or_
 from sqlmodel import Session, select
 
 from assets import controls
@@ -131,6 +131,9 @@ def _filters(session: Session, actor: Actor, query: AssetQuery) -> list:
         where.append(Asset.classified.is_(query.classified))
     if query.lifecycle:
         where.append(Asset.lifecycle == query.lifecycle)
+    if query.filing_missing is not None:
+        missing = and_(Asset.mlps_level >= catalog.filing_required_from(), Asset.mlps_filing_number == "")
+        where.append(missing if query.filing_missing else not_(missing))
     if query.vendor_origin:
         today = datetime.now(UTC).date()
         engaged = (

@@ -53,7 +53,11 @@ ENDPOINTS = (
     ),
     Endpoint("page_detail", "GET /assets/<id>", "/assets/{id}", api=False),
     Endpoint("api_detail", "GET /api/v1/assets/<id>", "/api/v1/assets/{id}", api=True),
+    Endpoint("page_dashboard", "GET / (the dashboard)", "/", api=False),
+    Endpoint("api_dashboard", "GET /api/v1/dashboard", "/api/v1/dashboard", api=True),
 )
+# The dashboard aggregates the whole scope (issue 11): its own latency goal.
+GOAL_P95_MS_BY_KEY = {"page_dashboard": 150.0, "api_dashboard": 150.0}
 THROUGHPUT = ("page_list", "api_list")
 
 # What the profile breakdown looks for: label, a part of pstats' "file:function", the function.
@@ -207,15 +211,17 @@ def run(args: argparse.Namespace, bench: harness.Scratch) -> dict:
 
 
 def goals(results: dict, endpoints: list[Endpoint]) -> list[dict]:
-    """p95 ≤ 50 ms everywhere, ≥ 300 requests/s on the lists, the same statement count at both sizes."""
+    """p95 ≤ 50 ms everywhere (the dashboard: 150 ms), ≥ 300 requests/s on the lists, the same
+    statement count at both sizes."""
     found = []
     for e in endpoints:
         real = results["latency"][e.key]["real"]
-        ok = real["p95_ms"] <= GOAL_P95_MS and not real["errors"]
+        limit_ms = GOAL_P95_MS_BY_KEY.get(e.key, GOAL_P95_MS)
+        ok = real["p95_ms"] <= limit_ms and not real["errors"]
         found.append(
             {
                 "key": e.key,
-                "goal": f"p95 ≤ {GOAL_P95_MS:g} ms: {e.label}",
+                "goal": f"p95 ≤ {limit_ms:g} ms: {e.label}",
                 "measured": f"{real['p95_ms']:.1f} ms",
                 "pass": ok,
             }

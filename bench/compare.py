@@ -37,7 +37,14 @@ def serve_pair(bench: harness.Scratch, workers: int, sign_in: Callable[[int], di
     port = harness.free_port()
     command = [sys.executable, "-m", "secgov", "serve", "--host", harness.LOOPBACK, "--port", str(port)]
     bench.servers["real"] = real = harness.Server(
-        "real", [*command, "--workers", str(workers)], tree.root, tree.env, port, workers, workdir / "server-real.log"
+        # The web alone (the deployment's web host): no scheduler or worker beside it in the measure.
+        "real",
+        [*command, "--workers", str(workers), "--no-scheduler", "--no-worker"],
+        tree.root,
+        tree.env,
+        port,
+        workers,
+        workdir / "server-real.log",
     )
     real.wait_ready("/healthz")
     clients = sign_in(real.port)

@@ -52,6 +52,7 @@ def gunicorn_settings(spec: dict) -> dict:
     from secgov.cli import main
 
     command = ["serve", "--host", spec["host"], "--port", str(spec["port"]), "--workers", str(spec["workers"])]
+    command += ["--no-scheduler", "--no-worker"]  # the web alone: what is measured
     try:
         main(command, prog_name="python -m secgov")
     except SystemExit:

@@ -19,6 +19,7 @@ from flask import Blueprint
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
+from secgov.dashboard import Tile
 from secgov.db import CatalogSync
 from secgov.demo import DemoLoader
 from secgov.exchange import Register
@@ -56,6 +57,7 @@ class Domain:
     registers: tuple[Register, ...] = ()  # import and export pages, API and commands
     audit_terms: AuditTerms = AuditTerms()  # what its audit actions, objects and fields are called
     jobs: tuple[JobKind, ...] = ()  # kinds of background work (secgov.runs)
+    tiles: tuple[Tile, ...] = ()  # the dashboard's tiles (secgov.dashboard)
     figures: tuple[Figure, ...] = ()  # headline figures snapshotted daily (secgov.snapshots)
     chapters: tuple[Chapter, ...] = ()  # chapters of the leadership report (secgov.reports)
 
@@ -132,6 +134,10 @@ class Registry:
     def figures(self) -> list[Figure]:
         """Every domain's headline figures, which the daily snapshot takes (secgov.snapshots)."""
         return [figure for domain in self.domains for figure in domain.figures]
+
+    @property
+    def tiles(self) -> list[Tile]:
+        return [tile for domain in self.domains for tile in domain.tiles]
 
     @property
     def chapters(self) -> list[Chapter]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from secgov.api import audit, core, directory, jobs, registers, reports, settings, snapshots
+from secgov.api import audit, core, dashboard, directory, jobs, registers, reports, settings, snapshots
 from secgov.registry import Registry
 
 
@@ -16,6 +16,7 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         audit.bp,
         jobs.bp,
         reports.bp,
+        dashboard.bp,
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
         snapshots.blueprint(registry.figures),

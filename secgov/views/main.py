@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import text
-from sqlmodel import func, select
 
-from secgov import directory
+from secgov import dashboard, directory, snapshots
 from secgov.authz import READERS, public, roles
-from secgov.models import User
-from secgov.web import actor, get_session, require_user
+from secgov.web import actor, get_session, require_user, service_config
 
 bp = Blueprint("main", __name__)
 
@@ -17,12 +15,15 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 @roles(*READERS)
 def index():
-    """The user's start page: who they are and what their scope holds."""
+    """The user's start page, the dashboard: the figures of their scope, each linking to the
+    records behind it, with their trends; and what waits for them."""
     db = get_session()
-    departments = directory.departments_in_scope(db, actor())
-    ids = [d.id for d in departments]
-    user_count = db.exec(select(func.count()).select_from(User).where(User.department_id.in_(ids))).one()
-    return render_template("main/index.html", user=require_user(), departments=departments, user_count=user_count)
+    registry = current_app.extensions["secgov_registry"]
+    config = service_config()
+    today = snapshots.local_today(config.timezone)
+    tiles = dashboard.overview(db, actor(), config, registry.tiles, registry.figures, today)
+    root = snapshots.scope_root(db, actor())
+    return render_template("main/index.html", user=require_user(), tiles=tiles, scope=root, today=today)
 
 
 @bp.get("/departments")
