@@ -369,7 +369,8 @@ def report_compliance(ctx, out, lang, department, period, start, end, as_user) -
         fail(exc.message, 2)
     try:
         with app.test_request_context():
-            done = reports.generate(engine, made.id, actor, _registry(ctx).chapters, app.config)
+            registry = _registry(ctx)
+            done = reports.generate(engine, made.id, actor, registry.chapters, app.config, registry.figures)
     except RenderFailed as exc:
         fail(f"report {made.id} failed: {exc.reason} {exc.detail}")
     with new_session(engine, write=False) as session:

@@ -416,3 +416,31 @@ def test_the_command_line_renders_in_the_foreground(app, city, registers, databa
     assert bad.exit_code == 2 and "ends before it starts" in bad.stderr
     refused = run_cli(database_url, "report", "compliance", "--out", str(out), "--as", "officer.a", "--department", "b")
     assert refused.exit_code == 2
+
+
+def test_the_summary_shows_the_trends_of_the_daily_snapshots(app, city, registers, make_asset):
+    from secgov import snapshots
+    from secgov.db import write_session
+
+    engine = app.extensions["secgov_engine"]
+    figures = app.extensions["secgov_registry"].figures
+    with write_session(engine) as session:
+        snapshots.take(session, figures, date(2026, 11, 3))
+    make_asset("A-9", "a", name="Alpha late addition")
+    with write_session(engine) as session:
+        snapshots.take(session, figures, date(2026, 11, 20))
+    actor = actor_of(app, city["officer_a"])
+    with app.test_request_context(headers=EN):
+        with Session(engine) as session:
+            report = service.request_report(
+                session, actor, service.ReportCreate(lang="en", period="2026-11"), date.today()
+            )
+            session.commit()
+            report_id = report.id
+        done = service.generate(
+            engine, report_id, actor, app.extensions["secgov_registry"].chapters, app.config, figures
+        )
+    text = re.sub(r"\s+", " ", pdf_text(stored_file(app, done.id)))
+    assert "Trends over the period" in text
+    before, after = counts(app, ["a", "a1"])["total"] - 1, counts(app, ["a", "a1"])["total"]
+    assert f"Systems registered 2026-11-03 {before} 2026-11-20 {after}" in text

@@ -35,7 +35,9 @@ def run_report(ctx: JobContext) -> dict:
         raise JobFailed("bad_params", f"no report {params.report_id}")
     ctx.progress(0, 2)
     try:
-        report = service.generate(ctx.engine, params.report_id, ctx.actor, ctx.registry.chapters, ctx.config)
+        report = service.generate(
+            ctx.engine, params.report_id, ctx.actor, ctx.registry.chapters, ctx.config, ctx.registry.figures
+        )
     except RenderFailed as exc:
         raise JobFailed(exc.reason, exc.detail) from None
     ctx.progress(2, 2)

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, select
 
-from secgov import audit, checkpoints
+from secgov import audit, checkpoints, snapshots
 from secgov.authz import CITY, Actor, deny_out_of_scope, in_scope, path_in_scope
 from secgov.db import new_session, write_session
 from secgov.errors import Conflict, Invalid, NotFound
@@ -40,6 +40,7 @@ from secgov.models import Department, Report, ReportFile, Run, User
 from secgov.reports.chapters import Chapter, Period, Scope
 from secgov.reports.render import Limits, RenderFailed, render_pdf
 from secgov.runs import ENDED
+from secgov.snapshots import Figure
 
 KINDS = ("compliance",)
 READERS = ("leader", "officer", "auditor")
@@ -180,15 +181,48 @@ def scope_of(department: Department, requester: Actor) -> Scope:
     return Scope(department.id, department.code, department.name, department.name_en, narrowed)
 
 
+def trends(session: Session, scope: Scope, period: Period, figures: Sequence[Figure]) -> list[dict[str, Any]]:
+    """Each headline figure of the daily snapshots on the first and the last day of the period
+    that has one (`secgov.snapshots`); none for a period longer than the snapshots' limit."""
+    try:
+        points = snapshots.series(session, scope.actor, figures, scope.department_id, period.start, period.end)
+    except Invalid:
+        return []
+    by_figure: dict[str, list] = {}
+    for point in points:
+        by_figure.setdefault(point.figure, []).append(point)
+    rows = []
+    for figure in figures:
+        seen = sorted(by_figure.get(figure.code, []), key=lambda point: point.day)
+        if seen:
+            first, last = seen[0], seen[-1]
+            rows.append(
+                {
+                    "figure": figure.code,
+                    "label": figure.label,
+                    "first_day": first.day.isoformat(),
+                    "first": first.value,
+                    "last_day": last.day.isoformat(),
+                    "last": last.value,
+                }
+            )
+    return rows
+
+
 def build_input(
-    session: Session, report: Report, scope: Scope, chapters: Sequence[Chapter], config: Mapping[str, Any]
+    session: Session,
+    report: Report,
+    scope: Scope,
+    chapters: Sequence[Chapter],
+    config: Mapping[str, Any],
+    figures: Sequence[Figure] = (),
 ) -> dict[str, Any]:
     """Every chapter's data, and what the report is: the input whose SHA-256 the footer prints."""
     period = Period(report.period_from, report.period_to)
     built = {chapter.code: dict(chapter.build(session, scope, period, config)) for chapter in chapters}
     headline = [item for data in built.values() for item in data.get("headline", ())]
     if "summary" in built:
-        built["summary"] = {"figures": headline}
+        built["summary"] = {"figures": headline, "trends": trends(session, scope, period, figures)}
     return {
         "report": report.id,
         "kind": report.kind,
@@ -249,6 +283,7 @@ def generate(
     requester: Actor,
     chapters: Sequence[Chapter],
     config: Mapping[str, Any],
+    figures: Sequence[Figure] = (),
 ) -> Report:
     """Generate report `report_id` as requester (see the module docstring); RenderFailed (the
     report marked failed with its reason) when the PDF cannot be rendered. Needs an app context
@@ -261,7 +296,7 @@ def generate(
             _fail(engine, report_id, requester, "report_forbidden")
             raise RenderFailed("report_forbidden", "the department is not in the requester's scope")
         scope = scope_of(department, requester)
-        data = build_input(session, report, scope, chapters, config)
+        data = build_input(session, report, scope, chapters, config, figures)
         head = audit.head(session) or (0, audit.GENESIS)
         reader = _reader(session, requester)
         session.expunge(report)
