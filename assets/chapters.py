@@ -72,10 +72,12 @@ def coverage(session: Session, scope: Scope, period: Period, config: Mapping[str
     """Control coverage of the scope and of each department one level below it (the bureaus of the
     city), their whole subtrees counted."""
     rows = [row for row in coverage_tree(session, scope.actor) if row.depth <= 1]
+    english = dict(session.exec(select(Department.code, Department.name_en)).all())
     listed = [
         {
             "department": row.department,
             "name": row.name,
+            "name_en": english.get(row.department) or "",
             "depth": row.depth,
             "assets": row.assets,
             "required": row.total.required,
