@@ -389,13 +389,29 @@ def demo(ctx) -> None:
     app = app_of(ctx)
     with app.app_context(), transaction(app) as session:
         logins = load_demo(session, config_of(app), _registry(ctx).demos)
-        # The demo city's first daily snapshot, for the trends: done by a worker (`make run` starts one).
-        snapshot = runs.enqueue(session, Actor.system("cli"), _registry(ctx).jobs["snapshot.daily"], {})
-        hand_over(session, platform_of(app), [snapshot.id])
+        # The demo city's first daily snapshot (for the trends) and its first compliance report,
+        # done by a worker (`make run` starts one).
+        system, jobs = Actor.system("cli"), _registry(ctx).jobs
+        snapshot = runs.enqueue(session, system, jobs["snapshot.daily"], {})
+        queued = [snapshot.id]
+        today = snapshots.local_today(config_of(app).timezone)
+        with session.begin_nested():
+            try:
+                report = reports.request_report(session, system, reports.ReportCreate(lang="zh"), today)
+            except ServiceError:  # the same report is still waiting from an earlier run of `demo`
+                report = None
+        if report is not None:
+            run = runs.enqueue(session, system, jobs["report.compliance"], {"report_id": report.id})
+            report.run_id = run.id
+            session.add(report)
+            queued.append(run.id)
+        hand_over(session, platform_of(app), queued)
     click.echo("Demo logins (new passwords on every run of 'demo'):")
     for username, roles, dept, password in logins:
         click.echo(f"  {username:<18} {password:<22} {roles:<12} {dept}")
-    click.echo(f"The demo city's daily snapshot is queued for the background worker (run {snapshot.id}).")
+    click.echo(
+        f"The demo city's daily snapshot and first compliance report are queued for the background worker (runs {', '.join(map(str, queued))})."
+    )
 
 
 @main.command("serve")

@@ -203,7 +203,7 @@ def test_demo_is_idempotent_and_prints_logins(database_url, app, session):
     assert first.exit_code == 0, first.stderr
     first_passwords = _demo_passwords(first.stdout)
     assert set(first_passwords) == {u[0] for u in USERS}
-    assert "daily snapshot is queued" in first.stdout
+    assert "daily snapshot and first compliance report are queued" in first.stdout
     counts = (_count(session, Department), _count(session, User))
     assert counts == (len(DEPARTMENTS), len(USERS))
 
