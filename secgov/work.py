@@ -61,10 +61,7 @@ def ask_for_report(data: ReportCreate) -> Report:
     queue when the request's transaction commits."""
     who = actor()
     session = get_session()
-    report = reports.request_report(session, who, data, reports_today())
-    run = runs.enqueue(session, who, kinds()[REPORT_KIND], {"report_id": report.id})
-    report.run_id = run.id
-    session.add(report)
+    report, run = reports.queue_report(session, who, data, reports_today(), kinds()[REPORT_KIND])
     hand_over(session, platform_of(current_app), [run.id])
     return report
 

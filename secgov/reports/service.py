@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, select
 
-from secgov import audit, checkpoints, snapshots
+from secgov import audit, checkpoints, runs, snapshots
 from secgov.authz import CITY, Actor, deny_out_of_scope, in_scope, path_in_scope
 from secgov.db import new_session, write_session
 from secgov.errors import Conflict, Invalid, NotFound
@@ -39,7 +39,7 @@ from secgov.localtime import Instant
 from secgov.models import Department, Report, ReportFile, Run, User
 from secgov.reports.chapters import Chapter, Period, Scope
 from secgov.reports.render import Limits, RenderFailed, render_pdf
-from secgov.runs import ENDED
+from secgov.runs import ENDED, JobKind
 from secgov.snapshots import Figure
 
 KINDS = ("compliance",)
@@ -167,6 +167,16 @@ def request_report(session: Session, actor: Actor, data: ReportCreate, today: da
 
 
 # --- generating ----------------------------------------------------------------------------------
+
+
+def queue_report(session: Session, actor: Actor, data: ReportCreate, today: date, job: JobKind) -> tuple[Report, Run]:
+    """Ask for a report and the run that renders it, in the caller's transaction (pages, API and
+    the demo alike); the frame hands the run to the queue once it commits."""
+    report = request_report(session, actor, data, today)
+    run = runs.enqueue(session, actor, job, {"report_id": report.id})
+    report.run_id = run.id
+    session.add(report)
+    return report, run
 
 
 def canonical(data: Any) -> bytes:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
@@ -19,15 +19,11 @@ from secgov.pages import Done, act, int_arg
 from secgov.runs import STATUSES, JobKind, RunFilter
 from secgov.schedules import ScheduleIn, ScheduleUpdate
 from secgov.web import actor, current_user, get_session
-from secgov.work import RUN_READERS, SCHEDULE_READERS, schedule_limits, start_run
+from secgov.work import RUN_READERS, SCHEDULE_READERS, kinds, schedule_limits, start_run
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 PAGE_SIZE = 50
-
-
-def kinds() -> dict[str, JobKind]:
-    return dict(current_app.extensions["secgov_registry"].jobs)
 
 
 @dataclass(frozen=True)
