@@ -342,6 +342,21 @@ class Report(SQLModel, table=True):
     __tablename__ = "report"
     __table_args__ = (
         sa.Index("ix_report_request", "requested_by_id", "status"),
+        # One report of the same kind, language, scope, subject and period per requester in flight:
+        # two requests at once cannot both be queued (the second's insert fails: a 409).
+        sa.Index(
+            "ux_report_in_flight",
+            "kind",
+            "lang",
+            "department_id",
+            "subject",
+            "period_from",
+            "period_to",
+            "requested_by",
+            unique=True,
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        ),
         department_holding(lambda n: ngettext("%(num)d report", "%(num)d reports", n)),
     )
 
@@ -354,6 +369,10 @@ class Report(SQLModel, table=True):
     requested_by: str = Field(max_length=64)
     requested_by_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="run.id", index=True, ondelete="SET NULL")
+    # What a report of one record is about (a dossier: the asset's code); '' for a register report.
+    subject: str = Field(default="", max_length=80)
+    # The schedule that asked for it (scheduled reports), none when a user did.
+    schedule_id: int | None = Field(default=None, foreign_key="schedule.id", index=True, ondelete="SET NULL")
     status: str = Field(default="queued", max_length=12, index=True)
     reason: str = Field(default="", max_length=60)
     sha256: str = Field(default="", max_length=64)
@@ -373,4 +392,19 @@ class ReportFile(SQLModel, table=True):
     __tablename__ = "report_file"
 
     report_id: int = Field(foreign_key="report.id", primary_key=True, ondelete="CASCADE")
+    data: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class ReportAttachment(SQLModel, table=True):
+    """A file that goes with a report: the full registers behind its summarised tables (CSV or
+    XLSX), with their SHA-256 (listed in the archive beside the PDF's)."""
+
+    __tablename__ = "report_attachment"
+
+    report_id: int = Field(foreign_key="report.id", primary_key=True, ondelete="CASCADE")
+    name: str = Field(primary_key=True, max_length=120)
+    media_type: str = Field(max_length=120)
+    sha256: str = Field(max_length=64)
+    size: int
+    rows: int | None = Field(default=None)
     data: bytes = Field(sa_type=sa.LargeBinary)
