@@ -32,6 +32,7 @@ from secgov.exchange import Register
 from secgov.models import Department, ReportFile
 from secgov.registry import Registry
 from secgov.reports import service as reports
+from secgov.reports.document import render_html
 from secgov.reports.render import RenderFailed
 from secgov.server import configure_logging
 from secgov.server import run as run_server
@@ -370,7 +371,16 @@ def report_compliance(ctx, out, lang, department, period, start, end, as_user) -
     try:
         with app.test_request_context():
             registry = _registry(ctx)
-            done = reports.generate(engine, made.id, actor, registry.chapters, app.config, registry.figures)
+            done = reports.generate(
+                engine,
+                made.id,
+                actor,
+                registry.chapters,
+                app.config,
+                registry.figures,
+                html_of=render_html,
+                sign=reports.sign_here,
+            )
     except RenderFailed as exc:
         fail(f"report {made.id} failed: {exc.reason} {exc.detail}")
     with new_session(engine, write=False) as session:

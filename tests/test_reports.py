@@ -24,6 +24,7 @@ from secgov.authz import Actor
 from secgov.models import AuditEntry, Report, ReportFile, Run
 from secgov.reports import service
 from secgov.reports.chapters import Chapter
+from secgov.reports.document import render_html
 from secgov.reports.fetcher import STATIC_BASE, LockedFetcher
 from secgov.reports.render import Limits, RenderFailed, render_pdf
 
@@ -90,7 +91,7 @@ def test_a_render_past_its_time_is_killed():
 def test_a_render_past_its_memory_fails():
     with pytest.raises(RenderFailed) as failed:
         render_pdf("<table>" + "<tr><td>x</td><td>y</td></tr>" * 3000 + "</table>", Limits(max_bytes=120 * 1024**2))
-    assert failed.value.reason in ("render_memory", "render_failed")
+    assert failed.value.reason == "render_memory", failed.value.detail
 
 
 @pytest.mark.nodb
@@ -148,7 +149,15 @@ def make_report(app, actor: Actor, chapters=None, **asked) -> Report:
             report_id = report.id
         registry = app.extensions["secgov_registry"]
         try:
-            return service.generate(engine, report_id, actor, chapters or registry.chapters, app.config)
+            return service.generate(
+                engine,
+                report_id,
+                actor,
+                chapters or registry.chapters,
+                app.config,
+                html_of=render_html,
+                sign=service.sign_here,
+            )
         except RenderFailed:
             with Session(engine) as session:
                 return session.get(Report, report_id)
@@ -349,6 +358,62 @@ def test_the_same_report_asked_twice_at_once_is_refused(client, app, people, mon
     assert other_language.status_code == 202
 
 
+def test_the_unique_index_refuses_a_request_that_raced_past_the_check(client, app, people, monkeypatch):
+    """Two requests at the same moment both pass the check (neither sees the other's row): the
+    unique index on reports in flight refuses the second insert, a 409 like the check's."""
+    from secgov.tasks import Platform
+
+    monkeypatch.setattr(Platform, "dispatch", lambda self, ids: None)
+    asked = {"lang": "en", "period": "2026-09"}
+    assert client.post("/api/v1/reports", json=asked, headers=people["leader"]).status_code == 202
+    monkeypatch.setattr(service, "in_flight", lambda *args, **kwargs: None)  # the check saw nothing
+    again = client.post("/api/v1/reports", json=asked, headers=people["leader"])
+    assert again.status_code == 409, again.get_json()
+    assert "already being made" in again.get_json()["error"]["message"]
+    with Session(app.extensions["secgov_engine"]) as session:
+        assert session.exec(select(func.count()).select_from(Report)).one() == 1
+        assert session.exec(select(func.count()).select_from(Run)).one() == 1
+
+
+def test_a_report_whose_run_was_given_up_can_be_asked_for_again(client, app, people, monkeypatch):
+    """A worker killed mid-render: the reaper fails the run; the report, still "running" in its
+    row, is settled with the run's reason when the same report is asked for again."""
+    from secgov.tasks import Platform
+
+    monkeypatch.setattr(Platform, "dispatch", lambda self, ids: None)
+    asked = {"lang": "en", "period": "2026-08"}
+    first = client.post("/api/v1/reports", json=asked, headers=people["leader"]).get_json()["report"]
+    engine = app.extensions["secgov_engine"]
+    with Session(engine) as session:
+        report = session.get(Report, first["id"])
+        report.status = "running"
+        run = session.get(Run, report.run_id)
+        run.status, run.reason = "failed", "worker_lost"
+        session.add_all([report, run])
+        session.commit()
+    shown = client.get(f"/api/v1/reports/{first['id']}", headers=people["leader"]).get_json()
+    assert (shown["status"], shown["reason"]) == ("failed", "worker_lost")
+    again = client.post("/api/v1/reports", json=asked, headers=people["leader"])
+    assert again.status_code == 202, again.get_json()
+    with Session(engine) as session:
+        settled = session.get(Report, first["id"])
+        assert (settled.status, settled.reason) == ("failed", "worker_lost") and settled.finished_at
+
+
+def test_a_worker_asks_the_scheduler_host_to_sign_the_audit_head(client, app, people):
+    """The worker has no signing key: once the report is stored it asks for an audit.checkpoint
+    run (the scheduler's queue) and the archive records that run."""
+    made = client.post("/api/v1/reports", json={"lang": "en", "period": "2026-07"}, headers=people["leader"])
+    assert made.status_code == 202, made.get_json()
+    shown = client.get(f"/api/v1/reports/{made.get_json()['report']['id']}", headers=people["leader"]).get_json()
+    assert shown["status"] == "succeeded", shown
+    match = re.fullmatch(r"run:(\d+)", shown["checkpoint"])
+    assert match, shown["checkpoint"]
+    with Session(app.extensions["secgov_engine"]) as session:
+        run = session.get(Run, int(match[1]))
+    assert run.kind == "audit.checkpoint" and run.queue == "scheduler"
+
+
 def test_who_may_ask_for_reports(client, people):
     assert client.post("/api/v1/reports", json={}, headers=people["auditor"]).status_code == 403
     assert client.post("/api/v1/reports", json={}, headers=people["admin_a"]).status_code == 403
@@ -438,7 +503,14 @@ def test_the_summary_shows_the_trends_of_the_daily_snapshots(app, city, register
             session.commit()
             report_id = report.id
         done = service.generate(
-            engine, report_id, actor, app.extensions["secgov_registry"].chapters, app.config, figures
+            engine,
+            report_id,
+            actor,
+            app.extensions["secgov_registry"].chapters,
+            app.config,
+            figures,
+            html_of=render_html,
+            sign=service.sign_here,
         )
     text = re.sub(r"\s+", " ", pdf_text(stored_file(app, done.id)))
     assert "Trends over the period" in text

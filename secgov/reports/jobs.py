@@ -4,6 +4,8 @@ It is started only by asking for a report (`secgov.reports.service.request_repor
 reports' pages, API or schedules), never from the runs' pages: its one parameter is the report's
 number, and whoever asks for the report has been checked there. The worker acts as the requester
 (their scope now: a report of a department that left their scope fails with report_forbidden).
+Once the report is stored, the worker asks for an "audit.checkpoint" run: the signing key lives
+on the scheduler's host only, so the report records that run ("run:N") and the run the signature.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from secgov.codes import N_
 from secgov.db import new_session
 from secgov.models import Report
 from secgov.reports import service
+from secgov.reports.document import render_html
 from secgov.reports.render import REASONS, RenderFailed
 from secgov.runs import JobContext, JobFailed, JobKind
 
 CODE = "report.compliance"
+CHECKPOINT = "audit.checkpoint"  # runs on the scheduler's host, which alone holds the signing key
 
 
 class ReportParams(BaseModel):
@@ -36,7 +40,14 @@ def run_report(ctx: JobContext) -> dict:
     ctx.progress(0, 2)
     try:
         report = service.generate(
-            ctx.engine, params.report_id, ctx.actor, ctx.registry.chapters, ctx.config, ctx.registry.figures
+            ctx.engine,
+            params.report_id,
+            ctx.actor,
+            ctx.registry.chapters,
+            ctx.config,
+            ctx.registry.figures,
+            html_of=render_html,
+            sign=lambda engine, config, actor: f"run:{ctx.enqueue(ctx.registry.jobs[CHECKPOINT], {})}",
         )
     except RenderFailed as exc:
         raise JobFailed(exc.reason, exc.detail) from None

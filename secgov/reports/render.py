@@ -77,11 +77,12 @@ def render_pdf(html: str, limits: Limits = Limits()) -> Rendered:
             )
         except subprocess.TimeoutExpired:
             raise RenderFailed("render_timeout", f"killed after {limits.max_seconds} s") from None
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        stderr = done.stderr.decode("utf-8", "replace")
+        detail = stderr.strip().splitlines()[-1:] or [""]
         if done.returncode == _EXIT_REFUSED:
             raise RenderFailed("fetch_refused", detail[0][:300])
-        if done.returncode == _EXIT_MEMORY:
-            raise RenderFailed("render_memory", f"limit {limits.max_bytes} bytes")
+        if done.returncode == _EXIT_MEMORY or (done.returncode != 0 and _out_of_memory(stderr)):
+            raise RenderFailed("render_memory", f"limit {limits.max_bytes} bytes: {detail[0][:200]}")
         if done.returncode != 0 or not out.is_file():
             raise RenderFailed("render_failed", f"exit {done.returncode}: {detail[0][:300]}")
         try:
@@ -91,15 +92,38 @@ def render_pdf(html: str, limits: Limits = Limits()) -> Rendered:
         return Rendered(out.read_bytes(), pages)
 
 
+# How running out of the address-space limit shows when it is not a Python MemoryError: a library
+# (Pango, GLib, cairo) that cannot map memory or start a thread aborts or raises its own error.
+_MEMORY_SIGNS = (
+    "MemoryError",
+    "Cannot allocate memory",
+    "out of memory",
+    "Error creating thread",
+    "Resource temporarily unavailable",
+    "failed to allocate",
+    "std::bad_alloc",
+)
+
+
+def _out_of_memory(stderr: str) -> bool:
+    lowered = stderr.lower()
+    return any(sign.lower() in lowered for sign in _MEMORY_SIGNS)
+
+
 def _child(out: str, max_bytes: int) -> int:
-    """The child's work (see the module docstring); its exit code tells the parent what happened."""
-    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    """The child's work (see the module docstring); its exit code tells the parent what happened.
+    The memory limit is set once WeasyPrint and its libraries are loaded: it bounds the render,
+    not the loading of shared libraries."""
     try:
         from weasyprint import HTML
         from weasyprint.urls import FatalURLFetchingError
 
         from secgov.reports.fetcher import STATIC_BASE, LockedFetcher
-
+    except Exception as exc:  # noqa: BLE001 - a broken installation is the parent's render_failed
+        print(f"{type(exc).__name__}: {exc}"[:500], file=sys.stderr)
+        return _EXIT_ERROR
+    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    try:
         html = sys.stdin.buffer.read().decode("utf-8")
         fetcher = LockedFetcher()
         try:

@@ -20,15 +20,14 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from secgov import audit, checkpoints, runs, snapshots
@@ -129,17 +128,8 @@ def request_report(session: Session, actor: Actor, data: ReportCreate, today: da
     the same report is already queued or running for the same user."""
     period = resolve_period(data, today)
     department = resolve_department(session, actor, data.department)
-    same = session.exec(
-        select(Report.id).where(
-            Report.kind == kind,
-            Report.lang == data.lang,
-            Report.department_id == department.id,
-            Report.period_from == period.start,
-            Report.period_to == period.end,
-            Report.requested_by == actor.username,
-            Report.status.in_(("queued", "running")),
-        )
-    ).first()
+    settle(session)
+    same = in_flight(session, kind, data.lang, department.id, "", period, actor.username)
     if same is not None:
         raise Conflict(_("The same report is already being made (report %(id)s).", id=same), field="report")
     report = Report(
@@ -152,7 +142,10 @@ def request_report(session: Session, actor: Actor, data: ReportCreate, today: da
         requested_by_id=actor.user_id,
     )
     session.add(report)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same request, made at the same moment, was inserted first
+        raise Conflict(_("The same report is already being made."), field="report") from None
     audit.record(
         session,
         actor,
@@ -164,6 +157,42 @@ def request_report(session: Session, actor: Actor, data: ReportCreate, today: da
         period=f"{period.start}..{period.end}",
     )
     return report
+
+
+def in_flight(
+    session: Session, kind: str, lang: str, department_id: int, subject: str, period: Period, requested_by: str
+) -> int | None:
+    """The number of the same report queued or running for the same requester, if any (the
+    unique index ux_report_in_flight backs this check against two requests at the same moment)."""
+    return session.exec(
+        select(Report.id).where(
+            Report.kind == kind,
+            Report.lang == lang,
+            Report.department_id == department_id,
+            Report.subject == subject,
+            Report.period_from == period.start,
+            Report.period_to == period.end,
+            Report.requested_by == requested_by,
+            Report.status.in_(("queued", "running")),
+        )
+    ).first()
+
+
+def settle(session: Session) -> int:
+    """End the reports whose run ended without them (the reaper failed a run whose worker was
+    killed or ran out of time): they are failed with the run's reason, so the same report can be
+    asked for again. Returns how many were settled."""
+    ended = select(Run.id).where(Run.status.in_(ENDED))
+    reason = (
+        select(func.coalesce(func.nullif(Run.reason, ""), "error")).where(Run.id == Report.run_id).scalar_subquery()
+    )
+    result = session.execute(
+        update(Report)
+        .where(Report.status.in_(("queued", "running")), Report.run_id.in_(ended))
+        .values(status="failed", reason=reason, finished_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 # --- generating ----------------------------------------------------------------------------------
@@ -249,32 +278,6 @@ def limits_of(config: Mapping[str, Any]) -> Limits:
     return Limits(max_seconds=seconds, max_bytes=megabytes * 1024 * 1024)
 
 
-def render_html(
-    report: Report,
-    scope: Scope,
-    data: Mapping[str, Any],
-    chapters: Sequence[Chapter],
-    reader: str,
-    input_sha256: str,
-    head: tuple[int, str],
-) -> str:
-    """The report's HTML in its language (Jinja autoescaping on: the templates end in .html).
-    Rendered by the app's Jinja environment without the page frame's context processors (which
-    read the request's user and session: a worker has neither, and a request must not open its
-    database session again here)."""
-    with force_locale(report.lang):
-        return current_app.jinja_env.get_template("reports/compliance.html").render(
-            report=report,
-            scope=scope,
-            data=data,
-            chapters=[(number, chapter) for number, chapter in enumerate(chapters, start=1)],
-            reader=reader,
-            input_sha256=input_sha256,
-            head=head,
-            lang=report.lang,
-        )
-
-
 def _mark(engine: Engine, report_id: int, **values: Any) -> None:
     with write_session(engine) as session:
         session.execute(update(Report).where(Report.id == report_id).values(**values))
@@ -287,6 +290,13 @@ def _reader(session: Session, actor: Actor) -> str:
     return (user.display_name or user.username) if user else actor.username
 
 
+# Renders a report's HTML (`secgov.reports.document.render_html`: the app's templates).
+HtmlOf = Callable[[Report, Scope, Mapping[str, Any], Sequence[Chapter], str, str, tuple[int, str]], str]
+# Has the audit head signed once the report is stored; returns what the archive records: "seq:hash"
+# (signed here), "run:N" (the checkpoint run asked for) or "failed:problem".
+SignOf = Callable[[Engine, Mapping[str, Any], Actor], str]
+
+
 def generate(
     engine: Engine,
     report_id: int,
@@ -294,10 +304,15 @@ def generate(
     chapters: Sequence[Chapter],
     config: Mapping[str, Any],
     figures: Sequence[Figure] = (),
+    *,
+    html_of: HtmlOf,
+    sign: SignOf,
 ) -> Report:
     """Generate report `report_id` as requester (see the module docstring); RenderFailed (the
-    report marked failed with its reason) when the PDF cannot be rendered. Needs an app context
-    (templates, translations)."""
+    report marked failed with its reason) when the PDF cannot be rendered. html_of renders the
+    HTML (it needs an app context), sign has the audit head signed afterwards: a worker asks the
+    scheduler's host for a checkpoint run (`secgov.reports.jobs`), the command line signs it itself
+    when its host holds the key (`sign_here`)."""
     _mark(engine, report_id, status="running")
     with new_session(engine, write=False) as session:
         report = session.get(Report, report_id)
@@ -311,7 +326,7 @@ def generate(
         reader = _reader(session, requester)
         session.expunge(report)
     input_sha256 = hashlib.sha256(canonical(data)).hexdigest()
-    html = render_html(report, scope, data, chapters, reader, input_sha256, head)
+    html = html_of(report, scope, data, chapters, reader, input_sha256, head)
     try:
         rendered = render_pdf(html, limits_of(config))
     except RenderFailed as exc:
@@ -345,13 +360,14 @@ def generate(
             input_sha256=input_sha256,
             audit_head=f"{head[0]}:{head[1]}",
         )
-    _mark(engine, report_id, checkpoint=_checkpoint(engine, config, requester))
+    _mark(engine, report_id, checkpoint=sign(engine, config, requester))
     with new_session(engine, write=False) as session:
         return session.get(Report, report_id)
 
 
-def _checkpoint(engine: Engine, config: Mapping[str, Any], actor: Actor) -> str:
-    """Sign the audit head after a report ("seq:hash"), or the problem's code when it fails."""
+def sign_here(engine: Engine, config: Mapping[str, Any], actor: Actor) -> str:
+    """Sign the audit head after a report in this process ("seq:hash"), or "failed:problem" when
+    it cannot (no key on this host, for one)."""
     try:
         made = checkpoints.write_checkpoint(engine, checkpoints.CheckpointFiles.from_mapping(config), actor)
     except checkpoints.CheckpointFailed as exc:
@@ -419,6 +435,36 @@ def get_report(session: Session, actor: Actor, report_id: int) -> tuple[Report, 
     if not path_in_scope(path, actor):
         deny_out_of_scope(actor, "report", report_id)
     return report, code, run
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """How the audit head after a report was signed: state signed (text "seq:hash"), queued or
+    running (the checkpoint run asked of the scheduler's host), or failed (text: the problem)."""
+
+    state: str
+    text: str = ""
+    run_id: int | None = None
+
+
+def signature_of(session: Session, report: Report) -> Signature:
+    """The report's checkpoint as recorded: signed here ("seq:hash"), a checkpoint run ("run:N",
+    read from the run) or a problem ("failed:code")."""
+    recorded = report.checkpoint or ""
+    if recorded.startswith("failed:"):
+        code = recorded.removeprefix("failed:")
+        return Signature("failed", checkpoints.checkpoint_problem(code) if code in checkpoints.PROBLEMS else code)
+    if recorded.startswith("run:") and recorded[4:].isdigit():
+        run = session.get(Run, int(recorded[4:]))
+        if run is None:
+            return Signature("failed", _("The checkpoint run is no longer kept."), int(recorded[4:]))
+        if run.status == "succeeded":
+            result = json.loads(run.result or "{}")
+            return Signature("signed", f"{result.get('seq')}:{result.get('hash')}", run.id)
+        if run.status == "failed":
+            return Signature("failed", run.reason, run.id)  # a reason code of the run's kind
+        return Signature(run.status, "", run.id)
+    return Signature("signed" if recorded else "queued", recorded)
 
 
 def report_read(report: Report, code: str | None, run: Run | None) -> ReportRead:

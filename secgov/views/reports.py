@@ -4,6 +4,8 @@ SHA-256)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Blueprint, Response, render_template, url_for
 from flask_babel import gettext as _
 
@@ -66,7 +68,15 @@ def detail(report_id: int):
         status=status,
         reason=runs.reason_text(reason, kinds(), run.kind if run else "") if reason else "",
         ended=status in runs.ENDED,
+        signature=_signature(service.signature_of(get_session(), report)),
     )
+
+
+def _signature(signature: service.Signature) -> service.Signature:
+    """A failed checkpoint run's reason in the reader's language."""
+    if signature.state == "failed" and signature.run_id is not None:
+        return dataclasses.replace(signature, text=runs.reason_text(signature.text, kinds(), "audit.checkpoint"))
+    return signature
 
 
 @bp.get("/<int:report_id>/file")
