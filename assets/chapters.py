@@ -14,14 +14,15 @@ from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from assets.controls import coverage_tree
-from assets.models import Asset
+from assets.models import Asset, AssetControl, Control
+from assets.overdue import overdue
 from assets.policy import compliance
 from secgov import catalog
 from secgov.authz import in_scope
-from secgov.codes import N_
+from secgov.codes import AREA, N_
 from secgov.config import ServiceConfig
 from secgov.models import Department
-from secgov.reports.chapters import Chapter, Period, Scope
+from secgov.reports.chapters import Chapter, Period, Scope, share
 
 LIST_LIMIT = 50
 
@@ -50,6 +51,7 @@ def inventory(session: Session, scope: Scope, period: Period, config: Mapping[st
     total = sum(n for _sector, n, _cii in by_sector)
     cii = sum(int(c or 0) for _sector, _n, c in by_sector)
     ungraded = by_level.get(None, 0)
+    graded_required = sum(n for level, n in by_level.items() if level is not None and level >= required_from)
     return {
         "total": total,
         "cii": cii,
@@ -59,6 +61,10 @@ def inventory(session: Session, scope: Scope, period: Period, config: Mapping[st
         "by_sector": [{"sector": s, "assets": n, "cii": int(c or 0)} for s, n, c in by_sector],
         "by_level": [{"level": level, "assets": by_level.get(level, 0)} for level in range(1, 6)],
         "unfiled_list": _listed([{"code": c, "name": n, "level": lv, "department": d} for c, n, lv, d in unfiled]),
+        "score": [
+            {"label": N_("Systems graded"), "value": share(total - ungraded, total)},
+            {"label": N_("Graded systems filed"), "value": share(graded_required - len(unfiled), graded_required)},
+        ],
         "headline": [
             {"label": N_("Systems registered"), "value": total},
             {"label": N_("Critical information infrastructure systems"), "value": cii},
@@ -89,8 +95,34 @@ def coverage(session: Session, scope: Scope, period: Period, config: Mapping[str
         for row in rows
     ]
     top = listed[0] if listed else None
+    by_status: dict[str, dict[str, int]] = {}
+    for area, status, n in session.exec(
+        select(Control.area, AssetControl.status, func.count())
+        .join(AssetControl, AssetControl.control_id == Control.id)
+        .join(Asset, Asset.id == AssetControl.asset_id)
+        .where(in_scope(Asset.department_id, scope.actor), AssetControl.required.is_(True))
+        .group_by(Control.area, AssetControl.status)
+    ).all():
+        by_status.setdefault(area or "", {})[status] = int(n)
+    areas = []
+    for area in [code for code in AREA.codes if code in by_status] + sorted(set(by_status) - set(AREA.codes)):
+        counts = by_status[area]
+        applicable = sum(counts.values()) - counts.get("not_applicable", 0)
+        done = counts.get("implemented", 0) + counts.get("partial", 0) / 2
+        areas.append(
+            {
+                "area": area,
+                "required": sum(counts.values()),
+                "applicable": applicable,
+                "implemented": counts.get("implemented", 0),
+                "partial": counts.get("partial", 0),
+                "percent": round(100 * done / applicable, 1) if applicable else None,
+            }
+        )
     return {
         "overall": top["percent"] if top else None,
+        "by_area": areas,
+        "score": [{"label": N_("Control coverage"), "value": top["percent"] if top else None}],
         "rows": _listed(listed),
         "headline": [{"label": N_("Control coverage (per cent)"), "value": top["percent"] if top else None}],
     }
@@ -110,8 +142,21 @@ def _finding(row) -> dict[str, Any]:
 
 def vendor_origin(session: Session, scope: Scope, period: Period, config: Mapping[str, Any]) -> dict[str, Any]:
     """Violations, warnings and exemptions of the vendor-origin policy (`assets.policy.compliance`)."""
-    report = compliance(session, scope.actor, ServiceConfig.from_mapping(config), today=period.end)
+    service_config = ServiceConfig.from_mapping(config)
+    report = compliance(session, scope.actor, service_config, today=period.end)
+    systems = session.exec(select(func.count()).select_from(Asset).where(in_scope(Asset.department_id, scope.actor))).one()
+    violating = {finding.asset_id for finding in report.violations}
+    late = overdue(session, scope.actor, service_config, period.end, report.violations)
     return {
+        "score": [
+            {
+                "label": N_("Systems without a vendor-origin violation"),
+                "value": share(systems - len(violating), systems) if report.policy.enabled else None,
+            }
+        ],
+        # The asset registers' overdue duties (filing, lapsed exemptions): the report's overdue
+        # chapter gathers every domain's; computed here, where the violations are at hand.
+        "overdue": [dict(item.as_dict(), what=OVERDUE_WHAT[item.kind]) for item in late],
         "enabled": report.policy.enabled,
         "violations": _listed([_finding(r) for r in report.violations]),
         "warnings": _listed([_finding(r) for r in report.warnings]),
@@ -129,6 +174,11 @@ def vendor_origin(session: Session, scope: Scope, period: Period, config: Mappin
         ],
     }
 
+
+OVERDUE_WHAT = {
+    "filing": N_("Filing with the public security organs"),
+    "exemption": N_("Vendor-origin exemption expired, the engagement still runs"),
+}
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(

@@ -516,3 +516,110 @@ def test_the_summary_shows_the_trends_of_the_daily_snapshots(app, city, register
     assert "Trends over the period" in text
     before, after = counts(app, ["a", "a1"])["total"] - 1, counts(app, ["a", "a1"])["total"]
     assert f"Systems registered 2026-11-03 {before} 2026-11-20 {after}" in text
+
+
+# --- the overall score, coverage by area and the overdue items ----------------------------------------
+
+
+def decimal_figure(text: str, label: str) -> float:
+    squeezed, wanted = re.sub(r"\s+", "", text), re.sub(r"\s+", "", label)
+    match = re.search(r"(\d+(?:\.\d+)?)" + re.escape(wanted), squeezed)
+    assert match, f"{label!r} not in the report"
+    return float(match[1])
+
+
+def test_the_overall_score_is_the_mean_of_its_components(app, city, registers):
+    """Counted from the rows: graded share, filed share, control coverage, systems without a
+    vendor-origin violation; the score printed is their mean."""
+    from assets.models import AssetControl
+
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    assert report.status == "succeeded", report.reason
+    text = pdf_text(stored_file(app, report.id))
+    with Session(app.extensions["secgov_engine"]) as session:
+        rows = session.exec(select(Asset)).all()
+        statuses = session.exec(select(AssetControl.status).where(AssetControl.required.is_(True))).all()
+    graded = [r for r in rows if r.mlps_level is not None]
+    to_file = [r for r in graded if r.mlps_level >= 2]
+    components = [
+        100 * len(graded) / len(rows),
+        100 * sum(bool(r.mlps_filing_number) for r in to_file) / len(to_file),
+        100 * (1 - 1 / len(rows)),  # B-1 is the one violation
+    ]
+    applicable = [s for s in statuses if s != "not_applicable"]
+    if applicable:
+        components.append(100 * (applicable.count("implemented") + applicable.count("partial") / 2) / len(applicable))
+    expected = round(sum(round(c, 1) for c in components) / len(components), 1)
+    assert decimal_figure(text, "Overall score (out of 100)") == pytest.approx(expected, abs=0.05)
+
+
+def test_coverage_by_area_counts_the_required_controls_of_each_area(app, city, make_asset):
+    from assets.models import AssetControl, Control
+
+    make_asset("K-1", "a", owner="officer.a", mlps_level=3)
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    text = pdf_text(stored_file(app, report.id))
+    with Session(app.extensions["secgov_engine"]) as session:
+        areas = session.exec(
+            select(Control.area, func.count())
+            .join(AssetControl, AssetControl.control_id == Control.id)
+            .where(AssetControl.required.is_(True))
+            .group_by(Control.area)
+        ).all()
+    assert areas
+    from secgov.codes import AREA
+
+    for area, required in areas:
+        label = AREA.label(area, "en")
+        assert re.search(re.escape(label) + r"\s*" + str(required) + r"\b", text), (label, required)
+
+
+def test_overdue_items_name_the_person_responsible_now(app, city, make_asset, make_vendor, engage, exempt):
+    """A level-3 system graded 40 days ago without a filing number is overdue (30 days), one graded
+    10 days ago is not; an exemption that expired while its engagement runs is overdue since its
+    expiry. Each row names the system's owner now."""
+    from datetime import UTC, datetime, timedelta
+
+    from assets.models import AssetGrade
+
+    late = make_asset("L-1", "a", owner="officer.a", name="Late filer", mlps_level=3)
+    recent = make_asset("L-2", "a", owner="officer.a", name="Recent grading", mlps_level=3)
+    lapsed = make_asset(
+        "L-3",
+        "b",
+        owner="officer.b",
+        name="Lapsed exemption",
+        mlps_level=2,
+        mlps_filing_number="F-9",
+        classified=True,
+        is_cii=True,
+        sector="energy",
+    )
+    expired_on = date.today() - timedelta(days=5)
+    exempt(engage(lapsed, make_vendor("Overseas Grid Ltd", origin="foreign", country="US")), expires_on=expired_on)
+    engine = app.extensions["secgov_engine"]
+    with Session(engine) as session:
+        for asset, days in ((late, 40), (recent, 10)):
+            for grade in session.exec(select(AssetGrade).where(AssetGrade.asset_id == asset.id)).all():
+                grade.changed_at = datetime.now(UTC) - timedelta(days=days)
+                session.add(grade)
+        session.commit()
+    report = make_report(app, actor_of(app, city["leader"]), lang="en")
+    assert report.status == "succeeded", report.reason
+    text = pdf_text(stored_file(app, report.id))
+    chapter = text[text.rindex("Overdue items and the people responsible") : text.rindex("Methodology")]
+    assert figure(text, "Overdue items") == 2
+    assert "L-1 Late filer" in chapter and "L-2" not in chapter
+    # 40 days after grading, 30 allowed: 10 days late (9 when the grading's day in the city's time
+    # zone is already the next one)
+    assert re.search(r"L-1 Late filer \S+ \d{4}-\d{2}-\d{2} (9|10)\b", chapter), chapter
+    assert "Lapsed exemption" in chapter and "Overseas Grid Ltd" in chapter and expired_on.isoformat() in chapter
+    with Session(engine) as session:
+        from secgov.models import User
+
+        owners = {u.username: (u.display_name or u.username) for u in session.exec(select(User)).all()}
+    assert owners["officer.a"] in chapter and owners["officer.b"] in chapter
+    # A bureau's report holds only its own overdue items.
+    bureau = make_report(app, actor_of(app, city["officer_a"]), lang="en")
+    bureau_text = pdf_text(stored_file(app, bureau.id))
+    assert figure(bureau_text, "Overdue items") == 1 and "Lapsed exemption" not in bureau_text

@@ -60,6 +60,19 @@ class Chapter:
     method: tuple[str, ...] = ()
 
 
+def share(part: float, whole: float) -> float | None:
+    """part of whole in per cent (0-100, one decimal); None when there is no whole."""
+    return round(100 * part / whole, 1) if whole else None
+
+
+def overall_score(components: list[Mapping[str, Any]]) -> float | None:
+    """The report's overall score: the mean of the chapters' score components (each 0-100, equal
+    weights), those without a value (nothing to measure in the scope) left out; None when no
+    component has a value. The methodology appendix lists the components with their values."""
+    values = [float(item["value"]) for item in components if item.get("value") is not None]
+    return round(sum(values) / len(values), 1) if values else None
+
+
 def _summary(session: Session, scope: Scope, period: Period, config: Mapping[str, Any]) -> dict[str, Any]:
     return {}  # the summary reads the other chapters' headline figures when the report is rendered
 
@@ -68,7 +81,41 @@ def _methodology(session: Session, scope: Scope, period: Period, config: Mapping
     return {}
 
 
-SUMMARY = Chapter("summary", N_("Executive summary"), "reports/chapters/summary.html", _summary, order=0)
+def _overdue(session: Session, scope: Scope, period: Period, config: Mapping[str, Any]) -> dict[str, Any]:
+    return {}  # gathered from the other chapters' "overdue" items when the report is built
+
+
+SUMMARY = Chapter(
+    "summary",
+    N_("Executive summary"),
+    "reports/chapters/summary.html",
+    _summary,
+    order=0,
+    method=(
+        N_(
+            "Overall score: the mean, with equal weights, of the score components listed below (each from 0"
+            " to 100); a component with nothing to measure in the scope is left out."
+        ),
+    ),
+)
+OVERDUE = Chapter(
+    "overdue",
+    N_("Overdue items and the people responsible"),
+    "reports/chapters/overdue.html",
+    _overdue,
+    order=900,
+    method=(
+        N_(
+            "Overdue items: duties whose date has passed on the report's last day, with the person responsible"
+            " for the system now (its owner); the oldest come first."
+        ),
+        N_(
+            "Filing: a system graded at level 2 or above is filed with the public security organs within 30 days"
+            " of its grading (MLPS administrative measures, art. 15); the grading day is the first entry of its"
+            " grade history at such a level."
+        ),
+    ),
+)
 METHODOLOGY = Chapter(
     "methodology",
     N_("Methodology"),
@@ -87,4 +134,4 @@ METHODOLOGY = Chapter(
         ),
     ),
 )
-CORE: tuple[Chapter, ...] = (SUMMARY, METHODOLOGY)
+CORE: tuple[Chapter, ...] = (SUMMARY, OVERDUE, METHODOLOGY)

@@ -32,11 +32,12 @@ from sqlmodel import Session, select
 
 from secgov import audit, checkpoints, runs, snapshots
 from secgov.authz import CITY, Actor, deny_out_of_scope, in_scope, path_in_scope
+from secgov.codes import N_
 from secgov.db import new_session, write_session
 from secgov.errors import Conflict, Invalid, NotFound
 from secgov.localtime import Instant
 from secgov.models import Department, Report, ReportFile, Run, User
-from secgov.reports.chapters import Chapter, Period, Scope
+from secgov.reports.chapters import Chapter, Period, Scope, overall_score
 from secgov.reports.render import Limits, RenderFailed, render_pdf
 from secgov.runs import ENDED, JobKind
 from secgov.snapshots import Figure
@@ -46,6 +47,7 @@ READERS = ("leader", "officer", "auditor")
 MAKERS = ("leader", "officer")
 MAX_SECONDS = 300  # SECGOV_REPORT_MAX_SECONDS: the render's wall-clock limit
 MAX_MB = 2048  # SECGOV_REPORT_MAX_MB: the render's address-space limit
+OVERDUE_LIMIT = 50  # rows of the overdue chapter (a PDF table holds no more; the count is given)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -260,8 +262,26 @@ def build_input(
     period = Period(report.period_from, report.period_to)
     built = {chapter.code: dict(chapter.build(session, scope, period, config)) for chapter in chapters}
     headline = [item for data in built.values() for item in data.get("headline", ())]
+    components = [item for data in built.values() for item in data.get("score", ())]
+    late = sorted(
+        (item for data in built.values() for item in data.pop("overdue", ())),
+        key=lambda item: (item["due"], item["asset"]),
+    )
+    if "overdue" in built:
+        built["overdue"] = {
+            "items": late[:OVERDUE_LIMIT],
+            "more": max(0, len(late) - OVERDUE_LIMIT),
+            "total": len(late),
+            "without_owner": sum(1 for item in late if not item["owner"]),
+        }
+        headline.append({"label": N_("Overdue items"), "value": len(late)})
     if "summary" in built:
-        built["summary"] = {"figures": headline, "trends": trends(session, scope, period, figures)}
+        built["summary"] = {
+            "score": overall_score(components),
+            "components": components,
+            "figures": headline,
+            "trends": trends(session, scope, period, figures),
+        }
     return {
         "report": report.id,
         "kind": report.kind,
