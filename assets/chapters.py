@@ -144,7 +144,9 @@ def vendor_origin(session: Session, scope: Scope, period: Period, config: Mappin
     """Violations, warnings and exemptions of the vendor-origin policy (`assets.policy.compliance`)."""
     service_config = ServiceConfig.from_mapping(config)
     report = compliance(session, scope.actor, service_config, today=period.end)
-    systems = session.exec(select(func.count()).select_from(Asset).where(in_scope(Asset.department_id, scope.actor))).one()
+    systems = session.exec(
+        select(func.count()).select_from(Asset).where(in_scope(Asset.department_id, scope.actor))
+    ).one()
     violating = {finding.asset_id for finding in report.violations}
     late = overdue(session, scope.actor, service_config, period.end, report.violations)
     return {
