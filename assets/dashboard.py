@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from assets.controls import coverage_tree
 from assets.models import Asset
+from assets.overdue import overdue
 from assets.policy import compliance
 from secgov import catalog
 from secgov.authz import Actor, in_scope
@@ -84,6 +85,25 @@ def vendor_origin(session: Session, actor: Actor, config: ServiceConfig, today: 
     }
 
 
+OVERDUE_SHOWN = 5
+
+
+def overdue_items(session: Session, actor: Actor, config: ServiceConfig, today: date) -> dict[str, Any]:
+    """Overdue duties in the scope (`assets.overdue`): how many, how many have nobody responsible,
+    the oldest few, and those whose responsible person is the reader ("waits for you")."""
+    items = overdue(session, actor, config, today, compliance(session, actor, config, today).violations)
+    mine = [item for item in items if actor.user_id is not None and item.owner_id == actor.user_id]
+    return {
+        "total": len(items),
+        "without_owner": sum(1 for item in items if item.owner_id is None),
+        "filing": sum(1 for item in items if item.kind == "filing"),
+        "exemption": sum(1 for item in items if item.kind == "exemption"),
+        "yours": len(mine),
+        "oldest": [item.as_dict() for item in items[:OVERDUE_SHOWN]],
+        "yours_oldest": [item.as_dict() for item in mine[:OVERDUE_SHOWN]],
+    }
+
+
 def _coverage_percent(values: dict[str, float]) -> float | None:
     applicable = values.get("controls.applicable", 0)
     done = values.get("controls.implemented", 0) + 0.5 * values.get("controls.partial", 0)
@@ -110,4 +130,5 @@ TILES: tuple[Tile, ...] = (
         "assets/tiles/vendor_origin.html",
         ("policy.violations", "policy.warnings"),
     ),
+    Tile("overdue", N_("Overdue"), overdue_items, "assets/tiles/overdue.html"),
 )

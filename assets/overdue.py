@@ -55,6 +55,7 @@ class Overdue:
     def as_dict(self) -> dict:
         return {
             "kind": self.kind,
+            "asset_id": self.asset_id,
             "asset": self.asset,
             "name": self.name,
             "department": self.department,

@@ -142,3 +142,25 @@ def test_the_statements_do_not_grow_with_the_city(app, client, world, make_asset
         assert len(seen) == small, "the dashboard's statements grew with the number of systems"
     finally:
         event.remove(engine, "before_cursor_execute", note)
+
+
+def test_overdue_items_and_what_waits_for_their_owner(app, client, world):
+    """A-2 (level 2, no filing number) graded 40 days ago is overdue; its owner (officer a) sees it
+    as theirs on the page; the city's auditor counts it, a bureau b reader would not."""
+    from datetime import UTC, datetime
+
+    from assets.models import AssetGrade
+
+    with write_session(app.extensions["secgov_engine"]) as session:
+        a2 = session.exec(select(Asset).where(Asset.code == "A-2")).one()
+        for grade in session.exec(select(AssetGrade).where(AssetGrade.asset_id == a2.id)).all():
+            grade.changed_at = datetime.now(UTC) - timedelta(days=40)
+    city, bureau = tiles(client, world["city"]), tiles(client, world["a"])
+    for seen in (city, bureau):
+        assert seen["overdue"]["total"] == seen["overdue"]["filing"] == 1
+        assert [item["asset"] for item in seen["overdue"]["oldest"]] == ["A-2"]
+        assert seen["overdue"]["without_owner"] == 0
+    assert city["overdue"]["yours"] == 0 and bureau["overdue"]["yours"] == 1
+    login(client, world["officer_a"])
+    page = client.get("/", headers=EN).get_data(as_text=True)
+    assert "1 overdue item is yours to resolve." in page and f"/assets/{a2.id}" in page
