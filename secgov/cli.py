@@ -380,6 +380,7 @@ def report_compliance(ctx, out, lang, department, period, start, end, as_user) -
                 registry.figures,
                 html_of=render_html,
                 sign=reports.sign_here,
+                registers=registry.registers,
             )
     except RenderFailed as exc:
         fail(f"report {made.id} failed: {exc.reason} {exc.detail}")

@@ -11,6 +11,7 @@ ROUTES = [
     Route("reports.create", "POST", "/reports", MAKERS, form={"lang": "en"}),
     Route("reports.detail", "GET", "/reports/{obj}", READERS, obj="report"),
     Route("reports.download", "GET", "/reports/{obj}/file", READERS, obj="report"),
+    Route("reports.attachment", "GET", "/reports/{obj}/files/registers.csv", READERS, obj="report"),
     Route(
         "api_reports.reports_create",
         "POST",
@@ -23,4 +24,5 @@ ROUTES = [
     Route("api_reports.reports_list", "GET", "/api/v1/reports", READERS),
     Route("api_reports.reports_get", "GET", "/api/v1/reports/{obj}", READERS, obj="report"),
     Route("api_reports.reports_file", "GET", "/api/v1/reports/{obj}/file", READERS, obj="report"),
+    Route("api_reports.reports_attachment", "GET", "/api/v1/reports/{obj}/files/registers.csv", READERS, obj="report"),
 ]

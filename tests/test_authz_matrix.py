@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
-from secgov.models import ApiToken, AuditEntry, Department, Report, ReportFile, User, UserRole
+from secgov.models import ApiToken, AuditEntry, Department, Report, ReportAttachment, ReportFile, User, UserRole
 
 # Objects for each kind of path parameter: inside the scope of bureau "a", outside it, missing.
 OBJECTS = {
@@ -324,6 +324,17 @@ def _reports_world(session: Session, inside: User, outside: User) -> dict:
         session.add(report)
         session.flush()
         session.add(ReportFile(report_id=report.id, data=b"%PDF-1.7 stand-in"))
+        session.add(
+            ReportAttachment(
+                report_id=report.id,
+                name="registers.csv",
+                media_type="text/csv",
+                sha256="1" * 64,
+                size=2,
+                rows=0,
+                data=b"x\n",
+            )
+        )
         made[where] = str(report.id)
     session.commit()
     return {"report": {**made, "missing": "999999"}}

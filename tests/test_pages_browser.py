@@ -78,6 +78,7 @@ NOT_PAGES = {
     "registers.export_assets": "a file download (CSV or XLSX), not a page",
     "registers.export_vendors": "a file download (CSV or XLSX), not a page",
     "reports.download": "a file download (the report's PDF), not a page",
+    "reports.attachment": "a file download (a full register that goes with a report), not a page",
 }
 # Pages that no link leads to: reached in the middle of a sign-in, once per language.
 SIGN_IN_STEP = "auth.login_mfa"

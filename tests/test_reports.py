@@ -623,3 +623,36 @@ def test_overdue_items_name_the_person_responsible_now(app, city, make_asset, ma
     bureau = make_report(app, actor_of(app, city["officer_a"]), lang="en")
     bureau_text = pdf_text(stored_file(app, bureau.id))
     assert figure(bureau_text, "Overdue items") == 1 and "Lapsed exemption" not in bureau_text
+
+
+def test_the_full_registers_go_with_the_report(client, app, city, registers, people):
+    """The report's scope's registers as XLSX files (every row, not the PDF's 50), with their
+    SHA-256 in the archive; a bureau's hold only the bureau; every download audited."""
+    import openpyxl
+
+    made = client.post("/api/v1/reports", json={"lang": "en", "period": "2026-06"}, headers=people["officer_a"])
+    assert made.status_code == 202, made.get_json()
+    report_id = made.get_json()["report"]["id"]
+    shown = client.get(f"/api/v1/reports/{report_id}", headers=people["officer_a"]).get_json()
+    assert shown["status"] == "succeeded", shown
+    files = {item["name"]: item for item in shown["attachments"]}
+    assert set(files) == {"a-assets-20260630.xlsx", "a-vendors-20260630.xlsx"}
+    got = client.get(f"/api/v1/reports/{report_id}/files/a-assets-20260630.xlsx", headers=people["officer_a"])
+    assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
+    assert hashlib.sha256(got.data).hexdigest() == files["a-assets-20260630.xlsx"]["sha256"]
+    sheet = openpyxl.load_workbook(io.BytesIO(got.data), read_only=True).active
+    codes = sorted(row[0] for row in sheet.iter_rows(min_row=2, values_only=True))
+    assert codes == ["A-1", "A-2", "A1-1"] == sorted(["A-1", "A-2", "A1-1"])
+    assert files["a-assets-20260630.xlsx"]["rows"] == counts(app, ["a", "a1"])["total"]
+    missing = client.get(f"/api/v1/reports/{report_id}/files/../../etc/passwd", headers=people["officer_a"])
+    assert missing.status_code == 404
+    other = client.get(f"/api/v1/reports/{report_id}/files/a-assets-20260630.xlsx", headers=people["officer_b"])
+    assert other.status_code == 404  # bureau b reads nothing of bureau a's reports
+    with Session(app.extensions["secgov_engine"]) as session:
+        downloads = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "report.downloaded", AuditEntry.object_id == str(report_id))
+        ).all()
+    assert len(downloads) == 1
+    login(client, city["officer_a"])
+    page = client.get(f"/reports/{report_id}", headers=EN).get_data(as_text=True)
+    assert "a-assets-20260630.xlsx" in page and files["a-assets-20260630.xlsx"]["sha256"] in page

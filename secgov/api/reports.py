@@ -54,7 +54,9 @@ def reports_list(query: PageQuery):
 def reports_get(report_id: int):
     """One report: its status (or why it failed), the SHA-256 of its file and of its input data,
     and the audit head at its generation."""
-    return service.report_read(*service.get_report(get_session(), actor(), report_id))
+    session = get_session()
+    report, code, run = service.get_report(session, actor(), report_id)
+    return service.report_read(report, code, run, service.attachments_of(session, report_id))
 
 
 @bp.get("/reports/<int:report_id>/file")
@@ -67,4 +69,18 @@ def reports_file(report_id: int):
         data,
         content_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{service.file_name(report)}"'},
+    )
+
+
+@bp.get("/reports/<int:report_id>/files/<name>")
+@roles(*READERS)
+@operation(answer="A full register that goes with the report (an attachment).", tags=["reports"])
+def reports_attachment(report_id: int, name: str):
+    """A file that goes with the report (its name from the report's `attachments`); every download
+    is audited."""
+    stored = service.attachment_file(get_session(), actor(), report_id, name)
+    return Response(
+        stored.data,
+        content_type=stored.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{stored.name}"'},
     )

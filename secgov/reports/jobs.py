@@ -48,6 +48,7 @@ def run_report(ctx: JobContext) -> dict:
             ctx.registry.figures,
             html_of=render_html,
             sign=lambda engine, config, actor: f"run:{ctx.enqueue(ctx.registry.jobs[CHECKPOINT], {})}",
+            registers=ctx.registry.registers,
         )
     except RenderFailed as exc:
         raise JobFailed(exc.reason, exc.detail) from None

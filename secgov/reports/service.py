@@ -28,15 +28,19 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from secgov import audit, checkpoints, runs, snapshots
 from secgov.authz import CITY, Actor, deny_out_of_scope, in_scope, path_in_scope
 from secgov.codes import N_
+from secgov.config import ServiceConfig
 from secgov.db import new_session, write_session
 from secgov.errors import Conflict, Invalid, NotFound
+from secgov.exchange.exporting import CONTENT_TYPES, export
+from secgov.exchange.registers import Register
 from secgov.localtime import Instant
-from secgov.models import Department, Report, ReportFile, Run, User
+from secgov.models import Department, Report, ReportAttachment, ReportFile, Run, User
 from secgov.reports.chapters import Chapter, Period, Scope, overall_score
 from secgov.reports.render import Limits, RenderFailed, render_pdf
 from secgov.runs import ENDED, JobKind
@@ -47,6 +51,7 @@ READERS = ("leader", "officer", "auditor")
 MAKERS = ("leader", "officer")
 MAX_SECONDS = 300  # SECGOV_REPORT_MAX_SECONDS: the render's wall-clock limit
 MAX_MB = 2048  # SECGOV_REPORT_MAX_MB: the render's address-space limit
+REGISTER_FORMATS = "xlsx"  # SECGOV_REPORT_REGISTER_FORMATS
 OVERDUE_LIMIT = 50  # rows of the overdue chapter (a PDF table holds no more; the count is given)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -62,6 +67,16 @@ class ReportCreate(BaseModel):
     period: str | None = Field(default=None, max_length=7, description="A month, YYYY-MM.")
     start: date | None = Field(default=None, alias="from", description="The first day covered.")
     end: date | None = Field(default=None, alias="to", description="The last day covered.")
+
+
+class AttachmentRead(BaseModel):
+    """A file that goes with a report: a full register of its scope."""
+
+    name: str
+    media_type: str
+    sha256: str
+    size: int
+    rows: int | None
 
 
 class ReportRead(BaseModel):
@@ -84,6 +99,9 @@ class ReportRead(BaseModel):
     size: int | None
     created_at: Instant
     finished_at: Instant | None
+    attachments: list[AttachmentRead] = Field(
+        default_factory=list, description="The full registers that go with the report (one report's read only)."
+    )
 
 
 # --- asking --------------------------------------------------------------------------------------
@@ -327,6 +345,7 @@ def generate(
     *,
     html_of: HtmlOf,
     sign: SignOf,
+    registers: Sequence[Register] = (),
 ) -> Report:
     """Generate report `report_id` as requester (see the module docstring); RenderFailed (the
     report marked failed with its reason) when the PDF cannot be rendered. html_of renders the
@@ -353,8 +372,11 @@ def generate(
         _fail(engine, report_id, requester, exc.reason, input_sha256=input_sha256)
         raise
     digest = hashlib.sha256(rendered.pdf).hexdigest()
+    with new_session(engine, write=False) as session:
+        attachments = register_files(session, report, scope, registers, config)
     with write_session(engine) as session:
         session.add(ReportFile(report_id=report_id, data=rendered.pdf))
+        session.add_all(attachments)
         session.execute(
             update(Report)
             .where(Report.id == report_id)
@@ -379,10 +401,47 @@ def generate(
             sha256=digest,
             input_sha256=input_sha256,
             audit_head=f"{head[0]}:{head[1]}",
+            attachments={item.name: item.sha256 for item in attachments},
         )
     _mark(engine, report_id, checkpoint=sign(engine, config, requester))
     with new_session(engine, write=False) as session:
         return session.get(Report, report_id)
+
+
+def register_formats(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The formats the full registers go with a report in (SECGOV_REPORT_REGISTER_FORMATS: "xlsx"
+    by default, "csv,xlsx" for both, "" for none); unknown ones are left out."""
+    raw = config.get("SECGOV_REPORT_REGISTER_FORMATS", REGISTER_FORMATS)
+    wanted = raw.split(",") if isinstance(raw, str) else list(raw)
+    return tuple(fmt for fmt in (item.strip().lower() for item in wanted) if fmt in CONTENT_TYPES)
+
+
+def register_files(
+    session: Session, report: Report, scope: Scope, registers: Sequence[Register], config: Mapping[str, Any]
+) -> list[ReportAttachment]:
+    """The full registers of the report's scope, exported as the register pages export them (the
+    same columns, formulas neutralised), in each format of `register_formats`. Not audited one by
+    one: the report's generation is, with each file's SHA-256."""
+    service_config = ServiceConfig.from_mapping(config)
+    files = []
+    for register in registers:
+        for fmt in register_formats(config):
+            made = export(
+                session, register, register.export_query(format=fmt), scope.actor, service_config, audited=False
+            )
+            name = f"{scope.code}-{register.name}-{report.period_to:%Y%m%d}.{fmt}"
+            files.append(
+                ReportAttachment(
+                    report_id=report.id,
+                    name=name,
+                    media_type=made.content_type,
+                    sha256=hashlib.sha256(made.data).hexdigest(),
+                    size=len(made.data),
+                    rows=made.rows,
+                    data=made.data,
+                )
+            )
+    return files
 
 
 def sign_here(engine: Engine, config: Mapping[str, Any], actor: Actor) -> str:
@@ -487,11 +546,18 @@ def signature_of(session: Session, report: Report) -> Signature:
     return Signature("signed" if recorded else "queued", recorded)
 
 
-def report_read(report: Report, code: str | None, run: Run | None) -> ReportRead:
+def report_read(
+    report: Report, code: str | None, run: Run | None, attachments: Sequence[ReportAttachment] = ()
+) -> ReportRead:
     status, reason = status_of(report, run)
     return ReportRead(
         **{name: getattr(report, name) for name in ReportRead.model_fields if hasattr(report, name)}
-        | {"department": code, "status": status, "reason": reason},
+        | {
+            "department": code,
+            "status": status,
+            "reason": reason,
+            "attachments": [AttachmentRead.model_validate(item, from_attributes=True) for item in attachments],
+        },
     )
 
 
@@ -510,6 +576,35 @@ def report_file(session: Session, actor: Actor, report_id: int) -> tuple[Report,
     )
     audit.record_aside(session.get_bind(), actor, [event])  # a download is a read: its own transaction
     return report, stored.data
+
+
+def attachments_of(session: Session, report_id: int) -> list[ReportAttachment]:
+    """The files that go with a report (without their data), by name."""
+    return list(
+        session.exec(
+            select(ReportAttachment)
+            .where(ReportAttachment.report_id == report_id)
+            .order_by(ReportAttachment.name)
+            .options(defer(ReportAttachment.data))
+        ).all()
+    )
+
+
+def attachment_file(session: Session, actor: Actor, report_id: int, name: str) -> ReportAttachment:
+    """One file that goes with a report in the actor's scope, its download audited."""
+    report, _code, _run = get_report(session, actor, report_id)
+    stored = session.get(ReportAttachment, (report_id, name))
+    if stored is None:
+        raise NotFound(_("This report has no such file."))
+    event = audit.Event(
+        "report.downloaded",
+        object_type="report",
+        object_id=report_id,
+        department_id=report.department_id,
+        extra={"file": name, "sha256": stored.sha256},
+    )
+    audit.record_aside(session.get_bind(), actor, [event])
+    return stored
 
 
 def file_name(report: Report) -> str:

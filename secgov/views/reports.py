@@ -69,6 +69,7 @@ def detail(report_id: int):
         reason=runs.reason_text(reason, kinds(), run.kind if run else "") if reason else "",
         ended=status in runs.ENDED,
         signature=_signature(service.signature_of(get_session(), report)),
+        attachments=service.attachments_of(get_session(), report.id),
     )
 
 
@@ -88,4 +89,16 @@ def download(report_id: int):
         data,
         content_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{service.file_name(report)}"'},
+    )
+
+
+@bp.get("/<int:report_id>/files/<name>")
+@roles(*READERS)
+def attachment(report_id: int, name: str):
+    """A full register that goes with the report (audited)."""
+    stored = service.attachment_file(get_session(), actor(), report_id, name)
+    return Response(
+        stored.data,
+        content_type=stored.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{stored.name}"'},
     )
