@@ -67,7 +67,8 @@ def town(app, session, make_department, make_user, api_token):
         session.add(user)
     session.commit()
     people["headers"] = {
-        name: {"Authorization": f"Bearer {api_token(people[name])}", **EN} for name in ("root.admin", "water.admin")
+        name: {"Authorization": f"Bearer {api_token(people[name])}", **EN}
+        for name in ("root.admin", "water.admin", "water.head")
     }
     return people
 
@@ -302,3 +303,6 @@ def test_the_reports_pages_name_the_schedule_instead_of_a_user(client, app, town
     report_id = reports_of(app)[0].id
     detail = client.get(f"/reports/{report_id}", headers=EN).get_data(as_text=True)
     assert "Scheduled" in detail and "Monthly for the leadership" in detail
+    water = codes_of(app, reports_of(app))["water"]
+    read = client.get(f"/api/v1/reports/{water.id}", headers=town["headers"]["water.head"]).get_json()
+    assert (read["requested_by"], read["schedule_id"]) == ("system", schedule_id)
