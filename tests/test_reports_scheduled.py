@@ -15,7 +15,7 @@ from test_reports import pdf_text
 
 from secgov import runs, schedules
 from secgov.authz import Actor
-from secgov.db import write_session
+from secgov.db import upgrade, write_session
 from secgov.models import AuditEntry, Department, Report, ReportFile, Run, Schedule, User
 from secgov.reports.scheduled import CODE, MAIL_CODE, previous_month
 from secgov.scheduler import Scheduler
@@ -74,8 +74,8 @@ def town(app, session, make_department, make_user, api_token):
 
 
 def builtin_schedule(app) -> int:
-    with write_session(engine_of(app)) as session:
-        schedules.sync_system(session, kinds(app))
+    """The monthly schedule `db upgrade` makes (an upgrade with nothing to migrate syncs them)."""
+    upgrade(app.config["DATABASE_URL"], catalogs=app.extensions["secgov_registry"].catalogs)
     with Session(engine_of(app)) as session:
         return session.exec(select(Schedule.id).where(Schedule.kind == CODE, Schedule.system)).one()
 
@@ -262,7 +262,7 @@ def test_the_schedules_page_shows_and_takes_the_parameters(client, app, town, he
     builtin_schedule(app)
     login(client, town["root.admin"])
     page = client.get("/jobs/schedules", headers=headers).get_data(as_text=True)
-    assert f'name="{CODE}:param.departments"' in page and words in page
+    assert f'name="{CODE}:param.departments" type="text"' in page and words in page
     token = csrf_token(client, "/jobs/schedules")
     form = {
         "csrf_token": token,
@@ -306,3 +306,37 @@ def test_the_reports_pages_name_the_schedule_instead_of_a_user(client, app, town
     water = codes_of(app, reports_of(app))["water"]
     read = client.get(f"/api/v1/reports/{water.id}", headers=town["headers"]["water.head"]).get_json()
     assert (read["requested_by"], read["schedule_id"]) == ("system", schedule_id)
+
+    admin = app.test_client()
+    login(admin, town["root.admin"])
+    [run] = runs_of(app, CODE)
+    page = admin.get(f"/jobs/{run.id}", headers=EN).get_data(as_text=True)
+    assert "Monthly compliance reports" in page and "Not sent: e-mail is not configured." in page
+    assert f"#{water.id}" in page and "Waterworks Bureau" in page  # an admin reads no reports: no link
+    assert "水务局" in admin.get(f"/jobs/{run.id}", headers=ZH).get_data(as_text=True)
+
+
+def test_a_report_in_flight_for_the_same_schedule_and_month_is_skipped(app, town):
+    app.config["SECGOV_SMTP_HOST"] = ""
+    schedule_id = builtin_schedule(app)
+    with write_session(engine_of(app)) as session:
+        water = session.exec(select(Department).where(Department.code == "water")).one()
+        session.add(
+            Report(
+                lang="zh",
+                department_id=water.id,
+                period_from=date(2026, 11, 1),
+                period_to=date(2026, 11, 30),
+                requested_by="system",
+                schedule_id=schedule_id,
+                status="running",
+            )
+        )
+    Scheduler(app).fire(schedule_id, PLANNED)
+    result = runs.loads(runs_of(app, CODE)[0].result)
+    assert {entry["department"]: entry["status"] for entry in result["reports"]} == {
+        "metro": "made",
+        "water": "skipped",
+        "transit": "made",
+    }
+    assert len(reports_of(app)) == 3

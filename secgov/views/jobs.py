@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
@@ -51,6 +51,8 @@ def param_fields(kind: JobKind, values: dict[str, Any] | None = None) -> list[Pa
         choices = tuple((str(v), LANGUAGE_NAMES.get(str(v), str(v))) for v in get_args(info.annotation))
         if choices and "Literal" in annotation:
             kind_of = "select"
+        elif get_origin(info.annotation) in (list, tuple):
+            choices, kind_of = (), "text"  # items separated by commas
         else:
             choices = ()
             kind_of = "number" if "int" in annotation else "date" if "date" in annotation else "text"
