@@ -8,12 +8,13 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-from helpers import csrf_token, login
+from helpers import DATA_KEY, csrf_token, login
 from smtp_support import smtp_server  # noqa: F401 - a fixture
 from sqlmodel import Session, select
 from test_reports import pdf_text
 
 from secgov import runs, schedules
+from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.db import upgrade, write_session
 from secgov.models import AuditEntry, Department, Report, ReportFile, Run, Schedule, User
@@ -340,3 +341,10 @@ def test_a_report_in_flight_for_the_same_schedule_and_month_is_skipped(app, town
         "transit": "made",
     }
     assert len(reports_of(app)) == 3
+
+
+@pytest.mark.nodb
+@pytest.mark.parametrize("url", ["ftp://secgov.example", "secgov.example", "https://", "https://secgov.example/?x=1"])
+def test_a_public_url_that_is_no_web_address_stops_the_app(url):
+    with pytest.raises(SystemExit, match="SECGOV_PUBLIC_URL"):
+        create_app({"TESTING": True, "SECRET_KEY": "x" * 32, "SECGOV_DATA_KEYS": DATA_KEY, "SECGOV_PUBLIC_URL": url})
