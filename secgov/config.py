@@ -12,12 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
 INSTANCE = Path(os.environ.get("SECGOV_INSTANCE_PATH", DEFAULT_INSTANCE))
 
 LANGUAGES = ("zh", "en")
+# Where users reach SecGov (SECGOV_PUBLIC_URL): links in e-mail start with it.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 TRANSLATIONS = Path(__file__).parent / "translations"
 
 
@@ -211,6 +214,9 @@ def from_environment() -> dict:
         "SECGOV_SMTP_SECURITY": os.environ.get("SECGOV_SMTP_SECURITY") or "starttls",
         "SECGOV_SMTP_CA_FILE": os.environ.get("SECGOV_SMTP_CA_FILE", ""),
         "SECGOV_SMTP_TIMEOUT": os.environ.get("SECGOV_SMTP_TIMEOUT") or None,
+        # The address users reach SecGov at, as their browsers write it: the links that e-mail
+        # carries (a scheduled report's page) start with it. Checked when the app starts.
+        "SECGOV_PUBLIC_URL": os.environ.get("SECGOV_PUBLIC_URL") or DEFAULT_PUBLIC_URL,
         # Signed checkpoints of the audit chain (see secgov.checkpoints): the Ed25519 signing key,
         # its public key and the log. Unset: instance/checkpoint_key, instance/checkpoint_key.pub
         # and instance/audit-checkpoints.log.
@@ -296,3 +302,10 @@ def check(config: Mapping) -> None:
         parse_networks(ServiceConfig.from_mapping(config).scan_allowed_networks)
     except ValueError as exc:
         raise SystemExit(f"configuration error: SECGOV_SCAN_ALLOWED_NETWORKS: {exc}") from None
+    url = str(config.get("SECGOV_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SystemExit(
+            f"configuration error: SECGOV_PUBLIC_URL must be an http:// or https:// address such as "
+            f"{DEFAULT_PUBLIC_URL}, not {url!r}"
+        )

@@ -17,6 +17,7 @@ from secgov.codes import N_
 from secgov.db import new_session, write_session
 from secgov.exchange.background import IMPORT as REGISTER_IMPORT
 from secgov.models import Department, Run, User, UserRole
+from secgov.reports import scheduled
 from secgov.reports.jobs import REPORT
 from secgov.runs import JobContext, JobFailed, JobKind, reason_text, worker_name
 
@@ -169,6 +170,35 @@ MAIL_ALERT = JobKind(
     result_labels={"run_id": N_("Failed run"), "recipients": N_("Recipients")},
 )
 
+
+def mail_report(ctx: JobContext) -> dict:
+    """Tell each leader in a made report's scope, in their language, that it is ready: a link to
+    its page, never the file (`secgov.reports.scheduled`). Who was written to is audited, also
+    when the mail server stops answering halfway."""
+    params: scheduled.ReportMailParams = ctx.params  # type: ignore[assignment]
+    sent: list[str] = []
+    try:
+        for letter in scheduled.letters(ctx.engine, ctx.config, params.report_id):
+            _send(ctx, [letter.email], letter.subject, letter.body)
+            sent.append(letter.username)
+    finally:
+        scheduled.record_mailed(ctx.engine, params.report_id, sent)
+    return {"report_id": params.report_id, "recipients": len(sent)}
+
+
+MAIL_REPORT = JobKind(
+    code=scheduled.MAIL_CODE,
+    label=N_("A report's e-mail to its leaders"),
+    run=mail_report,
+    params=scheduled.ReportMailParams,
+    max_seconds=600,
+    city_wide=True,
+    retries=0,
+    on_failure=MAIL_ALERT.code,
+    reasons=MAIL_REASONS,
+    result_labels={"report_id": N_("Report"), "recipients": N_("Recipients")},
+)
+
 AUDIT_CHECKPOINT = JobKind(
     code="audit.checkpoint",
     label=N_("Signed audit checkpoint"),
@@ -227,7 +257,8 @@ SNAPSHOT_DAILY = JobKind(
 
 # REGISTER_IMPORT: the import of a large register file, started by its upload only
 # (`secgov.exchange.background`); REPORT: a report's render, started by asking for the report
-# (`secgov.reports`).
+# (`secgov.reports`); REPORT_SCHEDULED: the monthly reports, with MAIL_REPORT after each
+# (`secgov.reports.scheduled`).
 CORE: tuple[JobKind, ...] = (
     AUDIT_CHECKPOINT,
     SYSTEM_CHECK,
@@ -236,4 +267,6 @@ CORE: tuple[JobKind, ...] = (
     SNAPSHOT_DAILY,
     REGISTER_IMPORT,
     REPORT,
+    scheduled.REPORT_SCHEDULED,
+    MAIL_REPORT,
 )

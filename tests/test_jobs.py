@@ -332,11 +332,12 @@ def test_schedules_are_city_wide(client, app, people):
 
 def test_the_applications_own_schedules_come_with_the_database_and_stay(client, app, people):
     with write_session(engine_of(app)) as session:
-        assert schedules.sync_system(session, kinds(app)) == 2
+        assert schedules.sync_system(session, kinds(app)) == 3
         assert schedules.sync_system(session, kinds(app)) == 0
     listed = client.get("/api/v1/schedules", headers=people["admin"]).get_json()["items"]
     assert sorted((s["kind"], s["cron"], s["interval_seconds"], s["system"]) for s in listed) == [
         ("audit.checkpoint", "", 3600, True),
+        ("report.scheduled", "0 7 1 * *", None, True),
         ("snapshot.daily", "10 0 * * *", None, True),
     ]
     response = client.delete(f"/api/v1/schedules/{listed[0]['id']}", headers=people["admin"])

@@ -31,6 +31,22 @@ class ReportParams(BaseModel):
     report_id: int = Field(ge=1, description=N_("Report"))
 
 
+def generate(ctx: JobContext, report_id: int) -> Report:
+    """Generate a report in a worker, as the run's actor: the one way a run makes a report (this
+    kind, and the monthly reports of `secgov.reports.scheduled`). RenderFailed as `service.generate`."""
+    return service.generate(
+        ctx.engine,
+        report_id,
+        ctx.actor,
+        ctx.registry.chapters,
+        ctx.config,
+        ctx.registry.figures,
+        html_of=render_html,
+        sign=lambda engine, config, actor: f"run:{ctx.enqueue(ctx.registry.jobs[CHECKPOINT], {})}",
+        registers=ctx.registry.registers,
+    )
+
+
 def run_report(ctx: JobContext) -> dict:
     params: ReportParams = ctx.params  # type: ignore[assignment]
     with new_session(ctx.engine, write=False) as session:
@@ -39,17 +55,7 @@ def run_report(ctx: JobContext) -> dict:
         raise JobFailed("bad_params", f"no report {params.report_id}")
     ctx.progress(0, 2)
     try:
-        report = service.generate(
-            ctx.engine,
-            params.report_id,
-            ctx.actor,
-            ctx.registry.chapters,
-            ctx.config,
-            ctx.registry.figures,
-            html_of=render_html,
-            sign=lambda engine, config, actor: f"run:{ctx.enqueue(ctx.registry.jobs[CHECKPOINT], {})}",
-            registers=ctx.registry.registers,
-        )
+        report = generate(ctx, params.report_id)
     except RenderFailed as exc:
         raise JobFailed(exc.reason, exc.detail) from None
     ctx.progress(2, 2)

@@ -87,6 +87,7 @@ class ReportRead(BaseModel):
     period_from: date
     period_to: date
     requested_by: str
+    schedule_id: int | None = Field(default=None, description="The schedule that asked for it (none: a user did).")
     run_id: int | None
     status: str
     reason: str = Field(description="Why it failed: a stable code ('' unless failed).")

@@ -25,6 +25,7 @@ AUDIT_TERMS = AuditTerms(
         "report.generated": N_("Report generated"),
         "report.failed": N_("Report failed"),
         "report.downloaded": N_("Report downloaded"),
+        "report.mailed": N_("Report's link e-mailed"),
     },
     groups={"report": N_("Reports")},
     objects={"report": ObjectKind(N_("Report"), "reports.detail", "report_id", _reports_in_scope)},
@@ -34,5 +35,6 @@ AUDIT_TERMS = AuditTerms(
         "sha256": FieldTerm(N_("SHA-256 of the file")),
         "input_sha256": FieldTerm(N_("SHA-256 of the input data")),
         "audit_head": FieldTerm(N_("Audit head")),
+        "recipients": FieldTerm(N_("Recipients")),
     },
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
@@ -41,15 +41,18 @@ class ParamField:
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
 
-def param_fields(kind: JobKind) -> list[ParamField]:
-    """The form fields of a kind's parameters, from its schema (types and descriptions); a
-    language parameter starts at the page's language."""
+def param_fields(kind: JobKind, values: dict[str, Any] | None = None) -> list[ParamField]:
+    """The form fields of a kind's parameters, from its schema (types and descriptions), filled with
+    `values` (a schedule's) or the defaults; a language parameter starts at the page's language, a
+    list (of codes) is one text of comma-separated items."""
     fields = []
     for name, info in kind.params.model_fields.items():
         annotation = str(info.annotation)
         choices = tuple((str(v), LANGUAGE_NAMES.get(str(v), str(v))) for v in get_args(info.annotation))
         if choices and "Literal" in annotation:
             kind_of = "select"
+        elif get_origin(info.annotation) in (list, tuple):
+            choices, kind_of = (), "text"  # items separated by commas
         else:
             choices = ()
             kind_of = "number" if "int" in annotation else "date" if "date" in annotation else "text"
@@ -58,6 +61,10 @@ def param_fields(kind: JobKind) -> list[ParamField]:
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         if name == "lang":
             default = current_language()
+        if values is not None and name in values:
+            default = values[name]
+        if isinstance(default, list | tuple):
+            default = ", ".join(str(item) for item in default)
         fields.append(
             ParamField(
                 name=name,
@@ -71,6 +78,21 @@ def param_fields(kind: JobKind) -> list[ParamField]:
     return fields
 
 
+def params_shown(kind: JobKind | None, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """A schedule's parameters as the page shows them: label and value, in the reader's language."""
+    if kind is None:
+        return [(name, str(value)) for name, value in params.items()]
+    fields = {f.name: f for f in param_fields(kind, params)}
+    shown = []
+    for name in params:
+        field = fields.get(name)
+        if field is None or field.default == "":
+            continue
+        value = dict(field.choices).get(field.default, field.default)
+        shown.append((field.label, value))
+    return shown
+
+
 def startable() -> list[JobKind]:
     """The kinds the signed-in user may start by hand."""
     user = current_user()
@@ -78,13 +100,22 @@ def startable() -> list[JobKind]:
     return [kind for kind in kinds().values() if kind.roles & user.roles and (who.city_wide or not kind.city_wide)]
 
 
-def read_params(form) -> dict[str, Any]:
-    """The posted `param.<name>` fields as parameters (blank ones left out: the defaults apply)."""
-    return {
-        key.removeprefix("param."): value.strip()
-        for key, value in form.items()
-        if key.startswith("param.") and value.strip()
-    }
+def read_params(form, kind: str = "") -> dict[str, Any]:
+    """The posted `param.<name>` fields as parameters (blank ones left out: the defaults apply).
+    A form holding the fields of several kinds (a new schedule's) names them `<kind>:param.<name>`:
+    those of `kind` are read, the others' are not."""
+    own = f"{kind}:param." if kind else None
+    params = {}
+    for key, value in form.items():
+        if own and key.startswith(own):
+            name = key.removeprefix(own)
+        elif key.startswith("param."):
+            name = key.removeprefix("param.")
+        else:
+            continue
+        if value.strip():
+            params[name] = value.strip()
+    return params
 
 
 @bp.get("")
@@ -169,8 +200,8 @@ def _schedules_page(errors: dict[str, str] | None = None, form: dict[str, str] |
         may_change=actor().city_wide and "admin" in current_user().roles,
         min_seconds=schedule_limits()["min_seconds"],
         timezone=schedule_limits()["timezone"],
-        params_of=lambda row: json.loads(row.params or "{}"),
-        params_text=lambda row: ", ".join(f"{k}={v}" for k, v in json.loads(row.params or "{}").items()),
+        param_fields=lambda kind, row=None: param_fields(kind, json.loads(row.params or "{}") if row else None),
+        params_shown=lambda row: params_shown(kinds().get(row.kind), json.loads(row.params or "{}")),
     )
 
 
@@ -189,7 +220,7 @@ def _schedule_form(model: type[BaseModel]) -> tuple[BaseModel | None, dict[str, 
         "name": form.get("name", ""),
         "cron": form.get("cron", "").strip() if form.get("when") != "interval" else "",
         "interval_seconds": (every or None) if form.get("when") == "interval" else None,
-        "params": read_params(form),
+        "params": read_params(form, form.get("kind", "")),
         "enabled": form.get("enabled") == "on",
     }
     if model is ScheduleUpdate:

@@ -13,7 +13,7 @@ from secgov import runs
 from secgov.authz import roles
 from secgov.directory import departments_in_scope
 from secgov.pages import Done, Form, act, int_arg
-from secgov.reports import service
+from secgov.reports import scheduled, service
 from secgov.reports.service import MAKERS, READERS, ReportCreate
 from secgov.web import actor, current_user, get_session
 from secgov.work import ask_for_report, kinds
@@ -34,6 +34,9 @@ def index():
     return render_template(
         "reports/index.html",
         rows=[(report, code, service.status_of(report, run)) for report, code, run in rows],
+        schedule_names=scheduled.schedule_names(
+            get_session(), [report.schedule_id for report, _c, _r in rows], kinds()
+        ),
         total=total,
         page=page,
         page_size=PAGE_SIZE,
@@ -63,6 +66,7 @@ def detail(report_id: int):
     return render_template(
         "reports/detail.html",
         report=report,
+        schedule_names=scheduled.schedule_names(get_session(), [report.schedule_id], kinds()),
         department=code,
         run=run,
         status=status,
