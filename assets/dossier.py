@@ -30,7 +30,7 @@ from assets.models import Asset, Engagement, Vendor, VendorExemption
 from assets.policy import asset_engagements
 from assets.rule import get_policy
 from assets.schemas import Coverage
-from secgov import responsibility
+from secgov import catalog, responsibility
 from secgov.authz import Actor, deny_out_of_scope, path_in_scope
 from secgov.codes import AREA, N_
 from secgov.config import ServiceConfig
@@ -104,6 +104,7 @@ def facts(session: Session, scope: Scope, period: Period, config: Mapping[str, A
             ]
         ),
         "coverage": coverage.percent,
+        "filing_required_from": catalog.filing_required_from(),
     }
 
 
