@@ -10,6 +10,7 @@ from assets import (
     controls,
     dashboard,
     demo,
+    dossier,
     exchange,
     figures,
     models,
@@ -32,7 +33,8 @@ DOMAIN = Domain(
     audit_terms=audit_terms.TERMS,
     figures=figures.FIGURES,
     tiles=dashboard.TILES,
-    chapters=chapters.CHAPTERS,
+    chapters=(*chapters.CHAPTERS, *dossier.CHAPTERS),
+    report_kinds=(dossier.DOSSIER,),
     menu=(
         MenuItem("assets.index", N_("Assets")),
         MenuItem("vendors.index", N_("Vendors")),

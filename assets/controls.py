@@ -370,6 +370,11 @@ def _coverage(by_status: Mapping[str, int]) -> Coverage:
     )
 
 
+def coverage_of(statuses: Iterable[str]) -> Coverage:
+    """Coverage of the controls whose statuses these are (one per control)."""
+    return _coverage(Counter(statuses))
+
+
 def _tally(rows: Iterable, keys: list[int]) -> dict[int, Coverage]:
     """Coverage per key from (key, status, count) rows; keys without rows get an empty one."""
     counts: dict[int, dict[str, int]] = {key: {} for key in keys}

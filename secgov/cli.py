@@ -33,6 +33,7 @@ from secgov.models import Department, ReportFile
 from secgov.registry import Registry
 from secgov.reports import service as reports
 from secgov.reports.document import render_html
+from secgov.reports.kinds import ReportKind
 from secgov.reports.render import RenderFailed
 from secgov.server import configure_logging
 from secgov.server import run as run_server
@@ -339,7 +340,7 @@ def audit_head(ctx) -> None:
 
 @main.group()
 def report() -> None:
-    """Leadership reports, rendered in the foreground."""
+    """Reports (the leadership compliance report, a report about one record), rendered in the foreground."""
 
 
 @report.command("compliance")
@@ -353,24 +354,29 @@ def report() -> None:
 @click.pass_context
 def report_compliance(ctx, out, lang, department, period, start, end, as_user) -> None:
     """Generate a compliance report and write its PDF (archived and audited like one from the web)."""
-    app = app_of(ctx)
-    engine = app.extensions["secgov_engine"]
     try:
         data = reports.ReportCreate.model_validate(
             {"lang": lang, "department": department, "period": period, "from": start, "to": end}
         )
     except ValidationError as exc:
         fail(describe_validation(exc), 2)
+    _render_report(ctx, data, out, as_user)
+
+
+def _render_report(ctx: click.Context, data: reports.ReportCreate, out: Path, as_user: str | None) -> None:
+    """Ask for a report of any kind as --as USERNAME (or the system) and render it here."""
+    app = app_of(ctx)
+    engine = app.extensions["secgov_engine"]
+    registry = _registry(ctx)
     today = snapshots.local_today(str(app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"))
     try:
         with app.app_context(), transaction(app) as session:
             actor = acting(session, as_user, reports.MAKERS)
-            made = reports.request_report(session, actor, data, today)
+            made = reports.request_report(session, actor, data, today, registry.report_kinds)
     except ServiceError as exc:
         fail(exc.message, 2)
     try:
         with app.test_request_context():
-            registry = _registry(ctx)
             done = reports.generate(
                 engine,
                 made.id,
@@ -381,6 +387,7 @@ def report_compliance(ctx, out, lang, department, period, start, end, as_user) -
                 html_of=render_html,
                 sign=reports.sign_here,
                 registers=registry.registers,
+                kinds=registry.report_kinds,
             )
     except RenderFailed as exc:
         fail(f"report {made.id} failed: {exc.reason} {exc.detail}")
@@ -556,3 +563,33 @@ for _register in domains.registry().registers:
     _register_commands(_register)
 for _command in domains.registry().commands:
     main.add_command(_command)
+
+
+def _subject_report_command(kind: ReportKind) -> None:
+    """`report KIND CODE --out FILE.pdf`: a report about one record (the asset dossier), rendered in
+    the foreground."""
+
+    @report.command(kind.code)
+    @click.argument("code")
+    @click.option(
+        "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The PDF to write."
+    )
+    @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+    @click.option("--as", "as_user", default=None, help="Generate as this leader or officer (their scope).")
+    @click.pass_context
+    def subject_report(ctx, code, out, lang, as_user) -> None:
+        try:
+            data = reports.ReportCreate(kind=kind.code, subject=code, lang=lang)
+        except ValidationError as exc:
+            fail(describe_validation(exc), 2)
+        _render_report(ctx, data, out, as_user)
+
+    subject_report.help = (
+        f"Generate the {kind.title.lower()} of one record (CODE) and write its PDF, as of today"
+        " (archived and audited like one from the web)."
+    )
+
+
+for _kind in domains.registry().report_kinds.values():
+    if _kind.subject is not None:
+        _subject_report_command(_kind)

@@ -24,7 +24,9 @@ from secgov.db import CatalogSync
 from secgov.demo import DemoLoader
 from secgov.exchange import Register
 from secgov.reports import chapters as report_chapters
+from secgov.reports import kinds as report_kinds
 from secgov.reports.chapters import Chapter
+from secgov.reports.kinds import ReportKind
 from secgov.reports.terms import AUDIT_TERMS as REPORT_TERMS
 from secgov.runs import JobKind
 from secgov.settings import Setting
@@ -43,7 +45,7 @@ class MenuItem:
 class Domain:
     """What one domain package contributes: its pages and API, commands, settings, catalogs to
     sync, demo data, code lists, menu entries, registers, the words of its audit entries, kinds of
-    background work, headline figures and report chapters."""
+    background work, headline figures, report chapters and kinds of report."""
 
     name: str
     blueprints: tuple[Blueprint, ...] = ()
@@ -59,7 +61,8 @@ class Domain:
     jobs: tuple[JobKind, ...] = ()  # kinds of background work (secgov.runs)
     tiles: tuple[Tile, ...] = ()  # the dashboard's tiles (secgov.dashboard)
     figures: tuple[Figure, ...] = ()  # headline figures snapshotted daily (secgov.snapshots)
-    chapters: tuple[Chapter, ...] = ()  # chapters of the leadership report (secgov.reports)
+    chapters: tuple[Chapter, ...] = ()  # chapters of a kind of report (Chapter.report; secgov.reports)
+    report_kinds: tuple[ReportKind, ...] = ()  # kinds of report beside the core's (secgov.reports.kinds)
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,16 @@ class Registry:
 
     @property
     def chapters(self) -> list[Chapter]:
-        """The report's chapters in order: the core's summary, every domain's, the methodology."""
+        """The chapters of every kind of report in order (each report takes those of its kind):
+        the core's summary, every domain's, the methodology."""
         found = [*report_chapters.CORE, *(c for domain in self.domains for c in domain.chapters)]
         return sorted(found, key=lambda chapter: chapter.order)
+
+    @cached_property
+    def report_kinds(self) -> Mapping[str, ReportKind]:
+        """Every kind of report by code: the core's (the compliance report), then the domains'."""
+        found = [*report_kinds.CORE, *(kind for domain in self.domains for kind in domain.report_kinds)]
+        return MappingProxyType({kind.code: kind for kind in found})
 
     @property
     def menu(self) -> list[MenuItem]:

@@ -15,6 +15,7 @@ from secgov.errors import Invalid
 from secgov.models import Report, Run
 from secgov.reports import service as reports
 from secgov.reports.jobs import CODE as REPORT_KIND
+from secgov.reports.kinds import ReportKind
 from secgov.reports.service import ReportCreate
 from secgov.runs import JobKind
 from secgov.tasks import hand_over, platform_of
@@ -56,12 +57,16 @@ def schedule_limits() -> dict[str, Any]:
     }
 
 
+def report_kinds() -> Mapping[str, ReportKind]:
+    return current_app.extensions["secgov_registry"].report_kinds
+
+
 def ask_for_report(data: ReportCreate) -> Report:
-    """Ask for a compliance report as the signed-in user: recorded, and its run handed to the
+    """Ask for a report (of any kind) as the signed-in user: recorded, and its run handed to the
     queue when the request's transaction commits."""
     who = actor()
     session = get_session()
-    report, run = reports.queue_report(session, who, data, reports_today(), kinds()[REPORT_KIND])
+    report, run = reports.queue_report(session, who, data, reports_today(), kinds()[REPORT_KIND], report_kinds())
     hand_over(session, platform_of(current_app), [run.id])
     return report
 

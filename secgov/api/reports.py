@@ -26,9 +26,11 @@ class ReportQueued(BaseModel):
 @roles(*MAKERS)
 @operation(body=ReportCreate, ok=ReportQueued, status=202, tags=["reports"])
 def reports_create(body: ReportCreate):
-    """Ask for a compliance report of a department in your scope (default: your own) for a month
-    or from/to (default: this month so far), in zh or en (202: a worker renders it; 409: the same
-    report is already being made for you)."""
+    """Ask for a report in zh or en: a compliance report (kind "compliance", the default) of a
+    department in your scope (default: your own) for a month or from/to (default: this month so
+    far), or the dossier of an asset in your scope (kind "dossier", asset: its code; as of today).
+    202: a worker renders it; 404: no such department or asset in your scope; 409: the same report
+    is already being made for you; 422: an unknown kind or a bad value."""
     report = ask_for_report(body)
     session = get_session()
     session.flush()

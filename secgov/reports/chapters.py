@@ -5,7 +5,8 @@ reads its figures for a scope and a period and returns a JSON-able dict (it goes
 canonical input data, whose SHA-256 the footer prints); `template` (under templates/) renders that
 dict into the report's HTML, given `data`, `chapter`, `number` and `report`. A chapter's build
 sees the scope as an Actor whose scope is the report's department: every service it calls keeps
-to that subtree, as it does for a user of that department.
+to that subtree, as it does for a user of that department. `report` is the code of the kind of
+report the chapter belongs to (`secgov.reports.kinds`): the compliance report's by default.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Scope:
     name: str
     name_en: str
     actor: Actor  # scope = the department's subtree
+    subject: str = ""  # a report about one record: the record's code (Report.subject)
 
 
 Build = Callable[[Session, Scope, Period, Mapping[str, Any]], Mapping[str, Any]]
@@ -58,6 +60,7 @@ class Chapter:
     order: int = 50
     # What the methodology appendix says about this chapter's figures (N_ messages).
     method: tuple[str, ...] = ()
+    report: str = "compliance"  # the kind of report it belongs to
 
 
 def share(part: float, whole: float) -> float | None:
@@ -79,6 +82,14 @@ def _summary(session: Session, scope: Scope, period: Period, config: Mapping[str
 
 def _methodology(session: Session, scope: Scope, period: Period, config: Mapping[str, Any]) -> dict[str, Any]:
     return {}
+
+
+# What every report's footer prints (the methodology of each kind of report says it).
+FOOTER_METHOD = N_(
+    "The footer prints the report's number, the head of the audit log (entry number and hash) when it"
+    " was generated, and the SHA-256 of the report's input data; the SHA-256 of the file itself is in"
+    " the archive."
+)
 
 
 def _overdue(session: Session, scope: Scope, period: Period, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,11 +138,7 @@ METHODOLOGY = Chapter(
             "Every figure is counted from the registers when the report is generated, in the report's scope"
             " (the department and its sub-departments); nothing is estimated."
         ),
-        N_(
-            "The footer prints the report's number, the head of the audit log (entry number and hash) when it"
-            " was generated, and the SHA-256 of the report's input data; the SHA-256 of the file itself is in"
-            " the archive."
-        ),
+        FOOTER_METHOD,
     ),
 )
 CORE: tuple[Chapter, ...] = (SUMMARY, OVERDUE, METHODOLOGY)

@@ -14,6 +14,7 @@ from flask_babel import force_locale
 
 from secgov.models import Report
 from secgov.reports.chapters import Chapter, Scope
+from secgov.reports.kinds import COMPLIANCE, ReportKind
 
 
 def render_html(
@@ -24,13 +25,15 @@ def render_html(
     reader: str,
     input_sha256: str,
     head: tuple[int, str],
+    kind: ReportKind = COMPLIANCE,
 ) -> str:
-    """The report's HTML in its language (Jinja autoescaping on: the templates end in .html).
-    Rendered without the page frame's context processors (which read the request's user and
+    """The report's HTML in its language, from its kind's template (Jinja autoescaping on: the
+    templates end in .html). Rendered without the page frame's context processors (which read the request's user and
     session: a worker has neither, and a request must not open its database session again here)."""
     with force_locale(report.lang):
-        return current_app.jinja_env.get_template("reports/compliance.html").render(
+        return current_app.jinja_env.get_template(kind.template).render(
             report=report,
+            kind=kind,
             scope=scope,
             data=data,
             chapters=[(number, chapter) for number, chapter in enumerate(chapters, start=1)],

@@ -1,4 +1,6 @@
-"""The report's kind of background work: "report.compliance" renders a requested report.
+"""The reports' kind of background work: "report.compliance" renders a requested report of any
+kind (the compliance report, an asset dossier: `secgov.reports.kinds`; the code is kept from when
+it was the only one).
 
 It is started only by asking for a report (`secgov.reports.service.request_report`, through the
 reports' pages, API or schedules), never from the runs' pages: its one parameter is the report's
@@ -44,6 +46,7 @@ def generate(ctx: JobContext, report_id: int) -> Report:
         html_of=render_html,
         sign=lambda engine, config, actor: f"run:{ctx.enqueue(ctx.registry.jobs[CHECKPOINT], {})}",
         registers=ctx.registry.registers,
+        kinds=ctx.registry.report_kinds,
     )
 
 
@@ -64,13 +67,18 @@ def run_report(ctx: JobContext) -> dict:
 
 REPORT = JobKind(
     code=CODE,
-    label=N_("Compliance report"),
+    label=N_("Report"),
     run=run_report,
     params=ReportParams,
     max_seconds=900,
     roles=frozenset(),  # asked for through the reports only
     retries=0,
-    reasons={**REASONS, "report_forbidden": N_("The report's department is no longer in its requester's scope.")},
+    reasons={
+        **REASONS,
+        "report_forbidden": N_("The report's department is no longer in its requester's scope."),
+        "report_subject_gone": N_("The record the report is about is gone or no longer in its requester's scope."),
+        "report_kind_unknown": N_("This kind of report is no longer made."),
+    },
     result_labels={
         "report_id": N_("Report"),
         "sha256": N_("SHA-256 of the file"),

@@ -1,7 +1,9 @@
-"""The leadership compliance report: asking for one, generating it, reading the archive.
+"""Reports: asking for one, generating it, reading the archive. The leadership compliance report
+and every other kind (`secgov.reports.kinds`: the asset dossier) go the same way.
 
-`request_report` checks what was asked (language, period, a department in the actor's scope, the
-same report not already being made for the same user) and records a queued `Report`. `generate`
+`request_report` checks what was asked (kind, language, period, a department or the subject record
+in the actor's scope, the same report not already being made for the same user) and records a
+queued `Report`. `generate`
 does the work, in a worker (`secgov.reports.jobs`) or in the foreground (the command line): it
 builds every chapter's data for the report's scope (an Actor whose scope is the department's
 subtree), hashes that input (canonical JSON), notes the audit chain's head, renders the HTML with
@@ -42,11 +44,11 @@ from secgov.exchange.registers import Register
 from secgov.localtime import Instant
 from secgov.models import Department, Report, ReportAttachment, ReportFile, Run, User
 from secgov.reports.chapters import Chapter, Period, Scope, overall_score
+from secgov.reports.kinds import COMPLIANCE, CORE_KINDS, ReportKind
 from secgov.reports.render import Limits, RenderFailed, render_pdf
 from secgov.runs import ENDED, JobKind
 from secgov.snapshots import Figure
 
-KINDS = ("compliance",)
 READERS = ("leader", "officer", "auditor")
 MAKERS = ("leader", "officer")
 MAX_SECONDS = 300  # SECGOV_REPORT_MAX_SECONDS: the render's wall-clock limit
@@ -57,11 +59,16 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 class ReportCreate(BaseModel):
-    """What a report is asked for with: language, department (code; none: the asker's own
-    department) and period (a month YYYY-MM, or from and to; none: this month so far)."""
+    """What a report is asked for with: kind, language, department (code; none: the asker's own
+    department) and period (a month YYYY-MM, or from and to; none: this month so far); a report
+    about one record (a dossier) names the record instead, and is as of the day it is made."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
+    kind: str = Field(default="compliance", max_length=40, description="compliance, or dossier (one asset).")
+    subject: str | None = Field(
+        default=None, alias="asset", max_length=80, description="A dossier's asset: its code, in your scope."
+    )
     lang: Literal["zh", "en"] = Field(default="zh", description="The report's language.")
     department: str | None = Field(default=None, max_length=40, description="A department code in your scope.")
     period: str | None = Field(default=None, max_length=7, description="A month, YYYY-MM.")
@@ -82,6 +89,7 @@ class AttachmentRead(BaseModel):
 class ReportRead(BaseModel):
     id: int
     kind: str
+    subject: str = Field(description="What a report about one record is about (a dossier: the asset's code).")
     lang: str
     department: str | None
     period_from: date
@@ -144,17 +152,53 @@ def resolve_department(session: Session, actor: Actor, code: str | None) -> Depa
     return root
 
 
-def request_report(session: Session, actor: Actor, data: ReportCreate, today: date, kind: str = "compliance") -> Report:
+def kind_of(code: str, kinds: Mapping[str, ReportKind] | None = None) -> ReportKind:
+    """The kind of report of this code (Invalid when there is none); `kinds` is the registry's
+    (`Registry.report_kinds`), the core's alone when not given."""
+    kind = (CORE_KINDS if kinds is None else kinds).get(code)
+    if kind is None:
+        raise Invalid(_("No such kind of report."), field="kind")
+    return kind
+
+
+def resolve_subject(session: Session, actor: Actor, kind: ReportKind, data: ReportCreate) -> tuple[Department, str]:
+    """The department of a report and the code of its subject record ('' for a report of a
+    department); a report about one record covers that record's department and takes no period."""
+    if kind.subject is None:
+        if data.subject:
+            raise Invalid(_("This kind of report is not about one record."), field="asset")
+        return resolve_department(session, actor, data.department), ""
+    if not data.subject:
+        raise Invalid(
+            _("%(subject)s: give the code of the record this report is about.", subject=_(kind.subject_label)),
+            field="asset",
+        )
+    if data.department:
+        raise Invalid(_("This report covers its record's department: give no department."), field="department")
+    found = kind.subject(session, actor, data.subject)
+    return session.get(Department, found.department_id), found.code
+
+
+def request_report(
+    session: Session, actor: Actor, data: ReportCreate, today: date, kinds: Mapping[str, ReportKind] | None = None
+) -> Report:
     """A queued report in the caller's transaction (the caller asks for its run); Conflict when
     the same report is already queued or running for the same user."""
-    period = resolve_period(data, today)
-    department = resolve_department(session, actor, data.department)
+    kind = kind_of(data.kind, kinds)
+    if kind.periodic:
+        period = resolve_period(data, today)
+    elif data.period or data.start or data.end:
+        raise Invalid(_("This report is as of the day it is made: give no period."), field="period")
+    else:
+        period = Period(today, today)
+    department, subject = resolve_subject(session, actor, kind, data)
     settle(session)
-    same = in_flight(session, kind, data.lang, department.id, "", period, actor.username)
+    same = in_flight(session, kind.code, data.lang, department.id, subject, period, actor.username)
     if same is not None:
         raise Conflict(_("The same report is already being made (report %(id)s).", id=same), field="report")
     report = Report(
-        kind=kind,
+        kind=kind.code,
+        subject=subject,
         lang=data.lang,
         department_id=department.id,
         period_from=period.start,
@@ -176,6 +220,7 @@ def request_report(session: Session, actor: Actor, data: ReportCreate, today: da
         department_id=department.id,
         lang=data.lang,
         period=f"{period.start}..{period.end}",
+        **({"report_kind": kind.code, "subject": subject} if subject else {}),
     )
     return report
 
@@ -219,10 +264,17 @@ def settle(session: Session) -> int:
 # --- generating ----------------------------------------------------------------------------------
 
 
-def queue_report(session: Session, actor: Actor, data: ReportCreate, today: date, job: JobKind) -> tuple[Report, Run]:
+def queue_report(
+    session: Session,
+    actor: Actor,
+    data: ReportCreate,
+    today: date,
+    job: JobKind,
+    kinds: Mapping[str, ReportKind] | None = None,
+) -> tuple[Report, Run]:
     """Ask for a report and the run that renders it, in the caller's transaction (pages, API and
     the demo alike); the frame hands the run to the queue once it commits."""
-    report = request_report(session, actor, data, today)
+    report = request_report(session, actor, data, today, kinds)
     run = runs.enqueue(session, actor, job, {"report_id": report.id})
     report.run_id = run.id
     session.add(report)
@@ -234,11 +286,11 @@ def canonical(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
 
 
-def scope_of(department: Department, requester: Actor) -> Scope:
+def scope_of(department: Department, requester: Actor, subject: str = "") -> Scope:
     """The report's scope: the department's subtree, read as the requester."""
     path = CITY if department.parent_id is None else department.path
     narrowed = dataclasses.replace(requester, scope=path, department_id=department.id)
-    return Scope(department.id, department.code, department.name, department.name_en, narrowed)
+    return Scope(department.id, department.code, department.name, department.name_en, narrowed, subject)
 
 
 def trends(session: Session, scope: Scope, period: Period, figures: Sequence[Figure]) -> list[dict[str, Any]]:
@@ -304,6 +356,7 @@ def build_input(
     return {
         "report": report.id,
         "kind": report.kind,
+        "subject": report.subject,
         "lang": report.lang,
         "department": scope.code,
         "period": period.as_dict(),
@@ -330,7 +383,7 @@ def _reader(session: Session, actor: Actor) -> str:
 
 
 # Renders a report's HTML (`secgov.reports.document.render_html`: the app's templates).
-HtmlOf = Callable[[Report, Scope, Mapping[str, Any], Sequence[Chapter], str, str, tuple[int, str]], str]
+HtmlOf = Callable[[Report, Scope, Mapping[str, Any], Sequence[Chapter], str, str, tuple[int, str], ReportKind], str]
 # Has the audit head signed once the report is stored; returns what the archive records: "seq:hash"
 # (signed here), "run:N" (the checkpoint run asked for) or "failed:problem".
 SignOf = Callable[[Engine, Mapping[str, Any], Actor], str]
@@ -347,10 +400,12 @@ def generate(
     html_of: HtmlOf,
     sign: SignOf,
     registers: Sequence[Register] = (),
+    kinds: Mapping[str, ReportKind] | None = None,
 ) -> Report:
-    """Generate report `report_id` as requester (see the module docstring); RenderFailed (the
-    report marked failed with its reason) when the PDF cannot be rendered. html_of renders the
-    HTML (it needs an app context), sign has the audit head signed afterwards: a worker asks the
+    """Generate report `report_id` as requester (see the module docstring) with the chapters of
+    its kind (`kinds`: the registry's; the core's alone when not given); RenderFailed (the report
+    marked failed with its reason) when the PDF cannot be rendered. html_of renders the HTML (it
+    needs an app context), sign has the audit head signed afterwards: a worker asks the
     scheduler's host for a checkpoint run (`secgov.reports.jobs`), the command line signs it itself
     when its host holds the key (`sign_here`)."""
     _mark(engine, report_id, status="running")
@@ -360,13 +415,18 @@ def generate(
         if department is None or not path_in_scope(department.path, requester):
             _fail(engine, report_id, requester, "report_forbidden")
             raise RenderFailed("report_forbidden", "the department is not in the requester's scope")
-        scope = scope_of(department, requester)
+        kind, problem = _kind_and_subject(session, requester, report, kinds)
+        if problem:
+            _fail(engine, report_id, requester, problem)
+            raise RenderFailed(problem, f"{report.kind} {report.subject}")
+        chapters = [chapter for chapter in chapters if chapter.report == kind.code]
+        scope = scope_of(department, requester, report.subject)
         data = build_input(session, report, scope, chapters, config, figures)
         head = audit.head(session) or (0, audit.GENESIS)
         reader = _reader(session, requester)
         session.expunge(report)
     input_sha256 = hashlib.sha256(canonical(data)).hexdigest()
-    html = html_of(report, scope, data, chapters, reader, input_sha256, head)
+    html = html_of(report, scope, data, chapters, reader, input_sha256, head, kind)
     try:
         rendered = render_pdf(html, limits_of(config))
     except RenderFailed as exc:
@@ -374,7 +434,7 @@ def generate(
         raise
     digest = hashlib.sha256(rendered.pdf).hexdigest()
     with new_session(engine, write=False) as session:
-        attachments = register_files(session, report, scope, registers, config)
+        attachments = register_files(session, report, scope, registers if kind.registers else (), config)
     with write_session(engine) as session:
         session.add(ReportFile(report_id=report_id, data=rendered.pdf))
         session.add_all(attachments)
@@ -407,6 +467,22 @@ def generate(
     _mark(engine, report_id, checkpoint=sign(engine, config, requester))
     with new_session(engine, write=False) as session:
         return session.get(Report, report_id)
+
+
+def _kind_and_subject(
+    session: Session, requester: Actor, report: Report, kinds: Mapping[str, ReportKind] | None
+) -> tuple[ReportKind, str]:
+    """The report's kind, and the reason it cannot be made ('' when it can): its kind is no
+    longer declared, or its subject record is gone or out of the requester's scope now."""
+    kind = (CORE_KINDS if kinds is None else kinds).get(report.kind)
+    if kind is None:
+        return COMPLIANCE, "report_kind_unknown"
+    if kind.subject is not None:
+        try:
+            kind.subject(session, requester, report.subject)
+        except NotFound:
+            return kind, "report_subject_gone"
+    return kind, ""
 
 
 def register_formats(config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -609,4 +685,6 @@ def attachment_file(session: Session, actor: Actor, report_id: int, name: str) -
 
 
 def file_name(report: Report) -> str:
-    return f"secgov-{report.kind}-{report.id}-{report.period_from:%Y%m%d}-{report.period_to:%Y%m%d}-{report.lang}.pdf"
+    """The PDF's name: kind, number, the subject's code (a dossier's asset), period, language."""
+    subject = f"-{re.sub(r'[^A-Za-z0-9._-]+', '_', report.subject)}" if report.subject else ""
+    return f"secgov-{report.kind}-{report.id}{subject}-{report.period_from:%Y%m%d}-{report.period_to:%Y%m%d}-{report.lang}.pdf"

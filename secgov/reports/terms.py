@@ -31,6 +31,8 @@ AUDIT_TERMS = AuditTerms(
     objects={"report": ObjectKind(N_("Report"), "reports.detail", "report_id", _reports_in_scope)},
     fields={
         "lang": FieldTerm(N_("Language")),
+        "report_kind": FieldTerm(N_("Kind of report")),
+        "subject": FieldTerm(N_("Subject")),
         "period": FieldTerm(N_("Period")),
         "sha256": FieldTerm(N_("SHA-256 of the file")),
         "input_sha256": FieldTerm(N_("SHA-256 of the input data")),

@@ -1,6 +1,6 @@
 """Report pages: the archive of the reader's scope with the form that asks for a compliance report
-(leaders and officers), and one report (its progress through its run, then its download link and
-SHA-256)."""
+(leaders and officers; an asset's page asks for its dossier here too), and one report (its
+progress through its run, then its download link and SHA-256)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from secgov.pages import Done, Form, act, int_arg
 from secgov.reports import scheduled, service
 from secgov.reports.service import MAKERS, READERS, ReportCreate
 from secgov.web import actor, current_user, get_session
-from secgov.work import ask_for_report, kinds
+from secgov.work import ask_for_report, kinds, report_kinds
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 PAGE_SIZE = 50
-REPORT_FORM = Form(ReportCreate, empty_is_none=("department", "period", "start", "end"))
+REPORT_FORM = Form(ReportCreate, empty_is_none=("department", "period", "start", "end", "subject"))
 
 
 @bp.get("")
@@ -41,6 +41,7 @@ def index():
         page=page,
         page_size=PAGE_SIZE,
         may_make=may_make,
+        report_kinds=report_kinds(),
         departments=departments_in_scope(get_session(), actor()) if may_make else [],
     )
 
@@ -67,6 +68,7 @@ def detail(report_id: int):
         "reports/detail.html",
         report=report,
         schedule_names=scheduled.schedule_names(get_session(), [report.schedule_id], kinds()),
+        kind=report_kinds().get(report.kind),
         department=code,
         run=run,
         status=status,
