@@ -232,7 +232,8 @@ def report(spec: dict) -> dict:
             try:
                 result = function(*args, **kwargs)
             finally:
-                parts[name] = parts.get(name, 0.0) + time.perf_counter() - started
+                key = name.lstrip("_")  # the JSON report drops keys that start with "_"
+                parts[key] = parts.get(key, 0.0) + time.perf_counter() - started
             if name == "render_html":
                 captured["html"] = result
             return result
