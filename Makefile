@@ -11,7 +11,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 BENCH_ARGS ?=
 MO     := secgov/translations/zh/LC_MESSAGES/messages.mo
 
-.PHONY: run test screenshots bench setup system-deps lint format translations extract-messages clean
+.PHONY: run test screenshots bench bench-reports setup system-deps lint format translations extract-messages clean
 
 setup: system-deps $(VENV)/.deps $(MO)
 
@@ -68,9 +68,14 @@ screenshots: setup
 
 # 20,000 synthetic assets: import, latency and throughput of the production server on
 # 127.0.0.1 beside its limit (plain Flask replaying the same answers), SQL statements per
-# request. Report on stdout and in bench/results/latest.json.
+# request (bench/results/latest.json); then the city's compliance report at 20,000 assets
+# beside bare WeasyPrint rendering the same HTML (bench/results/reports.json).
 bench: setup
 	$(BIN)/python bench/bench_assets.py $(BENCH_ARGS)
+	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)
+
+bench-reports: setup
+	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(MO)

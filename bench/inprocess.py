@@ -9,6 +9,8 @@ reads a JSON spec on stdin and prints one JSON object on stdout. Modes:
   count     SQL statements (and their time) per request, in-process: Flask test client, an engine
             listener, signed in through the login form or with a bearer token
   profile   cProfile over a number of in-process requests per endpoint, with a breakdown
+  report    one compliance report generated as the command line does it (reports.service.generate):
+            its time end to end and by part, the render child's peak memory, the HTML it rendered
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import io
 import json
 import pstats
 import re
+import resource
 import sqlite3
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 TREE = Path.cwd().resolve()
@@ -203,7 +207,97 @@ def profile(spec: dict) -> dict:
     return results
 
 
-MODES = {"settings": gunicorn_settings, "count": count, "profile": profile}
+def report(spec: dict) -> dict:
+    """Ask for a compliance report as spec["username"] (the command line's way: request_report,
+    then generate in a request context) and time generate() end to end. Its parts are timed by
+    wrapping the module-level names generate() calls; nothing else changes. The PDF's render is
+    the only child process this one starts: RUSAGE_CHILDREN's maxrss is that child's peak."""
+    from secgov.app import create_app
+    from secgov.commands import acting, transaction
+    from secgov.reports import service
+
+    app = create_app()
+    engine = app.extensions["secgov_engine"]
+    registry = app.extensions["secgov_registry"]
+    data = service.ReportCreate.model_validate({"lang": spec["lang"], "period": spec.get("period")})
+    with app.app_context(), transaction(app) as session:
+        actor = acting(session, spec["username"], service.MAKERS)
+        made = service.request_report(session, actor, data, date.fromisoformat(spec["today"]))
+    parts: dict[str, float] = {}
+    captured: dict[str, str] = {}
+
+    def timed(name: str, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                result = function(*args, **kwargs)
+            finally:
+                key = name.lstrip("_")  # the JSON report drops keys that start with "_"
+                parts[key] = parts.get(key, 0.0) + time.perf_counter() - started
+            if name == "render_html":
+                captured["html"] = result
+            return result
+
+        return wrapper
+
+    names = ("build_input", "render_html", "render_pdf", "_checkpoint")
+    originals = {name: getattr(service, name) for name in names}
+    for name, function in originals.items():
+        setattr(service, name, timed(name, function))
+    try:
+        profiler = cProfile.Profile() if spec.get("profile_out") else None
+        with app.test_request_context():
+            started = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            done = service.generate(engine, made.id, actor, registry.chapters, app.config, registry.figures)
+            if profiler:
+                profiler.disable()
+            total = time.perf_counter() - started
+    finally:
+        for name, function in originals.items():
+            setattr(service, name, function)
+    Path(spec["html_out"]).write_text(captured["html"], encoding="utf-8")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    limits = service.limits_of(app.config)
+    profiled = {}
+    if profiler:
+        stats = pstats.Stats(profiler)
+        own = sorted(
+            (
+                (cum, f"{Path(filename).relative_to(TREE)}:{line}({function})")
+                for (filename, line, function), (_cc, _nc, _tot, cum, _callers) in stats.stats.items()
+                if filename.startswith(str(TREE)) and ".venv" not in filename and "/bench/" not in filename
+            ),
+            reverse=True,
+        )[:15]
+        buffer = io.StringIO()
+        printer = pstats.Stats(profiler, stream=buffer)
+        printer.sort_stats("cumulative").print_stats(60)
+        printer.sort_stats("tottime").print_stats(30)
+        listing = Path(spec["profile_out"])
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text(f"generate() of report {done.id}: cProfile\n\n{buffer.getvalue()}")
+        profiled = {"listing": str(listing), "functions": [(name, round(cum, 3)) for cum, name in own]}
+    return {
+        **profiled,
+        "report": done.id,
+        "status": done.status,
+        "pages": done.pages,
+        "size": done.size,
+        "html_bytes": len(captured["html"].encode("utf-8")),
+        "seconds": round(total, 3),
+        "parts": {name: round(seconds, 3) for name, seconds in parts.items()},
+        "rest": round(total - sum(parts.values()), 3),  # status marks, storing the file, the audit record
+        "child_maxrss_mib": round(children.ru_maxrss / 1024, 1),  # KiB on Linux
+        "child_cpu_seconds": round(children.ru_utime + children.ru_stime, 2),
+        "self_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "max_mb": limits.max_bytes // 2**20,
+        "max_seconds": limits.max_seconds,
+    }
+
+
+MODES = {"settings": gunicorn_settings, "count": count, "profile": profile, "report": report}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in MODES:

@@ -1,6 +1,6 @@
 """HTML to PDF in a child process, with a wall-clock and a memory limit.
 
-`render_pdf(html, limits)` starts `python -m secgov.reports.render OUT MAX_BYTES`, which limits
+`render_pdf(html, limits)` starts `python -m secgov.reports.child OUT MAX_BYTES`, which limits
 its own address space (RLIMIT_AS), reads the HTML from standard input, renders it with the locked
 fetcher (`secgov.reports.fetcher`), writes the PDF to OUT and prints its page count. The parent
 kills a child that runs past its time. Whatever goes wrong becomes `RenderFailed` with a reason:
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from secgov.codes import N_
+from secgov.reports.child import EXIT_MEMORY, EXIT_REFUSED
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # the folder holding the secgov package
 
@@ -32,10 +32,6 @@ REASONS: dict[str, str] = {
     "render_memory": N_("Rendering the PDF needed more memory than its limit."),
     "render_failed": N_("The PDF could not be rendered."),
 }
-
-_EXIT_REFUSED = 3
-_EXIT_MEMORY = 4
-_EXIT_ERROR = 5
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,7 @@ def render_pdf(html: str, limits: Limits = Limits()) -> Rendered:
     with tempfile.TemporaryDirectory(prefix="secgov-report-") as folder:
         out = Path(folder) / "report.pdf"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        command = [sys.executable, "-m", "secgov.reports.render", str(out), str(int(limits.max_bytes))]
+        command = [sys.executable, "-m", "secgov.reports.child", str(out), str(int(limits.max_bytes))]
         try:
             done = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
                 command,
@@ -79,9 +75,9 @@ def render_pdf(html: str, limits: Limits = Limits()) -> Rendered:
             raise RenderFailed("render_timeout", f"killed after {limits.max_seconds} s") from None
         stderr = done.stderr.decode("utf-8", "replace")
         detail = stderr.strip().splitlines()[-1:] or [""]
-        if done.returncode == _EXIT_REFUSED:
+        if done.returncode == EXIT_REFUSED:
             raise RenderFailed("fetch_refused", detail[0][:300])
-        if done.returncode == _EXIT_MEMORY or (done.returncode != 0 and _out_of_memory(stderr)):
+        if done.returncode == EXIT_MEMORY or (done.returncode != 0 and _out_of_memory(stderr)):
             raise RenderFailed("render_memory", f"limit {limits.max_bytes} bytes: {detail[0][:200]}")
         if done.returncode != 0 or not out.is_file():
             raise RenderFailed("render_failed", f"exit {done.returncode}: {detail[0][:300]}")
@@ -108,38 +104,3 @@ _MEMORY_SIGNS = (
 def _out_of_memory(stderr: str) -> bool:
     lowered = stderr.lower()
     return any(sign.lower() in lowered for sign in _MEMORY_SIGNS)
-
-
-def _child(out: str, max_bytes: int) -> int:
-    """The child's work (see the module docstring); its exit code tells the parent what happened.
-    The memory limit is set once WeasyPrint and its libraries are loaded: it bounds the render,
-    not the loading of shared libraries."""
-    try:
-        from weasyprint import HTML
-        from weasyprint.urls import FatalURLFetchingError
-
-        from secgov.reports.fetcher import STATIC_BASE, LockedFetcher
-    except Exception as exc:  # noqa: BLE001 - a broken installation is the parent's render_failed
-        print(f"{type(exc).__name__}: {exc}"[:500], file=sys.stderr)
-        return _EXIT_ERROR
-    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
-    try:
-        html = sys.stdin.buffer.read().decode("utf-8")
-        fetcher = LockedFetcher()
-        try:
-            document = HTML(string=html, base_url=STATIC_BASE, url_fetcher=fetcher).render()
-            document.write_pdf(out)
-        except FatalURLFetchingError:
-            print(f"refused: {', '.join(fetcher.refused)}", file=sys.stderr)
-            return _EXIT_REFUSED
-        print(json.dumps({"pages": len(document.pages)}))
-        return 0
-    except MemoryError:
-        return _EXIT_MEMORY
-    except Exception as exc:  # noqa: BLE001 - any failure is the parent's render_failed
-        print(f"{type(exc).__name__}: {exc}"[:500], file=sys.stderr)
-        return _EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1], int(sys.argv[2])))

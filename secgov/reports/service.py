@@ -7,7 +7,7 @@ queued `Report`. `generate`
 does the work, in a worker (`secgov.reports.jobs`) or in the foreground (the command line): it
 builds every chapter's data for the report's scope (an Actor whose scope is the department's
 subtree), hashes that input (canonical JSON), notes the audit chain's head, renders the HTML with
-autoescaping on, renders the PDF in a child process (`secgov.reports.render`), stores the file and
+autoescaping on, renders the PDF in a child process (`secgov.reports.render`, `secgov.reports.child`), stores the file and
 its SHA-256, and signs an audit checkpoint (a checkpoint that fails is recorded in the report,
 which is kept).
 
