@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlmodel import Session, select
 
-from assets.controls import coverage_tree
-from assets.models import Asset, AssetControl, Control
+from assets.controls import coverage_by_area, coverage_tree
+from assets.models import Asset
 from assets.overdue import overdue
 from assets.policy import compliance
 from secgov import catalog
@@ -25,6 +25,7 @@ from secgov.models import Department
 from secgov.reports.chapters import Chapter, Period, Scope, share
 
 LIST_LIMIT = 50
+_AREA_ORDER = {code: n for n, code in enumerate(AREA.codes)}
 
 
 def _listed(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -95,30 +96,19 @@ def coverage(session: Session, scope: Scope, period: Period, config: Mapping[str
         for row in rows
     ]
     top = listed[0] if listed else None
-    by_status: dict[str, dict[str, int]] = {}
-    for area, status, n in session.exec(
-        select(Control.area, AssetControl.status, func.count())
-        .join(AssetControl, AssetControl.control_id == Control.id)
-        .join(Asset, Asset.id == AssetControl.asset_id)
-        .where(in_scope(Asset.department_id, scope.actor), AssetControl.required.is_(True))
-        .group_by(Control.area, AssetControl.status)
-    ).all():
-        by_status.setdefault(area or "", {})[status] = int(n)
-    areas = []
-    for area in [code for code in AREA.codes if code in by_status] + sorted(set(by_status) - set(AREA.codes)):
-        counts = by_status[area]
-        applicable = sum(counts.values()) - counts.get("not_applicable", 0)
-        done = counts.get("implemented", 0) + counts.get("partial", 0) / 2
-        areas.append(
-            {
-                "area": area,
-                "required": sum(counts.values()),
-                "applicable": applicable,
-                "implemented": counts.get("implemented", 0),
-                "partial": counts.get("partial", 0),
-                "percent": round(100 * done / applicable, 1) if applicable else None,
-            }
-        )
+    by_area = coverage_by_area(session, scope.actor)
+    areas = [
+        {
+            "area": area,
+            "required": found.required,
+            "applicable": found.applicable,
+            "implemented": found.implemented,
+            "partial": found.partial,
+            "percent": found.percent,
+        }
+        for area, found in sorted(by_area.items(), key=lambda item: (_AREA_ORDER.get(item[0], 99), item[0]))
+        if found.required
+    ]
     return {
         "overall": top["percent"] if top else None,
         "by_area": areas,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, func, select
 
-from assets import policy, vendors
+from assets import controls, policy, vendors
 from assets.exchange import ASSETS, VENDORS
 from assets.models import Asset, AssetControl, AssetGrade, Control, Engagement, Vendor
 from assets.schemas import EngagementCreate, ExemptionCreate, ExemptionDecision
@@ -71,6 +71,7 @@ def _load_assets(session: Session, actor: Actor, config: ServiceConfig) -> int:
     new = session.exec(select(Asset).where(func.lower(Asset.code).not_in(existing)).order_by(Asset.id)).all()
     for asset in new:
         _vary_controls(session, asset, rng)
+    controls.recount(session, [asset.id for asset in new])
     _backdate_grading(session, new)
     return created
 

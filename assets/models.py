@@ -124,6 +124,22 @@ class Control(SQLModel, table=True):
     position: int = Field(default=0)
 
 
+class AssetCoverage(SQLModel, table=True):
+    """How many of an asset's required controls of one assessment area are in each status: kept
+    by `assets.controls.recount` whenever controls change, so that the coverage of a department or
+    of the city sums a few rows per system instead of counting every control."""
+
+    __tablename__ = "asset_coverage"
+
+    asset_id: int = Field(foreign_key="asset.id", primary_key=True, ondelete="CASCADE")
+    area: str = Field(primary_key=True, max_length=40)
+    implemented: int = Field(default=0)
+    partial: int = Field(default=0)
+    planned: int = Field(default=0)
+    not_implemented: int = Field(default=0)
+    not_applicable: int = Field(default=0)
+
+
 class AssetControl(SQLModel, table=True):
     """An asset's state on one control. Kept when the level changes (required says if it applies)."""
 

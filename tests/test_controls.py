@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from assets import controls, services
 from assets.codes import CONTROL_STATUS
-from assets.models import AssetControl, Control
+from assets.models import Asset, AssetControl, Control
 from assets.schemas import MAX_CONTROL_CHANGES, AssetControlsUpdate
 from secgov.codes import AREA
 from secgov.models import AuditEntry
@@ -117,6 +117,7 @@ def graded(make_asset, city, session):
         elif n == 5:
             row.status = "planned"
         session.add(row)
+    controls.recount(session, [asset.id])  # statuses written directly: the kept counts follow
     session.commit()
     return asset
 
@@ -383,8 +384,11 @@ def test_readers_see_the_grouped_view_without_a_form(client, city, graded, make_
     login(client, reader)
     html = client.get(f"/assets/{graded.id}", headers=EN).get_data(as_text=True)
     page = ControlsPage(html)
-    assert [a for a in page.post_forms if a not in ("/language", "/logout")] == [], "no form that changes anything"
-    assert page.fields == {} and "<select" not in html
+    # Asking for the asset's dossier (a report, /reports) changes no record.
+    changing = [a for a in page.post_forms if a not in ("/language", "/logout", "/reports")]
+    assert changing == [], "no form that changes anything"
+    controls_part = html.split('action="/reports"', 1)[-1].split("</form>", 1)[-1] if role == "leader" else html
+    assert page.fields == {} and "<select" not in controls_part  # the dossier's language choice aside
     counts, total = status_counts(html)
     assert sum(counts.values()) == total == len(_reads(session, graded))
     assert [o for _n, o in page.areas] == [True, True, True, False, True]
@@ -511,3 +515,54 @@ def test_the_controls_form_answers_any_input_cleanly(client, city, graded, sessi
     response = client.post(f"/assets/{graded.id}/controls{query}", data={**fields, "csrf_token": client._token})
     assert_clean(response, f"POST controls {sorted(fields)[:5]}")
     assert response.status_code in (302, 400, 413, 422)
+
+
+def _counted_from_rows(session) -> dict[int, dict[str, int]]:
+    """Each asset's required controls by status, counted from the control rows themselves."""
+    counted: dict[int, dict[str, int]] = {}
+    for row in session.exec(select(AssetControl).where(AssetControl.required.is_(True))).all():
+        by_status = counted.setdefault(row.asset_id, {})
+        by_status[row.status] = by_status.get(row.status, 0) + 1
+    return counted
+
+
+def _kept(session) -> dict[int, dict[str, int]]:
+    ids = session.exec(select(Asset.id)).all()
+    kept = controls.coverage_by_asset(session, list(ids))
+    return {
+        asset_id: {status: cov.count(status) for status in controls.STATUSES if cov.count(status)}
+        for asset_id, cov in kept.items()
+        if cov.required
+    }
+
+
+def test_the_kept_coverage_counts_follow_every_change_of_the_controls(client, city, graded, session, api_token):
+    """Coverage of departments and areas sums counts kept per asset and area (`recount`); after
+    saves through the API, a change of level (controls added and no longer required) and a
+    deletion, they equal the counts made from the control rows."""
+    assert _kept(session) == _counted_from_rows(session)
+    token = api_token(city["officer_a"])
+    path = f"/api/v1/assets/{graded.id}/controls"
+    items = _call(client, token, "GET", path).json["items"]
+    body = {
+        "items": [{"control_id": i["control_id"], "status": "implemented", "version": i["version"]} for i in items[:7]]
+    }
+    assert _call(client, token, "PATCH", path, json=body).status_code == 200
+    session.expire_all()
+    assert _kept(session) == _counted_from_rows(session)
+    one = items[8]
+    single = {"status": "not_applicable", "version": one["version"]}
+    assert _call(client, token, "PATCH", f"{path}/{one['control_id']}", json=single).status_code == 200
+    session.expire_all()
+    assert _kept(session) == _counted_from_rows(session)
+    for level in (4, 2):
+        asset = _call(client, token, "GET", f"/api/v1/assets/{graded.id}").json
+        change = {"mlps_level": level, "version": asset["version"], "reason": "regraded"}
+        assert _call(client, token, "PATCH", f"/api/v1/assets/{graded.id}", json=change).status_code == 200, level
+        session.expire_all()
+        assert _kept(session) == _counted_from_rows(session)
+    department = session.get(Asset, graded.id).department_id
+    by_department = controls.coverage_by_department(session, [department])[department]
+    counted = _counted_from_rows(session)[graded.id]
+    assert by_department.implemented == counted.get("implemented", 0)
+    assert by_department.required == sum(counted.values())

@@ -16,6 +16,7 @@ from helpers import csrf_token, login
 from sqlmodel import Session, func, select
 from test_reports import EN, actor_of, pdf_text, stored_file, tr
 
+from assets import controls
 from assets.models import Asset, AssetControl, AssetGrade, Control
 from secgov.codes import AREA
 from secgov.models import AuditEntry, Department, Report, Run
@@ -52,6 +53,7 @@ def asset(app, city, make_asset, make_vendor, engage, exempt):
                 row.status = CONTROL_STATES[n % 5]
                 row.reviewer = "officer.a"
                 session.add(row)
+        controls.recount(session, [made.id])  # written directly: the kept counts follow
         session.add(
             AssetGrade(
                 asset_id=made.id,
