@@ -275,6 +275,7 @@ def render(results: dict) -> str:
         f"    {'PDF in the child process (render_pdf)':<50} {parts.get('render_pdf', 0.0):>8.2f}",
         f"    {'audit checkpoint':<50} {parts.get('checkpoint', 0.0):>8.2f}",
         f"    {'the rest (marks, storing the file, audit record)':<50} {s['rest_seconds']:>8.2f}",
+        f"  {'then the full registers that go with it (XLSX export)':<52} {parts.get('register_files', 0.0):>8.2f}",
         f"  {'bare WeasyPrint, the same HTML (the limit)':<52} {s['bare_seconds']:>8.2f}",
         f"  ratio report/bare {s['ratio']:.2f} (median of the repetitions' ratios {s['ratio_median_of_repeats']:.2f};"
         f" goal ≤ {GOAL_RATIO:g})",

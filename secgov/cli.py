@@ -386,9 +386,9 @@ def _render_report(ctx: click.Context, data: reports.ReportCreate, out: Path, as
                 registry.figures,
                 html_of=render_html,
                 sign=reports.sign_here,
-                registers=registry.registers,
                 kinds=registry.report_kinds,
             )
+            reports.attach_registers(engine, done.id, actor, registry.registers, app.config, registry.report_kinds)
     except RenderFailed as exc:
         fail(f"report {made.id} failed: {exc.reason} {exc.detail}")
     with new_session(engine, write=False) as session:

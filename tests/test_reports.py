@@ -320,6 +320,7 @@ def test_a_report_asked_for_over_the_api_is_rendered_and_downloaded(client, app,
     assert [a for a in actions if a.startswith("report.")] == [
         "report.requested",
         "report.generated",
+        "report.registers_attached",
         "report.downloaded",
     ]
     assert actions.count("authz.out_of_scope") == 2  # bureau b's officer asked for it twice

@@ -35,8 +35,9 @@ class ReportParams(BaseModel):
 
 def generate(ctx: JobContext, report_id: int) -> Report:
     """Generate a report in a worker, as the run's actor: the one way a run makes a report (this
-    kind, and the monthly reports of `secgov.reports.scheduled`). RenderFailed as `service.generate`."""
-    return service.generate(
+    kind, and the monthly reports of `secgov.reports.scheduled`): the PDF, then the full registers
+    that go with it. RenderFailed as `service.generate`."""
+    made = service.generate(
         ctx.engine,
         report_id,
         ctx.actor,
@@ -45,9 +46,12 @@ def generate(ctx: JobContext, report_id: int) -> Report:
         ctx.registry.figures,
         html_of=render_html,
         sign=lambda engine, config, actor: f"run:{ctx.enqueue(ctx.registry.jobs[CHECKPOINT], {})}",
-        registers=ctx.registry.registers,
         kinds=ctx.registry.report_kinds,
     )
+    service.attach_registers(
+        ctx.engine, report_id, ctx.actor, ctx.registry.registers, ctx.config, ctx.registry.report_kinds
+    )
+    return made
 
 
 def run_report(ctx: JobContext) -> dict:

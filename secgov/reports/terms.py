@@ -26,6 +26,7 @@ AUDIT_TERMS = AuditTerms(
         "report.failed": N_("Report failed"),
         "report.downloaded": N_("Report downloaded"),
         "report.mailed": N_("Report's link e-mailed"),
+        "report.registers_attached": N_("Report's registers attached"),
     },
     groups={"report": N_("Reports")},
     objects={"report": ObjectKind(N_("Report"), "reports.detail", "report_id", _reports_in_scope)},
@@ -38,5 +39,6 @@ AUDIT_TERMS = AuditTerms(
         "input_sha256": FieldTerm(N_("SHA-256 of the input data")),
         "audit_head": FieldTerm(N_("Audit head")),
         "recipients": FieldTerm(N_("Recipients")),
+        "attachments": FieldTerm(N_("Files that go with it")),
     },
 )
