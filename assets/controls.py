@@ -9,7 +9,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import case, delete, func, insert
+from sqlalchemy import case, delete, func, insert, literal_column
 from sqlmodel import Session, select
 
 from assets.codes import CONTROL_STATUS
@@ -186,15 +186,16 @@ STATUSES = ("implemented", "partial", "planned", "not_implemented", "not_applica
 
 def _counts_of(asset_ids: Sequence[int]):
     """SELECT asset, area and the count of each status of its required controls, per area."""
+    area = func.coalesce(Control.area, literal_column("''"))  # one expression, selected and grouped by
     return (
         select(
             AssetControl.asset_id,
-            func.coalesce(Control.area, ""),
+            area,
             *(func.sum(case((AssetControl.status == status, 1), else_=0)) for status in STATUSES),
         )
         .join(Control, Control.id == AssetControl.control_id)
         .where(AssetControl.asset_id.in_(asset_ids), AssetControl.required.is_(True))
-        .group_by(AssetControl.asset_id, func.coalesce(Control.area, ""))
+        .group_by(AssetControl.asset_id, area)
     )
 
 
