@@ -29,7 +29,7 @@ from secgov.demo import load_demo
 from secgov.directory import DepartmentCreate, UserCreate, create_department, create_user
 from secgov.errors import NotFound, ServiceError, describe_validation
 from secgov.exchange import Register
-from secgov.models import Department, ReportFile
+from secgov.models import Department, Report, ReportFile
 from secgov.registry import Registry
 from secgov.reports import service as reports
 from secgov.reports.document import render_html
@@ -413,20 +413,21 @@ def demo(ctx) -> None:
         snapshot = runs.enqueue(session, system, jobs["snapshot.daily"], {})
         queued = [snapshot.id]
         today = snapshots.local_today(config_of(app).timezone)
-        with session.begin_nested():
-            try:
-                _report, run = reports.queue_report(
-                    session, system, reports.ReportCreate(lang="zh"), today, jobs["report.compliance"]
-                )
-                queued.append(run.id)
-            except ServiceError:  # the same report is still waiting from an earlier run of `demo`
-                pass
+        if session.exec(select(Report.id).limit(1)).first() is None:  # the city's first report only
+            with session.begin_nested():
+                try:
+                    _report, run = reports.queue_report(
+                        session, system, reports.ReportCreate(lang="zh"), today, jobs["report.compliance"]
+                    )
+                    queued.append(run.id)
+                except ServiceError:  # the same report is still waiting from an earlier run of `demo`
+                    pass
         hand_over(session, platform_of(app), queued)
     click.echo("Demo logins (new passwords on every run of 'demo'):")
     for username, roles, dept, password in logins:
         click.echo(f"  {username:<18} {password:<22} {roles:<12} {dept}")
     click.echo(
-        f"The demo city's daily snapshot and first compliance report are queued for the background worker (runs {', '.join(map(str, queued))})."
+        f"The demo city's daily snapshot{' and first compliance report are' if len(queued) > 1 else ' is'} queued for the background worker (runs {', '.join(map(str, queued))})."
     )
 
 
