@@ -3,11 +3,12 @@ the caller's scope, one report with its hashes and the audit head, and its PDF (
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, jsonify, url_for
 from pydantic import BaseModel, Field
 
 from secgov.api.jobs import RunRead, run_read
 from secgov.authz import roles
+from secgov.files import attachment as file_download
 from secgov.reports import service
 from secgov.reports.service import MAKERS, READERS, ReportCreate, ReportRead
 from secgov.rest import PageQuery, dump, operation, page, page_model
@@ -66,12 +67,7 @@ def reports_get(report_id: int):
 @operation(answer="The report's PDF (an attachment).", tags=["reports"])
 def reports_file(report_id: int):
     """The report's PDF; every download is audited."""
-    report, data = service.report_file(get_session(), actor(), report_id)
-    return Response(
-        data,
-        content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{service.file_name(report)}"'},
-    )
+    return file_download(service.report_file(get_session(), actor(), report_id))
 
 
 @bp.get("/reports/<int:report_id>/files/<name>")
@@ -80,9 +76,4 @@ def reports_file(report_id: int):
 def reports_attachment(report_id: int, name: str):
     """A file that goes with the report (its name from the report's `attachments`); every download
     is audited."""
-    stored = service.attachment_file(get_session(), actor(), report_id, name)
-    return Response(
-        stored.data,
-        content_type=stored.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{stored.name}"'},
-    )
+    return file_download(service.attachment_file(get_session(), actor(), report_id, name))

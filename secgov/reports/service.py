@@ -39,7 +39,7 @@ from secgov.codes import N_
 from secgov.config import ServiceConfig
 from secgov.db import new_session, write_session
 from secgov.errors import Conflict, Invalid, NotFound
-from secgov.exchange.exporting import CONTENT_TYPES, export
+from secgov.exchange.exporting import CONTENT_TYPES, Export, export
 from secgov.exchange.registers import Register
 from secgov.localtime import Instant
 from secgov.models import Department, Report, ReportAttachment, ReportFile, Run, User
@@ -667,21 +667,26 @@ def report_read(
     )
 
 
-def report_file(session: Session, actor: Actor, report_id: int) -> tuple[Report, bytes]:
+def _downloaded(session: Session, actor: Actor, report: Report, **extra: Any) -> None:
+    """Audit a download of a report's file (a read: in a transaction of its own)."""
+    event = audit.Event(
+        "report.downloaded",
+        object_type="report",
+        object_id=report.id,
+        department_id=report.department_id,
+        extra=extra,
+    )
+    audit.record_aside(session.get_bind(), actor, [event])
+
+
+def report_file(session: Session, actor: Actor, report_id: int) -> Export:
     """A succeeded report's PDF, its download audited (NotFound when there is none)."""
     report, _code, _run = get_report(session, actor, report_id)
     stored = session.get(ReportFile, report_id)
     if stored is None:
         raise NotFound(_("This report has no file (yet)."))
-    event = audit.Event(
-        "report.downloaded",
-        object_type="report",
-        object_id=report_id,
-        department_id=report.department_id,
-        extra={"sha256": report.sha256},
-    )
-    audit.record_aside(session.get_bind(), actor, [event])  # a download is a read: its own transaction
-    return report, stored.data
+    _downloaded(session, actor, report, sha256=report.sha256)
+    return Export(stored.data, file_name(report), "application/pdf", 0)
 
 
 def attachments_of(session: Session, report_id: int) -> list[ReportAttachment]:
@@ -696,21 +701,14 @@ def attachments_of(session: Session, report_id: int) -> list[ReportAttachment]:
     )
 
 
-def attachment_file(session: Session, actor: Actor, report_id: int, name: str) -> ReportAttachment:
+def attachment_file(session: Session, actor: Actor, report_id: int, name: str) -> Export:
     """One file that goes with a report in the actor's scope, its download audited."""
     report, _code, _run = get_report(session, actor, report_id)
     stored = session.get(ReportAttachment, (report_id, name))
     if stored is None:
         raise NotFound(_("This report has no such file."))
-    event = audit.Event(
-        "report.downloaded",
-        object_type="report",
-        object_id=report_id,
-        department_id=report.department_id,
-        extra={"file": name, "sha256": stored.sha256},
-    )
-    audit.record_aside(session.get_bind(), actor, [event])
-    return stored
+    _downloaded(session, actor, report, file=name, sha256=stored.sha256)
+    return Export(stored.data, stored.name, stored.media_type, stored.rows or 0)
 
 
 def file_name(report: Report) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 
 from secgov import runs
 from secgov.authz import roles
 from secgov.directory import departments_in_scope
+from secgov.files import attachment as file_download
 from secgov.pages import Done, Form, act, int_arg
 from secgov.reports import scheduled, service
 from secgov.reports.service import MAKERS, READERS, ReportCreate
@@ -90,21 +91,11 @@ def _signature(signature: service.Signature) -> service.Signature:
 @roles(*READERS)
 def download(report_id: int):
     """The report's PDF (audited)."""
-    report, data = service.report_file(get_session(), actor(), report_id)
-    return Response(
-        data,
-        content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{service.file_name(report)}"'},
-    )
+    return file_download(service.report_file(get_session(), actor(), report_id))
 
 
 @bp.get("/<int:report_id>/files/<name>")
 @roles(*READERS)
 def attachment(report_id: int, name: str):
     """A full register that goes with the report (audited)."""
-    stored = service.attachment_file(get_session(), actor(), report_id, name)
-    return Response(
-        stored.data,
-        content_type=stored.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{stored.name}"'},
-    )
+    return file_download(service.attachment_file(get_session(), actor(), report_id, name))
