@@ -1,9 +1,26 @@
-"""The assessments domain: periodic risk assessments and the risk register (built by its issue).
+"""The assessments domain: periodic risk assessments (six areas, approval, due dates from the
+MLPS level and CII status) and the risk register (matrix, treatments, acceptances, reviews).
 Its contributions to the app are declared here."""
 
-from assessments import models, views
+from dataclasses import replace
+
+from assessments import audit_terms, codes, models, risks, rule, services, views
 from secgov.registry import Domain
 
-DOMAIN = Domain(name="assessments", blueprints=(views.bp,))
+# A new risk matrix relevels every stored risk, in the transaction that stores it.
+SETTINGS = tuple(
+    replace(s, changed=lambda session, before, after, actor, _config: risks.relevel_all(session, before, after, actor))
+    if s.key == rule.MATRIX.key
+    else s
+    for s in rule.SETTINGS
+)
 
-__all__ = ["DOMAIN", "models"]
+DOMAIN = Domain(
+    name="assessments",
+    blueprints=(views.bp,),
+    settings=SETTINGS,
+    codes=codes.ALL,
+    audit_terms=audit_terms.TERMS,
+)
+
+__all__ = ["DOMAIN", "models", "services"]

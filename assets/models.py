@@ -36,6 +36,9 @@ class Asset(SQLModel, table=True):
     mlps_filing_number: str = Field(default="", max_length=64)
     mlps_extensions: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     is_cii: bool = Field(default=False, index=True)
+    # When it was designated critical information infrastructure (its first CII assessment is due
+    # a year later); None when it is not CII.
+    cii_designated_on: date | None = None
     classified: bool = Field(default=False, index=True)
     data_level: str = Field(default="general", max_length=20)
     lifecycle: str = Field(default="operational", max_length=20, index=True)

@@ -224,7 +224,7 @@ def check_targets(targets: Sequence[str], config: ServiceConfig) -> ServiceError
     return None
 
 
-def _owners(session: Session, names: Sequence[str], actor: Actor) -> dict[str, User]:
+def owners_named(session: Session, names: Sequence[str], actor: Actor) -> dict[str, User]:
     """The active users in the actor's scope among these names (lower case), in one query per 500."""
     found: dict[str, User] = {}
     for chunk in chunks(sorted({name.lower() for name in names})):
@@ -261,7 +261,7 @@ def check_assets(
         )
         taken.update((code.lower(), path.startswith(actor.scope)) for code, path in rows)
     departments = _departments(session, [data.department for data in items], actor)
-    owners = _owners(session, [data.owner for data in items], actor)
+    owners = owners_named(session, [data.owner for data in items], actor)
     seen: set[str] = set()
     for index, data in enumerate(items):
         errors: list[ServiceError] = []
@@ -298,11 +298,14 @@ def create_assets(session: Session, items: Sequence[AssetCreate], actor: Actor, 
     if problems:
         raise problems[min(problems)][0]
     departments = _departments(session, [data.department for data in items], actor)
-    owners = _owners(session, [data.owner for data in items], actor)
+    owners = owners_named(session, [data.owner for data in items], actor)
     assets = [
         Asset(**data.model_dump(exclude={"department", "owner"}), department_id=departments[data.department].id)
         for data in items
     ]
+    today = datetime.now(UTC).date()
+    for asset in assets:
+        asset.cii_designated_on = today if asset.is_cii else None
     session.add_all(assets)
     session.flush()
     controls.grade_many(session, assets)
@@ -368,6 +371,8 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor
         setattr(asset, name, value)
     if data.department is not None:
         asset.department_id = department_by_code(session, data.department, actor).id
+    if asset.is_cii != before["is_cii"]:
+        asset.cii_designated_on = datetime.now(UTC).date() if asset.is_cii else None
     grade_changed = before["mlps_level"] != asset.mlps_level or before["mlps_filing_number"] != asset.mlps_filing_number
     if grade_changed or sorted(before["mlps_extensions"] or []) != sorted(asset.mlps_extensions or []):
         controls.grade(session, asset)
@@ -382,7 +387,7 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, actor: Actor
             )
         )
     if data.owner is not None:
-        owner = _owners(session, [data.owner], actor).get(data.owner.lower())
+        owner = owners_named(session, [data.owner], actor).get(data.owner.lower())
         if owner is None:
             raise _unknown_owner(data.owner)
         responsibility.assign(

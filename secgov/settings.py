@@ -42,7 +42,9 @@ class Setting:
 
     `type` is the value's JSON shape for the API (a pydantic type), `label` and `help` English
     messages marked with N_, `form` the template of its fieldset on the settings page and
-    `read_form` what that fieldset posts, as a value for `check`."""
+    `read_form` what that fieldset posts, as a value for `check`. `changed(session, before,
+    after, actor, config)`, when given, runs in the same transaction after a change is stored and
+    audited: what the new value means for stored records (a new risk matrix relevels the risks)."""
 
     key: str
     default: Callable[[ServiceConfig], Any]
@@ -52,6 +54,7 @@ class Setting:
     help: str = ""
     form: str = ""
     read_form: Callable[[FormData], Any] | None = None
+    changed: Callable[[Session, Any, Any, Actor, ServiceConfig], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ def _store(session: Session, setting: Setting, value: Any, actor: Actor, config:
         after={setting.key: after},
         **extra,
     )
+    if setting.changed is not None:
+        setting.changed(session, before, after, actor, config)
 
 
 # --- the core's settings -----------------------------------------------------------------------

@@ -28,6 +28,31 @@ DEFAULT_POLICY = {
     "restricted_roles": ["planner", "builder", "operator"],
     "restricted_origins": ["foreign", "joint_venture"],
 }  # fmt: skip
+# The assessments domain's settings as installed (catalog defaults).
+ASSESSMENT_DEFAULTS = {
+    "assessment_intervals": {
+        "mlps_evaluation": {"2": 24, "3": 12, "4": 6, "5": 6},
+        "cii_annual": 12,
+        "self_inspection": 12,
+        "due_soon_days": 30,
+    },
+    "assessment_scoring": {
+        "weights": dict.fromkeys(
+            [
+                "policies",
+                "equipment_review",
+                "system_protection",
+                "information_protection",
+                "construction_operations",
+                "security_standards",
+            ],
+            1,
+        ),
+        "thresholds": {"excellent": 90, "good": 80, "fair": 70},
+    },
+    "risk_matrix": "nist_800_30",
+    "risk_review_months": {"very_high": 1, "high": 3, "moderate": 6, "low": 12, "very_low": 12},
+}
 
 
 @pytest.fixture
@@ -132,6 +157,7 @@ def test_settings_are_read_as_code(client, admins, make_user, api_token):
         "mfa_required_roles": ["admin"],
         "scan_allowed_networks": ["127.0.0.0/8"],
         "vendor_origin_policy": DEFAULT_POLICY,
+        **ASSESSMENT_DEFAULTS,
     }
     auditor = {"Authorization": f"Bearer {api_token(make_user('audrey', roles=('auditor',), department='b'))}"}
     assert client.get("/api/v1/settings", headers=auditor).json == got.json
@@ -169,6 +195,7 @@ def test_patch_is_all_or_nothing_and_audited(app, client, admins):
         "mfa_required_roles": ["admin", "officer"],
         "scan_allowed_networks": ["127.0.0.0/24"],  # normalised
         "vendor_origin_policy": policy,
+        **ASSESSMENT_DEFAULTS,
     }
     changes = {e.object_id: json.loads(e.detail) for e in entries(app, "setting.changed")}
     assert changes["scan_allowed_networks"] == {
