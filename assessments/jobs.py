@@ -55,6 +55,7 @@ from secgov.runs import JobContext, JobFailed, JobKind
 CODE = "assessments.daily"
 DEFAULT_SCHEDULE = "0 6 * * *"  # 06:00 every day, in the city's time zone
 
+# The audit actions it records (named outright where they are recorded, for the vocabulary's scan).
 OVERDUE = "assessment.overdue"
 TREATMENT_OVERDUE = "risk.treatment_overdue"
 REVIEW_OVERDUE = "risk.review_overdue"
@@ -234,14 +235,19 @@ def mark_overdue(session: Session, actor: Actor, method: rule.Method, today: dat
     for item in [*due, *late]:
         if (item.object_type, item.object_id, item.kind, item.on.isoformat()) in marked:
             continue
+        where = (item.object_type, item.object_id, item.department_id)
         if item.object_type == "asset":
-            action, counted = OVERDUE, "assessments_overdue"
+            counted = "assessments_overdue"
             extra = {"asset": item.asset_code, "kind": item.kind, "due_on": item.on}
-        else:
-            action = TREATMENT_OVERDUE if item.kind == TREATMENT else REVIEW_OVERDUE
-            counted = "treatments_overdue" if item.kind == TREATMENT else "reviews_overdue"
+            events.append(audit.Event("assessment.overdue", *where, extra=extra))
+        elif item.kind == TREATMENT:
+            counted = "treatments_overdue"
             extra = {"asset": item.asset_code, "level": item.level, "due_on": item.on}
-        events.append(audit.Event(action, item.object_type, item.object_id, item.department_id, extra=extra))
+            events.append(audit.Event("risk.treatment_overdue", *where, extra=extra))
+        else:
+            counted = "reviews_overdue"
+            extra = {"asset": item.asset_code, "level": item.level, "due_on": item.on}
+            events.append(audit.Event("risk.review_overdue", *where, extra=extra))
         counts[counted] += 1
     audit.record_many(session, actor, events)
     return counts
@@ -256,6 +262,7 @@ class Letter:
 
     user_id: int
     username: str
+    name: str
     email: str
     items: list[Item] = field(default_factory=list)
     subject: str = ""
@@ -296,7 +303,7 @@ def letters(session: Session, items: Sequence[Item]) -> tuple[list[Letter], int]
         if not user.email:
             no_address += 1
             continue
-        made.append(Letter(user.id, user.username, user.email, wanted[user_id]))
+        made.append(Letter(user.id, user.username, user.display_name or user.username, user.email, wanted[user_id]))
     return made, no_address
 
 
@@ -358,17 +365,18 @@ def write(letter: Letter, lang: str, base: str, day: date) -> None:
             len(letter.items),
         )
         parts = [
+            _("Hello %(name)s,", name=letter.name),
             _(
                 "These items in SecGov's assessments and risk register are yours to look after (%(day)s):",
                 day=day.isoformat(),
-            )
+            ),
         ]
         for object_type, kind, heading in SECTIONS:
             chosen = [i for i in letter.items if i.object_type == object_type and (kind is None or i.kind == kind)]
             if chosen:
                 lines = [f"- {_line(i, item_link(base, i))}" for i in chosen]
                 parts.append("\n".join([_(heading), *lines]))
-        parts.append(_("Each item is written about once; sign in to SecGov to see them all."))
+        parts.append(_("You are told about each item once. Sign in to SecGov to see all that is due."))
         letter.body = "\n\n".join(parts) + "\n"
 
 
@@ -390,10 +398,10 @@ def record_reminded(engine, actor: Actor, sent: Sequence[Letter]) -> int:
             "recipient_ids": [letter.user_id for letter in got],
         }
         if item.object_type == "asset":
-            events.append(audit.Event(ASSESSMENT_REMINDED, "asset", item.object_id, item.department_id,
+            events.append(audit.Event("assessment.reminded", "asset", item.object_id, item.department_id,
                                       extra={**detail, "kind": item.kind}))  # fmt: skip
         else:
-            events.append(audit.Event(RISK_REMINDED, "risk", item.object_id, item.department_id,
+            events.append(audit.Event("risk.reminded", "risk", item.object_id, item.department_id,
                                       extra={**detail, "reason": item.kind}))  # fmt: skip
     with write_session(engine) as session:
         audit.record_many(session, actor, events)
