@@ -264,6 +264,7 @@ class Letter:
     username: str
     name: str
     email: str
+    language: str | None
     items: list[Item] = field(default_factory=list)
     subject: str = ""
     body: str = ""
@@ -303,7 +304,8 @@ def letters(session: Session, items: Sequence[Item]) -> tuple[list[Letter], int]
         if not user.email:
             no_address += 1
             continue
-        made.append(Letter(user.id, user.username, user.display_name or user.username, user.email, wanted[user_id]))
+        name = user.display_name or user.username
+        made.append(Letter(user.id, user.username, name, user.email, user.language, wanted[user_id]))
     return made, no_address
 
 
@@ -448,9 +450,6 @@ def remind(
             *acceptances_ending(session, day),
         ]
         made, no_address = letters(session, items)
-        languages = dict(
-            session.exec(select(User.id, User.language).where(User.id.in_([m.user_id for m in made]))).all()
-        )
     default = str(ctx.config.get("BABEL_DEFAULT_LOCALE") or "zh")
     base = public_url(ctx.config)
     result["no_address"] = no_address
@@ -458,8 +457,7 @@ def remind(
     refused: list[str] = []
     try:
         for letter in made:
-            lang = languages.get(letter.user_id)
-            write(letter, lang if lang in LANGUAGES else default, base, day)
+            write(letter, letter.language if letter.language in LANGUAGES else default, base, day)
             try:
                 mail.send(settings, [letter.email], letter.subject, letter.body)
             except mail.MailFailed as exc:
