@@ -4,7 +4,7 @@ Its contributions to the app are declared here."""
 
 from dataclasses import replace
 
-from assessments import audit_terms, codes, models, risks, rule, services, views
+from assessments import audit_terms, codes, jobs, models, risks, rule, services, views
 from secgov.registry import Domain
 
 # A new risk matrix relevels every stored risk, in the transaction that stores it.
@@ -21,6 +21,7 @@ DOMAIN = Domain(
     settings=SETTINGS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
+    jobs=jobs.JOBS,
 )
 
 __all__ = ["DOMAIN", "models", "services"]

@@ -79,6 +79,15 @@ DUE_STATE = CodeList.of(
     "due_state",
     {"on_time": N_("On time"), "due_soon": N_("Due soon"), "overdue": N_("Overdue"), "never": N_("Never assessed")},
 )
+# What a reminder about a risk is about (the daily job's e-mail, `assessments.jobs`).
+REMINDER_REASON = CodeList.of(
+    "reminder_reason",
+    {
+        "treatment_overdue": N_("Treatment overdue"),
+        "review_overdue": N_("Review overdue"),
+        "acceptance_expiring": N_("Acceptance ending soon"),
+    },
+)
 SCALE = CodeList.of(
     "risk_scale",
     {1: N_("1 very low"), 2: N_("2 low"), 3: N_("3 moderate"), 4: N_("4 high"), 5: N_("5 very high")},
@@ -95,5 +104,6 @@ ALL = (
     ACCEPTANCE_STATUS,
     MATRIX_PROFILE,
     DUE_STATE,
+    REMINDER_REASON,
     SCALE,
 )
