@@ -398,6 +398,29 @@ class Promotion(Input):
     treatment: Treatment = "reduce"
 
 
+class FindingPromotion(Input):
+    """Promote an assessment's finding to the risk register (all optional: the asset's owner owns
+    the risk, to be reduced, with no due date)."""
+
+    owner: Username | None = None
+    due_date: date | None = None
+    treatment: Treatment = "reduce"
+
+
+class AssessmentSubmit(Input):
+    """Hand an assessment to a leader (send the version you read, if you like)."""
+
+    version: Version | None = None
+
+
+class RiskScopeQuery(BaseModel):
+    """The heat map's and the counts' filter: a department's subtree, or the whole scope."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    department: str | None = Field(default=None, max_length=40, description="A department code: its whole subtree.")
+
+
 class HeatCell(BaseModel):
     likelihood: int
     impact: int

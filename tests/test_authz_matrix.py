@@ -26,6 +26,9 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from assessments import risks, rule
+from assessments import services as assessment_services
+from assessments.schemas import AssessmentCreate, FindingCreate, RiskCreate
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
@@ -249,6 +252,7 @@ def world(app, session):
     objects = {kind: dict(values) for kind, values in OBJECTS.items()}
     session.commit()
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
+    objects.update(_assessment_world(app, session, objects["asset"]))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
     return {
@@ -290,6 +294,42 @@ def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
             "missing": f"{a_in.id}/engagements/999999",
         },
         "engagement_id": {"in": str(e_in.id), "out": str(e_out.id), "missing": "999999"},
+    }
+
+
+def _assessment_world(app, session: Session, assets: dict) -> dict:
+    """On each asset (in scope and out of it): a draft assessment, finished, with a finding; a
+    submitted assessment; a very-low risk (which an officer may accept)."""
+    made = {}
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        method = rule.method(session, factories.config_of(app))
+        for where in ("in", "out"):
+            asset_id = int(assets[where])
+            dates = {"started_on": date(2025, 1, 6), "finished_on": date(2025, 1, 20)}
+            draft = assessment_services.create_assessment(
+                session, AssessmentCreate(asset_id=asset_id, kind="self_inspection", **dates), _SYSTEM
+            )
+            finding = assessment_services.add_finding(session, draft, FindingCreate(title="No backups"), _SYSTEM)
+            submitted = assessment_services.create_assessment(
+                session, AssessmentCreate(asset_id=asset_id, kind="ad_hoc", **dates), _SYSTEM
+            )
+            assessment_services.submit(session, submitted, _SYSTEM, method)
+            risk = risks.create_risk(
+                session, RiskCreate(asset_id=asset_id, title="Power cut", likelihood=1, impact=1), _SYSTEM, method
+            )
+            made[where] = (draft.id, finding.id, submitted.id, risk.id)
+        session.commit()
+    (d_in, f_in, s_in, r_in), (d_out, f_out, s_out, r_out) = made["in"], made["out"]
+    return {
+        "assessment": {"in": str(d_in), "out": str(d_out), "missing": "999999"},
+        "assessment_submitted": {"in": str(s_in), "out": str(s_out), "missing": "999999"},
+        "finding": {
+            "in": f"{d_in}/findings/{f_in}",
+            "out": f"{d_out}/findings/{f_out}",
+            "missing": f"{d_in}/findings/999999",
+        },
+        "finding_id": {"in": str(f_in), "out": str(f_out), "missing": "999999"},
+        "risk": {"in": str(r_in), "out": str(r_out), "missing": "999999"},
     }
 
 
@@ -530,7 +570,10 @@ def test_anonymous(app, session, world, route: Route):
 # --- a 404 does not tell whether the id exists -------------------------------------------------
 
 # The kinds of object a path names whose scope is checked (vendors have no department).
-SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report")
+SCOPED_KINDS = (
+    "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
+    "assessment", "assessment_submitted", "finding", "risk",
+)  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
 
