@@ -14,7 +14,7 @@ import importlib
 import io
 import logging
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import factories
@@ -26,9 +26,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from assessments import risks, rule
-from assessments import services as assessment_services
-from assessments.schemas import AssessmentCreate, FindingCreate, RiskCreate
+from assessments.models import Assessment, AssessmentFinding, Risk
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
@@ -252,7 +250,7 @@ def world(app, session):
     objects = {kind: dict(values) for kind, values in OBJECTS.items()}
     session.commit()
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
-    objects.update(_assessment_world(app, session, objects["asset"]))
+    objects.update(_assessment_world(session, objects["asset"], victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
     return {
@@ -297,28 +295,30 @@ def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
     }
 
 
-def _assessment_world(app, session: Session, assets: dict) -> dict:
-    """On each asset (in scope and out of it): a draft assessment, finished, with a finding; a
-    submitted assessment; a very-low risk (which an officer may accept)."""
+def _assessment_world(session: Session, assets: dict, author: str) -> dict:
+    """On each asset (in scope and out of it): a finished draft assessment with a finding, a
+    submitted assessment, and a very-low risk (which an officer may accept); plain rows, written
+    by someone other than the world's users."""
     made = {}
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        method = rule.method(session, factories.config_of(app))
-        for where in ("in", "out"):
-            asset_id = int(assets[where])
-            dates = {"started_on": date(2025, 1, 6), "finished_on": date(2025, 1, 20)}
-            draft = assessment_services.create_assessment(
-                session, AssessmentCreate(asset_id=asset_id, kind="self_inspection", **dates), _SYSTEM
-            )
-            finding = assessment_services.add_finding(session, draft, FindingCreate(title="No backups"), _SYSTEM)
-            submitted = assessment_services.create_assessment(
-                session, AssessmentCreate(asset_id=asset_id, kind="ad_hoc", **dates), _SYSTEM
-            )
-            assessment_services.submit(session, submitted, _SYSTEM, method)
-            risk = risks.create_risk(
-                session, RiskCreate(asset_id=asset_id, title="Power cut", likelihood=1, impact=1), _SYSTEM, method
-            )
-            made[where] = (draft.id, finding.id, submitted.id, risk.id)
-        session.commit()
+    for where in ("in", "out"):
+        asset_id = int(assets[where])
+        dates = {"started_on": date(2025, 1, 6), "finished_on": date(2025, 1, 20), "created_by": author}
+        draft = Assessment(asset_id=asset_id, kind="self_inspection", **dates)
+        submitted = Assessment(
+            asset_id=asset_id, kind="ad_hoc", status="submitted", submitted_by=author,
+            submitted_at=datetime.now(UTC), **dates,
+        )  # fmt: skip
+        risk = Risk(
+            asset_id=asset_id, title="Power cut", likelihood=1, impact=1, level="very_low", created_by=author,
+            created_on=date(2025, 1, 20),
+        )  # fmt: skip
+        session.add_all([draft, submitted, risk])
+        session.flush()
+        finding = AssessmentFinding(assessment_id=draft.id, title="No backups")
+        session.add(finding)
+        session.flush()
+        made[where] = (draft.id, finding.id, submitted.id, risk.id)
+    session.commit()
     (d_in, f_in, s_in, r_in), (d_out, f_out, s_out, r_out) = made["in"], made["out"]
     return {
         "assessment": {"in": str(d_in), "out": str(d_out), "missing": "999999"},
