@@ -4,7 +4,7 @@ Its contributions to the app are declared here."""
 
 from dataclasses import replace
 
-from assessments import audit_terms, codes, jobs, models, risks, rule, services, views
+from assessments import api, audit_terms, cli, codes, jobs, models, risks, rule, services, views
 from secgov.registry import Domain
 
 # A new risk matrix relevels every stored risk, in the transaction that stores it.
@@ -18,6 +18,8 @@ SETTINGS = tuple(
 DOMAIN = Domain(
     name="assessments",
     blueprints=(views.bp,),
+    api_blueprints=api.blueprints,
+    commands=cli.COMMANDS,
     settings=SETTINGS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,

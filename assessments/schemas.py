@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from flask_babel import gettext as _
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from assessments.codes import (
     ACCEPTANCE_STATUS,
@@ -23,6 +24,7 @@ from assessments.codes import (
 )
 from secgov.codes import AREA
 from secgov.directory import Input, Version
+from secgov.errors import BadValue
 from secgov.localtime import Instant
 
 Kind = ASSESSMENT_KIND.literal
@@ -37,8 +39,27 @@ AcceptanceStatus = ACCEPTANCE_STATUS.literal
 DueState = DUE_STATE.literal
 ControlStatus = Literal["implemented", "partial", "planned", "not_implemented", "not_applicable"]
 
-Scale = Annotated[int, Field(ge=1, le=5, description="1 very low … 5 very high.")]
-Rating = Annotated[float, Field(ge=0, le=100)]
+
+def _scale(value: int) -> int:
+    if not 1 <= value <= 5:
+        raise BadValue(_("Use a whole number from 1 (very low) to 5 (very high)."))
+    return value
+
+
+def _rating(value: float) -> float:
+    if not 0 <= value <= 100:
+        raise BadValue(_("A rating runs from 0 to 100."))
+    return value
+
+
+# Checked by a validator rather than ge/le, so that the answer says what the scale is; the
+# document still states the bounds.
+Scale = Annotated[
+    int,
+    AfterValidator(_scale),
+    Field(description="1 very low … 5 very high.", json_schema_extra={"minimum": 1, "maximum": 5}),
+]
+Rating = Annotated[float, AfterValidator(_rating), Field(json_schema_extra={"minimum": 0, "maximum": 100})]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=8000)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
@@ -396,6 +417,29 @@ class Promotion(Input):
     owner: Username | None = None
     due_date: date | None = None
     treatment: Treatment = "reduce"
+
+
+class FindingPromotion(Input):
+    """Promote an assessment's finding to the risk register (all optional: the asset's owner owns
+    the risk, to be reduced, with no due date)."""
+
+    owner: Username | None = None
+    due_date: date | None = None
+    treatment: Treatment = "reduce"
+
+
+class AssessmentSubmit(Input):
+    """Hand an assessment to a leader (send the version you read, if you like)."""
+
+    version: Version | None = None
+
+
+class RiskScopeQuery(BaseModel):
+    """The heat map's and the counts' filter: a department's subtree, or the whole scope."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    department: str | None = Field(default=None, max_length=40, description="A department code: its whole subtree.")
 
 
 class HeatCell(BaseModel):

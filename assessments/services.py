@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from assessments import risks, rule
@@ -583,6 +583,32 @@ def get_finding(session: Session, a: Assessment, finding_id: int) -> AssessmentF
     if finding is None or finding.assessment_id != a.id:
         raise NotFound(_("Not found."))
     return finding
+
+
+def get_scoped_finding(
+    session: Session, assessment_id: int, finding_id: int, actor: Actor
+) -> tuple[Assessment, AssessmentFinding]:
+    """A finding of an assessment in the actor's scope (missing or out of scope: 404).
+
+    One look-up finds the assessment, its department's path and the finding, so that a missing
+    finding of an assessment in scope and any finding of one out of it cost the same."""
+    statement = (
+        select(Assessment.id, Department.path, AssessmentFinding.id)
+        .outerjoin(Asset, Asset.id == Assessment.asset_id)
+        .outerjoin(Department, Department.id == Asset.department_id)
+        .outerjoin(
+            AssessmentFinding,
+            and_(AssessmentFinding.assessment_id == Assessment.id, AssessmentFinding.id == finding_id),
+        )
+        .where(Assessment.id == assessment_id)
+    )
+    found = scoped_row(session, statement, actor, "assessment", assessment_id)
+    if found[2] is None:
+        raise NotFound(_("Not found."))
+    a, finding = session.get(Assessment, assessment_id), session.get(AssessmentFinding, finding_id)
+    if a is None or finding is None:  # removed since the look-up
+        raise NotFound(_("Not found."))
+    return a, finding
 
 
 def remove_finding(session: Session, a: Assessment, finding: AssessmentFinding, actor: Actor) -> None:

@@ -14,7 +14,7 @@ import importlib
 import io
 import logging
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import factories
@@ -26,6 +26,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from assessments.models import Assessment, AssessmentFinding, Risk
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
@@ -249,6 +250,7 @@ def world(app, session):
     objects = {kind: dict(values) for kind, values in OBJECTS.items()}
     session.commit()
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
+    objects.update(_assessment_world(session, objects["asset"], victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
     return {
@@ -290,6 +292,44 @@ def _asset_world(app, inside: str, outside: str, owner: str) -> dict:
             "missing": f"{a_in.id}/engagements/999999",
         },
         "engagement_id": {"in": str(e_in.id), "out": str(e_out.id), "missing": "999999"},
+    }
+
+
+def _assessment_world(session: Session, assets: dict, author: str) -> dict:
+    """On each asset (in scope and out of it): a finished draft assessment with a finding, a
+    submitted assessment, and a very-low risk (which an officer may accept); plain rows, written
+    by someone other than the world's users."""
+    made = {}
+    for where in ("in", "out"):
+        asset_id = int(assets[where])
+        dates = {"started_on": date(2025, 1, 6), "finished_on": date(2025, 1, 20), "created_by": author}
+        draft = Assessment(asset_id=asset_id, kind="self_inspection", **dates)
+        submitted = Assessment(
+            asset_id=asset_id, kind="ad_hoc", status="submitted", submitted_by=author,
+            submitted_at=datetime.now(UTC), **dates,
+        )  # fmt: skip
+        risk = Risk(
+            asset_id=asset_id, title="Power cut", likelihood=1, impact=1, level="very_low", created_by=author,
+            created_on=date(2025, 1, 20),
+        )  # fmt: skip
+        session.add_all([draft, submitted, risk])
+        session.flush()
+        finding = AssessmentFinding(assessment_id=draft.id, title="No backups")
+        session.add(finding)
+        session.flush()
+        made[where] = (draft.id, finding.id, submitted.id, risk.id)
+    session.commit()
+    (d_in, f_in, s_in, r_in), (d_out, f_out, s_out, r_out) = made["in"], made["out"]
+    return {
+        "assessment": {"in": str(d_in), "out": str(d_out), "missing": "999999"},
+        "assessment_submitted": {"in": str(s_in), "out": str(s_out), "missing": "999999"},
+        "finding": {
+            "in": f"{d_in}/findings/{f_in}",
+            "out": f"{d_out}/findings/{f_out}",
+            "missing": f"{d_in}/findings/999999",
+        },
+        "finding_id": {"in": str(f_in), "out": str(f_out), "missing": "999999"},
+        "risk": {"in": str(r_in), "out": str(r_out), "missing": "999999"},
     }
 
 
@@ -530,7 +570,10 @@ def test_anonymous(app, session, world, route: Route):
 # --- a 404 does not tell whether the id exists -------------------------------------------------
 
 # The kinds of object a path names whose scope is checked (vendors have no department).
-SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report")
+SCOPED_KINDS = (
+    "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
+    "assessment", "assessment_submitted", "finding", "risk",
+)  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
 
