@@ -4,7 +4,19 @@ Its contributions to the app are declared here."""
 
 from dataclasses import replace
 
-from assessments import audit_terms, codes, models, risks, rule, services, views
+from assessments import (
+    audit_terms,
+    chapters,
+    codes,
+    dashboard,
+    dossier,
+    figures,
+    models,
+    risks,
+    rule,
+    services,
+    views,
+)
 from secgov.registry import Domain
 
 # A new risk matrix relevels every stored risk, in the transaction that stores it.
@@ -21,6 +33,9 @@ DOMAIN = Domain(
     settings=SETTINGS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
+    figures=figures.FIGURES,
+    tiles=dashboard.TILES,
+    chapters=(*chapters.CHAPTERS, *dossier.CHAPTERS),
 )
 
 __all__ = ["DOMAIN", "models", "services"]
