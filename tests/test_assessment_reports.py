@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from test_dossier import make_dossier
 from test_reports import actor_of, make_report, pdf_text, stored_file, tr
 
-from assessments import chapters, dashboard, dossier, risks, rule, services
+from assessments import chapters, dashboard, dossier, figures, risks, rule, services
 from assessments.models import Assessment, Risk, RiskAcceptance
 from assessments.schemas import (
     AcceptanceCreate,
@@ -33,6 +33,7 @@ from secgov.models import Department
 from secgov.reports import service
 from secgov.reports.chapters import Period
 from secgov.reports.document import render_html
+from secgov.snapshots import local_today
 
 TODAY = date(2026, 11, 30)  # the report's last day (period 2026-11) and the dashboard's today
 # The defaults of the methodology's settings, as the catalogue and the README state them.
@@ -172,7 +173,7 @@ def scope_ids(session, codes: list[str]) -> set[int]:
     return set(session.exec(select(Asset.id).where(Asset.department_id.in_(depts))).all())
 
 
-def risk_counts(app, codes: list[str]) -> dict:
+def risk_counts(app, codes: list[str], today: date = TODAY) -> dict:
     """Open risks by level, overdue treatments and reviews, counted from the rows."""
     with Session(engine_of(app)) as session:
         ids = scope_ids(session, codes)
@@ -180,7 +181,7 @@ def risk_counts(app, codes: list[str]) -> dict:
         in_force = {
             a.risk_id
             for a in session.exec(select(RiskAcceptance)).all()
-            if a.status == "active" and a.expires_on > TODAY
+            if a.status == "active" and a.expires_on > today
         }
     open_rows = [
         r for r in rows if r.status in ("open", "in_treatment") or (r.status == "accepted" and r.id not in in_force)
@@ -190,18 +191,18 @@ def risk_counts(app, codes: list[str]) -> dict:
         "open": len(open_rows),
         "severe": sum(r.level in ("high", "very_high") for r in open_rows),
         "treatment": sum(
-            r.status in ("open", "in_treatment") and r.due_date is not None and r.due_date < TODAY for r in rows
+            r.status in ("open", "in_treatment") and r.due_date is not None and r.due_date < today for r in rows
         ),
         "review": sum(
-            r.status != "closed" and months_later(r.last_reviewed_on or r.created_on, REVIEW_MONTHS[r.level]) < TODAY
+            r.status != "closed" and months_later(r.last_reviewed_on or r.created_on, REVIEW_MONTHS[r.level]) < today
             for r in rows
         ),
         "live": [r for r in rows if r.status != "closed"],
     }
 
 
-def due_counts(app, codes: list[str]) -> dict:
-    """Each required assessment's state on TODAY, from the assets, their grades and their
+def due_counts(app, codes: list[str], today: date = TODAY) -> dict:
+    """Each required assessment's state on today, from the assets, their grades and their
     approved assessments (the intervals of the catalogue)."""
     states: dict[str, Counter] = {}
     never: Counter = Counter()
@@ -220,7 +221,7 @@ def due_counts(app, codes: list[str]) -> dict:
         for kind, (months, since) in needed.items():
             last = max((a.finished_on for a in done if a.asset_id == asset.id and a.kind == kind), default=None)
             due = months_later(last or since, months)
-            state = "overdue" if due < TODAY else "due_soon" if (due - TODAY).days <= SOON_DAYS else "on_time"
+            state = "overdue" if due < today else "due_soon" if (due - today).days <= SOON_DAYS else "on_time"
             states.setdefault(kind, Counter())[state] += 1
             if last is None:
                 never[kind] += 1
@@ -274,6 +275,24 @@ def test_the_home_page_shows_the_tiles(client, app, city, registers):
     text = page.get_data(as_text=True)
     for title in ("Open risks", "Risk treatments and reviews", "Assessments due", "Poor conclusions"):
         assert title in text
+
+
+def test_the_daily_figures_equal_counts_made_from_the_rows(app, city, registers):
+    """Each department's own value of every figure, as the snapshot stores it, on the city's today."""
+    today = local_today(ServiceConfig().timezone)
+    with app.test_request_context(), Session(engine_of(app)) as session:
+        values = {figure.code: figure.count(session) for figure in figures.FIGURES}
+        depts = dict(session.exec(select(Department.code, Department.id)).all())
+    for code, dept in depts.items():
+        expected, due = risk_counts(app, [code], today), due_counts(app, [code], today)
+        got = {name: values[name].get(dept, 0) for name in values}
+        assert got["risks.open"] == expected["open"], code
+        assert got["risks.open_severe"] == expected["severe"], code
+        assert got["risks.treatment_overdue"] == expected["treatment"], code
+        assert got["risks.review_overdue"] == expected["review"], code
+        assert got["assessments.overdue"] == sum(c["overdue"] for c in due["by_kind"].values()), code
+        assert got["assessments.due_soon"] == sum(c["due_soon"] for c in due["by_kind"].values()), code
+    assert sum(values["risks.open"].values()) == risk_counts(app, CITY, today)["open"] > 0
 
 
 # --- the compliance report -----------------------------------------------------------------------
