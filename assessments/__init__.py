@@ -4,7 +4,22 @@ Its contributions to the app are declared here."""
 
 from dataclasses import replace
 
-from assessments import api, audit_terms, cli, codes, jobs, models, risks, rule, services, views
+from assessments import (
+    api,
+    audit_terms,
+    chapters,
+    cli,
+    codes,
+    dashboard,
+    dossier,
+    figures,
+    jobs,
+    models,
+    risks,
+    rule,
+    services,
+    views,
+)
 from secgov.registry import Domain
 
 # A new risk matrix relevels every stored risk, in the transaction that stores it.
@@ -24,6 +39,9 @@ DOMAIN = Domain(
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     jobs=jobs.JOBS,
+    figures=figures.FIGURES,
+    tiles=dashboard.TILES,
+    chapters=(*chapters.CHAPTERS, *dossier.CHAPTERS),
 )
 
 __all__ = ["DOMAIN", "models", "services"]
