@@ -4,8 +4,9 @@ Its contributions to the app are declared here."""
 
 from dataclasses import replace
 
-from assessments import audit_terms, codes, models, risks, rule, services, views
-from secgov.registry import Domain
+from assessments import audit_terms, calendar, codes, models, risks, rule, services, views
+from secgov.codes import N_
+from secgov.registry import AssetSection, Domain, MenuItem
 
 # A new risk matrix relevels every stored risk, in the transaction that stores it.
 SETTINGS = tuple(
@@ -17,10 +18,16 @@ SETTINGS = tuple(
 
 DOMAIN = Domain(
     name="assessments",
-    blueprints=(views.bp,),
+    blueprints=views.blueprints,
     settings=SETTINGS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
+    menu=(
+        MenuItem("assessments.index", N_("Assessments")),
+        MenuItem("due.index", N_("Due assessments")),
+        MenuItem("risks.index", N_("Risks")),
+    ),
+    asset_sections=(AssetSection(calendar.TEMPLATE, calendar.asset_calendar),),
 )
 
 __all__ = ["DOMAIN", "models", "services"]
