@@ -2,7 +2,8 @@
 
 Each package lists its routes in tests/matrix_<package>.py as ROUTES; tests/test_authz_matrix.py
 runs them all. Object kinds (`obj`) are resolved by the `world` fixture there: "dept", "user",
-"token", "asset", "vendor", "engagement" (API form: "<asset>/vendors/<engagement>"),
+"token", "asset", "vendor", "assessment", "finding" ("<assessment>/findings/<finding>"), "risk",
+"engagement" (API form: "<asset>/vendors/<engagement>"),
 "engagement_page" (pages: "<asset>/engagements/<engagement>"), "engagement_id", "exemption".
 Every user of the world is in bureau "a"; "admin.city" (the root department) is the one who
 succeeds on `city_only` routes.

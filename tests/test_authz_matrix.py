@@ -28,6 +28,8 @@ from sqlmodel import Session, select
 
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
+from secgov.config import ServiceConfig
+from secgov.db import write_session
 from secgov.jobs import SYSTEM_CHECK
 from secgov.models import ApiToken, AuditEntry, Department, Report, ReportAttachment, ReportFile, User, UserRole
 
@@ -251,6 +253,7 @@ def world(app, session):
     objects.update(_asset_world(app, "a1", "b", victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
+    objects.update(_assessment_world(app, objects["asset"]))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -338,6 +341,40 @@ def _reports_world(session: Session, inside: User, outside: User) -> dict:
         made[where] = str(report.id)
     session.commit()
     return {"report": {**made, "missing": "999999"}}
+
+
+def _assessment_world(app, assets: dict) -> dict:
+    """On the asset in scope and the one outside it: a submitted assessment with a finding, and a
+    moderate risk, made by the system (no user of the world is their author)."""
+    from assessments import risks, rule
+    from assessments import services as assessment_services
+    from assessments.schemas import AssessmentCreate, FindingCreate, RiskCreate
+
+    made = {}
+    with app.test_request_context(), write_session(app.extensions["secgov_engine"]) as own:
+        method = rule.method(own, ServiceConfig.from_mapping(app.config))
+        for where in ("in", "out"):
+            asset_id = int(assets[where])
+            data = AssessmentCreate(
+                asset_id=asset_id, kind="self_inspection", started_on=date.today(), finished_on=date.today()
+            )
+            assessment = assessment_services.create_assessment(own, data, _SYSTEM)
+            finding = assessment_services.add_finding(own, assessment, FindingCreate(title="Weak passwords"), _SYSTEM)
+            assessment_services.submit(own, assessment, _SYSTEM, method)
+            risk = risks.create_risk(
+                own, RiskCreate(asset_id=asset_id, title="Old firmware", likelihood=3, impact=3), _SYSTEM, method
+            )
+            made[where] = (assessment.id, finding.id, risk.id)
+    (a_in, f_in, r_in), (a_out, f_out, r_out) = made["in"], made["out"]
+    return {
+        "assessment": {"in": str(a_in), "out": str(a_out), "missing": "999999"},
+        "finding": {
+            "in": f"{a_in}/findings/{f_in}",
+            "out": f"{a_out}/findings/{f_out}",
+            "missing": f"{a_in}/findings/999999",
+        },
+        "risk": {"in": str(r_in), "out": str(r_out), "missing": "999999"},
+    }
 
 
 # Bookkeeping that legitimately changes on any authenticated call.
@@ -530,7 +567,9 @@ def test_anonymous(app, session, world, route: Route):
 # --- a 404 does not tell whether the id exists -------------------------------------------------
 
 # The kinds of object a path names whose scope is checked (vendors have no department).
-SCOPED_KINDS = ("asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report")
+SCOPED_KINDS = (
+    "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report", "assessment", "risk",
+)  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
 
