@@ -24,7 +24,6 @@ DOMAIN = Domain(
     audit_terms=audit_terms.TERMS,
     menu=(
         MenuItem("assessments.index", N_("Assessments")),
-        MenuItem("due.index", N_("Due assessments")),
         MenuItem("risks.index", N_("Risks")),
     ),
     asset_sections=(AssetSection(calendar.TEMPLATE, calendar.asset_calendar),),

@@ -16,7 +16,7 @@ NEW_RISK = {"asset_id": "{asset[in]}", "title": "Old firmware on the gateway", "
 
 ROUTES = [
     Route("assessments.index", "GET", "/assessments", ALL),
-    Route("due.index", "GET", "/assessments/due", ALL),
+    Route("assessments.due", "GET", "/assessments/due", ALL),
     Route("assessments.create", "GET", "/assessments/new", ASSET_WRITERS),
     Route(
         "assessments.create",

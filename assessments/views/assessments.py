@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
-from assessments import rule, services
+from assessments import rule, schedule, services
 from assessments.codes import AGENCY_KINDS, CONCLUSION
 from assessments.models import Assessment
 from assessments.schemas import (
@@ -20,6 +20,7 @@ from assessments.schemas import (
     AssessmentQuery,
     AssessmentRead,
     AssessmentUpdate,
+    DueQuery,
     FindingCreate,
     Promotion,
 )
@@ -92,6 +93,43 @@ def index():
     )
 
 
+# --- the due list --------------------------------------------------------------------------------
+
+DUE_FILTERS = ("state", "kind", "department", "asset_id")
+
+
+@bp.get("/due")
+@roles(*ALL_ROLES)
+def due():
+    """Required assessments (overdue, due soon, on time, or all), by kind and department."""
+    query, problems = list_query(DueQuery, (*DUE_FILTERS, "page"))
+    db = get_session()
+    method = rule.method(db, service_config())
+    today = services.today_utc()
+    try:
+        rows, total = schedule.due_list(db, actor(), query, method, today)
+        counts = schedule.state_counts(db, actor(), method, today, query.department)
+    except ServiceError as exc:
+        problems.append(exc.message)
+        query = query.model_copy(update={"department": None})
+        rows, total = schedule.due_list(db, actor(), query, method, today)
+        counts = schedule.state_counts(db, actor(), method, today)
+    for problem in problems:
+        flash(problem, "warning")
+    args = {k: v for k, v in query.model_dump(exclude={"page", "page_size"}).items() if v not in (None, "")}
+    return render_template(
+        "assessments/due.html",
+        items=rows,
+        total=total,
+        query=query,
+        args=args,
+        counts=counts,
+        today=today,
+        soon_days=method.soon_days,
+        departments=directory.departments_in_scope(db, actor()),
+    )
+
+
 # --- one assessment ------------------------------------------------------------------------------
 
 
@@ -135,8 +173,14 @@ def _detail_page(a: Assessment, errors: dict[str, str] | None = None, posted: di
     db = get_session()
     method = _method()
     record = services.read_one(db, a, method)
+    titles = {}
+    if record.controls:
+        asset = db.get(Asset, a.asset_id)
+        overview = asset_controls.control_overview(db, asset, current_language())
+        titles = {item.control_id: (item.code, item.title) for group in overview.areas for item in group.items}
     return render_template(
         "assessments/detail.html",
+        titles=titles,
         a=a,
         record=record,
         why=why(record, method),
