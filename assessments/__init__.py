@@ -7,6 +7,7 @@ from dataclasses import replace
 from assessments import (
     api,
     audit_terms,
+    calendar,
     chapters,
     cli,
     codes,
@@ -20,7 +21,8 @@ from assessments import (
     services,
     views,
 )
-from secgov.registry import Domain
+from secgov.codes import N_
+from secgov.registry import AssetSection, Domain, MenuItem
 
 # A new risk matrix relevels every stored risk, in the transaction that stores it.
 SETTINGS = tuple(
@@ -32,7 +34,7 @@ SETTINGS = tuple(
 
 DOMAIN = Domain(
     name="assessments",
-    blueprints=(views.bp,),
+    blueprints=views.blueprints,
     api_blueprints=api.blueprints,
     commands=cli.COMMANDS,
     settings=SETTINGS,
@@ -42,6 +44,11 @@ DOMAIN = Domain(
     figures=figures.FIGURES,
     tiles=dashboard.TILES,
     chapters=(*chapters.CHAPTERS, *dossier.CHAPTERS),
+    menu=(
+        MenuItem("assessments.index", N_("Assessments")),
+        MenuItem("risks.index", N_("Risks")),
+    ),
+    asset_sections=(AssetSection(calendar.TEMPLATE, calendar.asset_calendar),),
 )
 
 __all__ = ["DOMAIN", "models", "services"]

@@ -8,7 +8,7 @@ through `app.extensions["secgov_registry"]` or as arguments. So no core service 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType, SimpleNamespace
@@ -42,6 +42,17 @@ class MenuItem:
 
 
 @dataclass(frozen=True)
+class AssetSection:
+    """A section that another domain adds to the asset's page (templates/assets/detail.html): its
+    partial template, and `build(session, actor, config, asset)` giving the template's context
+    (a dict, available as `section` in the partial), or None to show nothing. The asset domain
+    knows the sections only from here: it imports no other domain."""
+
+    template: str
+    build: Callable[..., dict | None]
+
+
+@dataclass(frozen=True)
 class Domain:
     """What one domain package contributes: its pages and API, commands, settings, catalogs to
     sync, demo data, code lists, menu entries, registers, the words of its audit entries, kinds of
@@ -63,6 +74,7 @@ class Domain:
     figures: tuple[Figure, ...] = ()  # headline figures snapshotted daily (secgov.snapshots)
     chapters: tuple[Chapter, ...] = ()  # chapters of a kind of report (Chapter.report; secgov.reports)
     report_kinds: tuple[ReportKind, ...] = ()  # kinds of report beside the core's (secgov.reports.kinds)
+    asset_sections: tuple[AssetSection, ...] = ()  # sections of the asset's page (AssetSection)
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,11 @@ class Registry:
         """Every kind of report by code: the core's (the compliance report), then the domains'."""
         found = [*report_kinds.CORE, *(kind for domain in self.domains for kind in domain.report_kinds)]
         return MappingProxyType({kind.code: kind for kind in found})
+
+    @property
+    def asset_sections(self) -> list[AssetSection]:
+        """Every domain's sections of the asset's page, in the order of the domain list."""
+        return [section for domain in self.domains for section in domain.asset_sections]
 
     @property
     def menu(self) -> list[MenuItem]:

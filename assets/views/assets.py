@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, request, url_for
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from pydantic import ValidationError
@@ -136,7 +136,20 @@ def _detail_page(asset: Asset, posted: dict[str, dict] | None = None, errors: di
         owners=responsibility.history(db, services.SUBJECT, asset.id, services.OWNER),
         department=asset.department_id,
         vendor_panel=policy.engagement_panel(db, asset, service_config()),
+        sections=_sections(asset),
     )
+
+
+def _sections(asset: Asset) -> list[tuple[str, dict]]:
+    """The other domains' sections of the asset's page (secgov.registry.AssetSection), each
+    (template, context); a section whose build gives None is left out."""
+    db, who, config = get_session(), actor(), service_config()
+    found = []
+    for section in current_app.extensions["secgov_registry"].asset_sections:
+        context = section.build(db, who, config, asset)
+        if context is not None:
+            found.append((section.template, context))
+    return found
 
 
 @bp.get("/<int:asset_id>")
