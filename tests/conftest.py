@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from helpers import DATA_KEY, PASSWORD, ClosingClient
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
-from secgov import audit, auth, domains
+from secgov import audit, auth, domains, rest
 from secgov.app import create_app
 from secgov.authz import Actor
 from secgov.checkpoints import CheckpointFiles
@@ -158,6 +159,28 @@ def _empty_postgresql(engine) -> None:
                 " FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
             )
         )
+
+
+def _schemas_made_once() -> None:
+    """Every test builds an app, and every app declares its API operations to the OpenAPI
+    document (`secgov.rest.spec`), which makes the JSON schema of each model again: some 40 ms
+    an app, the biggest part of making one. The same model gives the same schema, so the run makes
+    each once (spectree copies the answer before it changes anything in it)."""
+    adapter = rest.spec.model_adapter
+    make = adapter.json_schema
+    made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def json_schema(model, **options):
+        of_model = made.setdefault(model, {})
+        key = tuple(sorted(options.items()))
+        if key not in of_model:
+            of_model[key] = make(model, **options)
+        return of_model[key]
+
+    adapter.json_schema = json_schema
+
+
+_schemas_made_once()
 
 
 def no_raw_times(value):
