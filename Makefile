@@ -55,12 +55,7 @@ format: $(VENV)/.deps
 	$(BIN)/ruff check --fix .
 
 test: setup lint
-	@echo "== test suite on SQLite =="
-	$(BIN)/python -m pytest
-	@echo "== test suite on PostgreSQL ($(PG_TEST_URL)) =="
-	@./scripts/pg-available "$(PG_TEST_URL)"; rc=$$?; \
-	if [ $$rc -eq 0 ]; then SECGOV_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -m "not nodb"; \
-	elif [ $$rc -eq 2 ]; then true; else exit 1; fi
+	@./scripts/test-suites "$(PG_TEST_URL)"
 
 # Every page in Debian's Chromium, zh and en, 1366 and 390 px wide, written to screenshots/.
 screenshots: setup
@@ -78,4 +73,4 @@ bench-reports: setup
 	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(MO)
+	rm -rf $(VENV) .pytest_cache .pytest_cache-postgresql .ruff_cache $(MO)
