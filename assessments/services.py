@@ -511,7 +511,9 @@ def _apply_controls(session: Session, a: Assessment, actor: Actor) -> None:
         AssetControlChange(
             control_id=r.control_id,
             status=r.status,
-            evidence=(r.note or _("Assessment #%(id)d", id=a.id))[:4000],
+            # The assessor's note, else the evidence as it was: stored text is never in one reader's
+            # language (the audit entry names the assessment).
+            evidence=(r.note or current[r.control_id].evidence)[:4000],
             reviewed_on=a.finished_on,
             version=current[r.control_id].version,
         )
@@ -575,13 +577,6 @@ def add_finding(session: Session, a: Assessment, data: FindingCreate, actor: Act
         session, actor, "assessment.finding_added", object_type="assessment", object_id=a.id,
         department_id=asset.department_id, asset=asset.code, finding=finding.id, after=data.model_dump(),
     )  # fmt: skip
-    return finding
-
-
-def get_finding(session: Session, a: Assessment, finding_id: int) -> AssessmentFinding:
-    finding = session.get(AssessmentFinding, finding_id)
-    if finding is None or finding.assessment_id != a.id:
-        raise NotFound(_("Not found."))
     return finding
 
 

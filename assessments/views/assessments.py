@@ -456,8 +456,7 @@ def finding_add(assessment_id: int):
 @roles(*WRITERS)
 def finding_remove(assessment_id: int, finding_id: int):
     """Remove a finding not yet promoted to a risk."""
-    a = _assessment(assessment_id)
-    finding = services.get_finding(get_session(), a, finding_id)
+    a, finding = services.get_scoped_finding(get_session(), assessment_id, finding_id, actor())
     return act(
         lambda: services.remove_finding(get_session(), a, finding, actor()),
         done=lambda _none: _to_detail(a, _("The finding was removed."), "findings"),
@@ -469,8 +468,7 @@ def finding_remove(assessment_id: int, finding_id: int):
 @roles(*WRITERS)
 def finding_promote(assessment_id: int, finding_id: int):
     """Promote a finding to the risk register (one risk per finding)."""
-    a = _assessment(assessment_id)
-    finding = services.get_finding(get_session(), a, finding_id)
+    a, finding = services.get_scoped_finding(get_session(), assessment_id, finding_id, actor())
 
     back = url_for("assessments.detail", assessment_id=a.id, _anchor="findings")
     data, errors = PROMOTION.parse({"source": "assessment_finding", "source_id": finding.id})
