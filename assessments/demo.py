@@ -1,0 +1,5 @@
+"""The demo city's assessments and risks (placeholder)."""
+
+
+def load(session, actor, config) -> None:
+    return None
