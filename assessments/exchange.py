@@ -1,7 +1,7 @@
 """The risk register and the assessments as files (CSV, XLSX): their columns, the rows they read
 into, and the batch services that check, create, undo and export them. The engine that reads,
 reports and writes is the core's (secgov.exchange); every rule of a record stays in the domain's
-services (`risks.create_risk`, `services.create_assessment`), which these call row by row.
+services (`risks.create_risks`, `services.create_assessment`), which these call.
 
 Rows name assets by code, owners by user name and departments by code. The row schemas live
 here rather than in `schemas.py`: they are the files' format, not the API's.
@@ -259,23 +259,23 @@ def check_risks(session: Session, items: Sequence[RiskRow], actor: Actor, config
 
 
 def create_risks(session: Session, items: Sequence[RiskRow], actor: Actor, config: ServiceConfig) -> list[Risk]:
-    """Register the rows' risks through `risks.create_risk` (each audited), all or none: the first
-    problem `check_risks` finds is raised before anything is written."""
+    """Register the rows' risks through `risks.create_risks` (the rules of `create_risk`, by the
+    batch; each audited), all or none: the first problem `check_risks` finds is raised before
+    anything is written."""
     if not items:
         return []
     problems = check_risks(session, items, actor, config)
     if problems:
         raise problems[min(problems)][0]
-    method = rule.method(session, config)
     assets = _assets(session, [item.asset for item in items])
-    created = []
-    for item in items:
-        data = RiskCreate(
+    data = [
+        RiskCreate(
             asset_id=assets[item.asset.lower()].id,
             **item.model_dump(include=set(RiskCreate.model_fields) - {"asset_id"}),
         )
-        created.append(risks.create_risk(session, data, actor, method))
-    return created
+        for item in items
+    ]
+    return risks.create_risks(session, data, actor, rule.method(session, config))
 
 
 def remove_imported_risks(session: Session, risk_ids: list[int], actor: Actor) -> None:
