@@ -55,7 +55,6 @@ from secgov.codes import AREA
 from secgov.config import ServiceConfig
 from secgov.models import AuditEntry, Department, Responsibility
 
-MARK = "demo.assessments_loaded"
 LEADER = "leader"
 # Systems of these bureaus are the transport officer's; the city's officer owns the others.
 TRANSPORT = "transport"
@@ -137,7 +136,10 @@ class _World:
 def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
     """Make the demo city's assessments and risks, in the caller's transaction, unless they were
     made before."""
-    if session.exec(select(AuditEntry.seq).where(AuditEntry.action == MARK).limit(1)).first() is not None:
+    if (
+        session.exec(select(AuditEntry.seq).where(AuditEntry.action == "demo.assessments_loaded").limit(1)).first()
+        is not None
+    ):
         return
     people = {name: auth.find_user(session, name) for name in ("officer", "officer.transport", LEADER)}
     if any(user is None for user in people.values()):
@@ -150,8 +152,9 @@ def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
     made = _risks(session, world, 150 - promoted)
     reopened = risks.expire_acceptances(session, actor, world.today)
     audit.record(
-        session, actor, MARK, object_type="assessment", assessments=assessments, risks=promoted + made,
-        reopened=len(reopened), note="dates backdated: assessments over the past year, risks over the past year",
+        session, actor, "demo.assessments_loaded", object_type="assessment", assessments=assessments,
+        risks=promoted + made, reopened=len(reopened),
+        note="dates backdated: the rows say when each step happened, the audit entries when the demo was loaded",
     )  # fmt: skip
 
 
