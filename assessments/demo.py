@@ -1,22 +1,32 @@
-"""The demo city's year of assessments and its risk register, made through the same services as
-real records, once (loading the demo again adds nothing).
+"""The demo city's year of assessments and its risk register, made once (loading the demo again
+adds nothing).
 
-- **Assessments** of every system in operation or being built: a self-inspection each, MLPS
-  evaluations by outside testing agencies (agency, report number and score) at the interval of
-  the system's level, CII annual assessments; most approved by the leader, a few drafts,
-  submitted and returned ones. Some systems are overdue: graded long ago and never assessed
-  since, or last assessed more than an interval ago. Some conclusions are poor: a low agency
-  score, or a high risk found by the assessment still open when it was approved.
-- **About 150 risks** on those systems, owned by the officers who own the systems: open (some
-  past their review), in treatment (some past their due date, with residual likelihood and
-  impact), accepted with an acceptance in force (a few expiring within the month) and with an
-  acceptance that has lapsed (the daily job's `expire_acceptances` reopens them here), closed;
-  a good part promoted from the assessments' findings.
+- **Assessments** of the systems in operation or being built, as their level and CII status
+  require: self-inspections, MLPS evaluations by outside testing agencies (agency, report number
+  and score) at the interval of the system's level, CII annual assessments; most approved by the
+  leader, a few drafts, submitted and returned ones; a system graded recently may not have had
+  its first one yet. Some systems are overdue (graded long ago and never assessed since, or last
+  assessed more than an interval ago), a few are due within the month. Some conclusions are
+  poor: a low agency score, or a high risk found by the assessment still open when it was
+  approved.
+- **150 risks** on those systems, owned by the officers who own the systems: open (some past
+  their review), in treatment (some past their due date; residual likelihood and impact),
+  accepted with an acceptance in force (high ones by the leader; a few expiring within the
+  month) and with an acceptance that has lapsed (the daily job's `expire_acceptances` reopens
+  them here), closed; a good part promoted from the assessments' findings.
 
-Dates go back up to a year and a half: the services are called with the day each step happened
-(`today=`) where they take one, and the moments the rows record (created, submitted, decided,
-accepted, closed) are moved back afterwards, as the asset demo moves its grading back. The audit
-trail keeps the moment of loading (it is append-only); `demo.assessments_loaded` says so."""
+The domain's own rules make them: drafts, submissions, returns, promotions, acceptances,
+reviews, closings and the lapse of acceptances go through the services, with `today=` the day
+each happened; the approved assessments are written by the batch as `services.approve` leaves
+them (area ratings by `rule.area_rating` from the asset's controls, the agency's score or
+`rule.overall_score`, `rule.conclusion_of`), audited as created, submitted and approved; the
+risks entered by hand are registered at once by `risks.create_risks`. (A service call per
+record would cost every loading of the demo several seconds.)
+
+Dates go back up to a year and a half: the moments the rows record (registered, created,
+submitted, decided, accepted, reviewed, closed, an owner's term) are moved back afterwards, as
+the asset demo moves its grading back. The audit trail keeps the moment of loading (it is
+append-only); `demo.assessments_loaded` says so."""
 
 from __future__ import annotations
 
