@@ -12,7 +12,9 @@ from assessments import (
     cli,
     codes,
     dashboard,
+    demo,
     dossier,
+    exchange,
     figures,
     jobs,
     models,
@@ -49,6 +51,8 @@ DOMAIN = Domain(
         MenuItem("risks.index", N_("Risks")),
     ),
     asset_sections=(AssetSection(calendar.TEMPLATE, calendar.asset_calendar),),
+    registers=(exchange.RISKS, exchange.ASSESSMENTS),
+    demo=demo.load,
 )
 
 __all__ = ["DOMAIN", "models", "services"]

@@ -53,6 +53,7 @@ TERMS = AuditTerms(
         "risk.updated": N_("Risk changed"),
         "risk.reviewed": N_("Risk reviewed"),
         "risk.accepted": N_("Risk accepted"),
+        "risk.deleted": N_("Risk removed"),
         "risk.relevelled": N_("Risk level recomputed with a new matrix"),
         "risk.treatment_overdue": N_("Risk treatment overdue"),
         "risk.review_overdue": N_("Risk review overdue"),

@@ -5,7 +5,7 @@ Responsibility (duty "owner" on subject "risk")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -418,8 +418,32 @@ def _create(
     _check_due(data.due_date, today)
     _check_residual(data.residual_likelihood, data.residual_impact)
     owner = _owner(session, data.owner, asset, actor)
-    risk = Risk(
-        asset_id=asset.id,
+    risk = _row(data, actor, method, today, source=source, source_ref=source_ref, assessment_id=assessment_id)
+    session.add(risk)
+    session.flush()
+    responsibility.assign(
+        session, SUBJECT, risk.id, OWNER, owner, actor, reason="registered", department_id=asset.department_id
+    )
+    audit.record(
+        session, actor, "risk.created", object_type="risk", object_id=risk.id, department_id=asset.department_id,
+        asset=asset.code, source=source, source_ref=source_ref, after={**_snapshot(risk), "owner": owner.username},
+    )  # fmt: skip
+    return risk
+
+
+def _row(
+    data: RiskCreate,
+    actor: Actor,
+    method: Method,
+    today: date,
+    *,
+    source: str = "manual",
+    source_ref: str = "",
+    assessment_id: int | None = None,
+) -> Risk:
+    """A new risk's row, its levels from the matrix in force."""
+    return Risk(
+        asset_id=data.asset_id,
         title=data.title,
         area=data.area,
         control_id=data.control_id,
@@ -441,21 +465,72 @@ def _create(
         created_by=actor.username,
         created_on=today,
     )
-    session.add(risk)
-    session.flush()
-    responsibility.assign(
-        session, SUBJECT, risk.id, OWNER, owner, actor, reason="registered", department_id=asset.department_id
-    )
-    audit.record(
-        session, actor, "risk.created", object_type="risk", object_id=risk.id, department_id=asset.department_id,
-        asset=asset.code, source=source, source_ref=source_ref, after={**_snapshot(risk), "owner": owner.username},
-    )  # fmt: skip
-    return risk
 
 
 def create_risk(session: Session, data: RiskCreate, actor: Actor, method: Method, today: date | None = None) -> Risk:
     """Register a risk by hand on an asset in the actor's scope; its level follows from the matrix."""
     return _create(session, data, actor, method, today or today_utc())
+
+
+def create_risks(
+    session: Session, items: Sequence[RiskCreate], actor: Actor, method: Method, today: date | None = None
+) -> list[Risk]:
+    """`create_risk` for many risks at once (an import, the demo city), all or none: the same
+    checks and records, with the look-ups, the owners' terms and the audit entries by the batch
+    (a few statements in all rather than a dozen per risk)."""
+    today = today or today_utc()
+    if not items:
+        return []
+    found = {
+        asset_id: (department_id, path)
+        for asset_id, department_id, path in session.exec(
+            select(Asset.id, Asset.department_id, Department.path)
+            .join(Department, Department.id == Asset.department_id)
+            .where(Asset.id.in_({data.asset_id for data in items}))
+        ).all()
+    }
+    named = owners_named(session, [data.owner for data in items if data.owner], actor)
+    holders = responsibility.holders(session, "asset", list(found), "owner")
+    owners: list[User] = []
+    for data in items:
+        if data.asset_id not in found or not path_in_scope(found[data.asset_id][1], actor):
+            raise Invalid(_("Unknown asset."), field="asset_id")
+        _check_due(data.due_date, today)
+        _check_residual(data.residual_likelihood, data.residual_impact)
+        owner = named.get(data.owner.lower()) if data.owner else holders.get(data.asset_id)
+        if owner is None and data.owner:
+            raise Invalid(_("Unknown or disabled user: %(name)s", name=data.owner[:64]), field="owner")
+        if owner is None or owner.disabled:
+            raise Invalid(_("The asset has no active owner: name the risk's owner."), field="owner")
+        owners.append(owner)
+    rows = [_row(data, actor, method, today) for data in items]
+    session.add_all(rows)
+    session.flush()
+    responsibility.assign_many(
+        session,
+        SUBJECT,
+        OWNER,
+        [(risk.id, owner, found[risk.asset_id][0]) for risk, owner in zip(rows, owners, strict=True)],
+        actor,
+        reason="registered",
+    )
+    codes = dict(session.exec(select(Asset.id, Asset.code).where(Asset.id.in_(list(found)))).all())
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Event(
+                "risk.created",
+                "risk",
+                risk.id,
+                found[risk.asset_id][0],
+                after={**_snapshot(risk), "owner": owner.username},
+                extra={"asset": codes[risk.asset_id], "source": risk.source, "source_ref": risk.source_ref},
+            )  # fmt: skip
+            for risk, owner in zip(rows, owners, strict=True)
+        ],
+    )
+    return rows
 
 
 def update_risk(

@@ -56,3 +56,87 @@ def test_demo_vendors_give_violations_warnings_and_one_approved_exemption(app, s
     assert {f.asset_code for f in report.warnings} == {"TRF-SIG-02", "MTR-AFC-01", "ENG-EMS-01", "EGV-DATA-01"}
     assert {f.asset_code for f in report.exempted} == {"WTR-LEAK-01"}
     assert len(report.pending_exemptions) == 1
+
+
+def test_demo_assessments_and_risks_cover_every_state(app, session):
+    """A year of assessments (some overdue, some poor) and about 150 risks in every state, with
+    acceptances in force and lapsed; loading again adds nothing."""
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from assessments import risks, rule, schedule
+    from assessments.models import Assessment, AssessmentFinding, Risk, RiskAcceptance
+    from secgov.authz import Actor
+
+    load_demo_city(app)
+    session.rollback()
+    first = (
+        session.exec(select(func.count()).select_from(Assessment)).one(),
+        session.exec(select(func.count()).select_from(Risk)).one(),
+    )
+    load_demo_city(app)
+    session.rollback()
+    assessments = session.exec(select(Assessment)).all()
+    all_risks = session.exec(select(Risk)).all()
+    assert (len(assessments), len(all_risks)) == first  # nothing added the second time
+    assert 140 <= len(all_risks) <= 160
+    today = datetime.now(UTC).date()
+
+    kinds = Counter(a.kind for a in assessments)
+    assert {"self_inspection", "mlps_evaluation", "cii_annual"} <= set(kinds)
+    statuses = Counter(a.status for a in assessments)
+    assert set(statuses) == {"draft", "submitted", "approved", "returned"}
+    assert statuses["approved"] > 0.8 * len(assessments)
+    approved = [a for a in assessments if a.status == "approved"]
+    assert all(a.decided_by == "leader" and a.created_by != "leader" for a in approved)
+    assert all(a.finished_on <= today and a.decided_at.date() < today for a in approved)
+    assert min(a.finished_on for a in approved) <= today - timedelta(days=300)
+    evaluations = [a for a in approved if a.kind == "mlps_evaluation"]
+    assert evaluations and all(a.agency and a.report_number and a.score == a.agency_score for a in evaluations)
+    conclusions = Counter(a.conclusion for a in approved)
+    assert conclusions["poor"] >= 3 and {"good", "excellent", "fair"} & set(conclusions)
+    # Poor because a high risk found by the assessment was open when it was approved.
+    assert any(
+        r.assessment_id == a.id and r.level in ("high", "very_high") and a.conclusion == "poor"
+        for a in approved
+        for r in all_risks
+    )
+
+    with app.test_request_context():
+        method = rule.method(session, config_of(app))
+        due = schedule.state_counts(session, Actor.system("cli"), method, today)
+        counts = risks.counts(session, Actor.system("cli"), method, today)
+    assert due["overdue"] >= 5 and due["due_soon"] >= 1 and due["on_time"] > due["overdue"]
+
+    states = Counter(r.status for r in all_risks)
+    assert set(states) == {"open", "in_treatment", "accepted", "closed"}
+    acceptances = session.exec(select(RiskAcceptance)).all()
+    lapsed = [x for x in acceptances if x.status == "expired"]
+    in_force = [x for x in acceptances if x.status == "active"]
+    assert len(lapsed) >= 5 and all(x.expires_on <= today for x in lapsed)
+    assert all(session.get(Risk, x.risk_id).status == "open" for x in lapsed)  # reopened by the job's service
+    assert len(in_force) == states["accepted"] >= 10 and all(x.expires_on > today for x in in_force)
+    assert any(session.get(Risk, x.risk_id).level in ("high", "very_high") for x in in_force)
+    assert counts.accepted == states["accepted"] and counts.acceptances_expiring >= 1
+    assert counts.treatment_overdue >= 5 and counts.review_overdue >= 5
+    treated = [r for r in all_risks if r.status == "in_treatment"]
+    assert all(r.residual_likelihood and r.residual_level for r in treated)
+    assert all(r.closed_at is not None and r.closed_at.date() < today for r in all_risks if r.status == "closed")
+    promoted = [r for r in all_risks if r.source == "assessment"]
+    assert len(promoted) >= 20
+    linked = session.exec(
+        select(func.count()).select_from(AssessmentFinding).where(AssessmentFinding.risk_id.is_not(None))
+    ).one()
+    assert linked == len(promoted)
+    # Registered over the past year, on many different days.
+    assert len({r.created_on for r in all_risks}) > 80
+    assert min(r.created_on for r in all_risks) <= today - timedelta(days=300)
+    assert all(r.created_at.date() == r.created_on for r in all_risks)
+    assert {owner.username for owner in _risk_owners(session, all_risks)} == {"officer", "officer.transport"}
+    assert audit.verify(session).ok
+
+
+def _risk_owners(session, all_risks):
+    from secgov import responsibility
+
+    return responsibility.holders(session, "risk", [r.id for r in all_risks], "owner").values()

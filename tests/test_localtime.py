@@ -202,6 +202,7 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/audit?page_size=50",
         "/api/v1/jobs",
         "/api/v1/schedules",
+        *_assessment_paths(session),
     ):
         response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
@@ -209,6 +210,21 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
     assert set(found) == names, f"date-time fields no answer gave a value for: {names - set(found)}"
     bad = {name: value for name, values in found.items() for value in values if not OFFSET.search(value)}
     assert not bad, bad
+
+
+def _assessment_paths(session) -> list[str]:
+    """The demo's assessments and risks: an approved assessment (submitted and decided), closed
+    and accepted risks, and the acceptances of a risk whose acceptance lapsed (ended)."""
+    from assessments.models import Assessment, RiskAcceptance
+
+    approved = session.exec(select(Assessment.id).where(Assessment.status == "approved")).first()
+    lapsed = session.exec(select(RiskAcceptance.risk_id).where(RiskAcceptance.status == "expired")).first()
+    return [
+        f"/api/v1/assessments/{approved}",
+        "/api/v1/risks?page_size=200&status=closed",
+        "/api/v1/risks?page_size=200&status=accepted",
+        f"/api/v1/risks/{lapsed}/acceptances",
+    ]
 
 
 class _Clock(BaseModel):

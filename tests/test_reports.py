@@ -641,7 +641,12 @@ def test_the_full_registers_go_with_the_report(client, app, city, registers, peo
     shown = client.get(f"/api/v1/reports/{report_id}", headers=people["officer_a"]).get_json()
     assert shown["status"] == "succeeded", shown
     files = {item["name"]: item for item in shown["attachments"]}
-    assert set(files) == {"a-assets-20260630.xlsx", "a-vendors-20260630.xlsx"}
+    assert set(files) == {
+        "a-assets-20260630.xlsx",
+        "a-vendors-20260630.xlsx",
+        "a-risks-20260630.xlsx",
+        "a-assessments-20260630.xlsx",
+    }
     got = client.get(f"/api/v1/reports/{report_id}/files/a-assets-20260630.xlsx", headers=people["officer_a"])
     assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
     assert hashlib.sha256(got.data).hexdigest() == files["a-assets-20260630.xlsx"]["sha256"]

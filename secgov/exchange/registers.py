@@ -39,7 +39,7 @@ class Register:
     title: str  # an English message marked with N_, translated where shown
     columns: tuple[Column, ...]
     schema: type[BaseModel]  # what one row becomes: the register's create schema
-    key: str  # the column whose values may occur once per file (without case)
+    key: str  # the column whose values may occur once per file (without case); "": none
     check: Callable[[Session, Sequence[Any], Actor, ServiceConfig], Problems]
     create: Callable[[Session, Sequence[Any], Actor, ServiceConfig], list]  # check, then write; raises
     undo: Callable[[Session, list[int], Actor], None]  # remove records an undone import wrote
