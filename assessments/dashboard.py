@@ -16,6 +16,7 @@ from werkzeug.routing import BuildError
 from assessments import risks, rule, schedule
 from assessments.codes import LEVELS, SEVERE
 from assessments.models import Assessment
+from assessments.schemas import RiskQuery
 from assets.models import Asset
 from secgov.authz import Actor, in_scope
 from secgov.codes import N_
@@ -55,8 +56,16 @@ def open_risks(session: Session, actor: Actor, config: ServiceConfig, today: dat
 def risk_overdue(session: Session, actor: Actor, config: ServiceConfig, today: date) -> dict[str, Any]:
     """Risks whose treatment is past its due date, risks whose review is past due, and
     acceptances ending within 30 days."""
-    found = risks.counts(session, actor, rule.method(session, config), today)
+    method = rule.method(session, config)
+    found = risks.counts(session, actor, method, today)
+    yours = 0
+    if actor.user_id is not None:
+        _rows, yours = risks.list_risks(
+            session, actor, RiskQuery(owner=actor.username, overdue="any", page_size=1), method, today
+        )
     return {
+        "yours": yours,
+        "yours_link": href("risks.index", owner=actor.username, overdue="any"),
         "treatment_overdue": found.treatment_overdue,
         "review_overdue": found.review_overdue,
         "acceptances_expiring": found.acceptances_expiring,
@@ -71,7 +80,26 @@ def assessments_due(session: Session, actor: Actor, config: ServiceConfig, today
     """Required assessments in scope that are overdue or due soon (`assessments.schedule`)."""
     method = rule.method(session, config)
     counts = schedule.state_counts(session, actor, method, today)
+    submitted = session.exec(
+        select(Assessment.created_by, Assessment.submitted_by, Assessment.assessors)
+        .join(Asset, Asset.id == Assessment.asset_id)
+        .where(in_scope(Asset.department_id, actor), Assessment.status == "submitted")
+    ).all()
+    # Those the reader may decide on: not written, submitted or carried out by them (the rule of
+    # `services.approve`).
+    awaiting = sum(1 for row in submitted if actor.username not in (row[0], row[1], *(row[2] or [])))
+    returned = session.exec(
+        select(func.count(Assessment.id))
+        .join(Asset, Asset.id == Assessment.asset_id)
+        .where(
+            in_scope(Asset.department_id, actor),
+            Assessment.status == "returned",
+            Assessment.created_by == actor.username,
+        )
+    ).one()
     return {
+        "awaiting_decision": awaiting,
+        "returned_to_you": returned,
         "overdue": counts["overdue"],
         "due_soon": counts["due_soon"],
         "on_time": counts["on_time"],
@@ -79,6 +107,8 @@ def assessments_due(session: Session, actor: Actor, config: ServiceConfig, today
         "links": {
             "overdue": href("assessments.due", state="overdue"),
             "due_soon": href("assessments.due", state="due_soon"),
+            "awaiting_decision": href("assessments.index", status="submitted"),
+            "returned_to_you": href("assessments.index", status="returned"),
         },
     }
 

@@ -130,5 +130,5 @@ TILES: tuple[Tile, ...] = (
         "assets/tiles/vendor_origin.html",
         ("policy.violations", "policy.warnings"),
     ),
-    Tile("overdue", N_("Overdue"), overdue_items, "assets/tiles/overdue.html"),
+    Tile("overdue", N_("Overdue filings and exemptions"), overdue_items, "assets/tiles/overdue.html"),
 )
