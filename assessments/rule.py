@@ -19,6 +19,7 @@ the services load rows and hand them to these functions.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -100,6 +101,7 @@ def conclusion_of(score: float | None, thresholds: Mapping[str, float], severe_r
 # --- due dates -----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)
 def add_months(day: date, months: int) -> date:
     """The same day months later (the month's last day when it has fewer days)."""
     month = day.month - 1 + months

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -24,39 +25,51 @@ from secgov.directory import department_by_code
 from secgov.models import Department
 
 
-def graded_on(session: Session, asset_ids: list[int]) -> dict[int, date]:
+def _ids_clause(column, asset_ids):
+    """column IN the ids: a list, or a SELECT of asset ids (a whole scope in one statement)."""
+    return column.in_(asset_ids)
+
+
+def graded_on(session: Session, asset_ids) -> dict[int, date]:
     """When each asset was graded at its current level: the first entry of the last run of its
-    grade history at that level."""
-    rows: dict[int, list[tuple]] = {}
-    for chunk in chunks(asset_ids):
-        for asset_id, level, at in session.exec(
-            select(AssetGrade.asset_id, AssetGrade.mlps_level, AssetGrade.changed_at)
-            .where(AssetGrade.asset_id.in_(chunk))
-            .order_by(AssetGrade.asset_id, AssetGrade.changed_at, AssetGrade.id)
-        ).all():
-            rows.setdefault(asset_id, []).append((level, at))
-    result = {}
-    for asset_id, history in rows.items():
-        current = history[-1][0]
-        since = history[-1][1]
-        for level, at in reversed(history):
-            if level != current:
-                break
-            since = at
-        result[asset_id] = since.date()
+    grade history at that level. `asset_ids`: a list of ids or a SELECT of them."""
+    statement = select(AssetGrade.asset_id, AssetGrade.mlps_level, AssetGrade.changed_at).order_by(
+        AssetGrade.asset_id, AssetGrade.changed_at, AssetGrade.id
+    )
+    if isinstance(asset_ids, list):
+        rows = [
+            row
+            for chunk in chunks(asset_ids)
+            for row in session.exec(statement.where(AssetGrade.asset_id.in_(chunk))).all()
+        ]
+    else:
+        rows = session.exec(statement.where(_ids_clause(AssetGrade.asset_id, asset_ids))).all()
+    result: dict[int, date] = {}
+    current, level_now, since = None, None, None
+    for asset_id, level, at in rows:
+        if asset_id != current or level != level_now:
+            current, level_now, since = asset_id, level, at
+            result[asset_id] = since.date()
     return result
 
 
-def last_approved(session: Session, asset_ids: list[int]) -> dict[tuple[int, str], tuple[date, int]]:
-    """The last approved assessment of each kind of each asset: (its finishing date, its id)."""
+def last_approved(session: Session, asset_ids) -> dict[tuple[int, str], tuple[date, int]]:
+    """The last approved assessment of each kind of each asset: (its finishing date, its id).
+    `asset_ids`: a list of ids or a SELECT of them."""
     result: dict[tuple[int, str], tuple[date, int]] = {}
     day = func.coalesce(Assessment.finished_on, Assessment.started_on)
-    for chunk in chunks(asset_ids):
-        for asset_id, kind, on, assessment_id in session.exec(
-            select(Assessment.asset_id, Assessment.kind, day, Assessment.id)
-            .where(Assessment.asset_id.in_(chunk), Assessment.status == "approved")
-            .order_by(Assessment.asset_id, Assessment.kind, day, Assessment.id)
-        ).all():
+    statement = (
+        select(Assessment.asset_id, Assessment.kind, day, Assessment.id)
+        .where(Assessment.status == "approved")
+        .order_by(Assessment.asset_id, Assessment.kind, day, Assessment.id)
+    )
+    parts = (
+        [statement.where(Assessment.asset_id.in_(chunk)) for chunk in chunks(asset_ids)]
+        if isinstance(asset_ids, list)
+        else [statement.where(_ids_clause(Assessment.asset_id, asset_ids))]
+    )
+    for part in parts:
+        for asset_id, kind, on, assessment_id in session.exec(part).all():
             result[(asset_id, kind)] = (on, assessment_id)
     return result
 
@@ -76,48 +89,95 @@ def under_way(session: Session, asset_ids: list[int]) -> dict[tuple[int, str], i
 
 @dataclass(frozen=True)
 class Scheduled:
-    """An asset's required assessment with what the lists show about the asset."""
+    """An asset's required assessment with what the lists show about the asset (an `Asset`, or a
+    row of `ASSET_COLUMNS`)."""
 
     due: Due
-    asset: Asset
+    asset: Any
     department: str
 
 
-def schedule(session: Session, assets: Iterable[tuple[Asset, str]], method: Method) -> list[Scheduled]:
-    """The due dates of these assets (each with its department's code), by due date."""
+# What the due dates need of an asset, and what the lists show: read as plain rows, not as
+# objects, so that a city of thousands of systems is read in one light statement.
+ASSET_COLUMNS = (
+    Asset.id, Asset.code, Asset.name, Asset.department_id, Asset.mlps_level, Asset.is_cii, Asset.lifecycle,
+    Asset.cii_designated_on,
+)  # fmt: skip
+
+
+def assessed_assets(session: Session, *where) -> list[tuple[Any, str]]:
+    """The assets in operation or being built that the conditions select, each with its
+    department's code, as rows of ASSET_COLUMNS."""
+    rows = session.exec(
+        select(*ASSET_COLUMNS, Department.code.label("department_code"))
+        .join(Department, Department.id == Asset.department_id)
+        .where(Asset.lifecycle.in_(rule.ASSESSED_LIFECYCLES), *where)
+    ).all()
+    return [(row, row.department_code) for row in rows]
+
+
+def _registered_on(session: Session, asset_ids: list[int]) -> dict[int, date]:
+    """The day each asset was registered: what its first assessment counts from when it has
+    neither a grading date nor a CII designation (rare: read only for those)."""
+    found: dict[int, date] = {}
+    for chunk in chunks(asset_ids):
+        for asset_id, at in session.exec(select(Asset.id, Asset.created_at).where(Asset.id.in_(chunk))).all():
+            found[asset_id] = at.date()
+    return found
+
+
+def schedule(
+    session: Session, assets: Iterable[tuple[Any, str]], method: Method, scope=None, *, ordered: bool = True
+) -> list[Scheduled]:
+    """The due dates of these assets (each with its department's code), by due date unless
+    `ordered` is False. `scope`, a SELECT of the same assets' ids, lets the histories be read in
+    one statement each."""
     pairs = list(assets)
-    ids = [a.id for a, _d in pairs]
+    ids = scope if scope is not None else [a.id for a, _d in pairs]
     grades = graded_on(session, ids)
     last: dict[int, dict[str, tuple[date, int]]] = {}
     for (asset_id, kind), value in last_approved(session, ids).items():
         last.setdefault(asset_id, {})[kind] = value
+    unknown = [a.id for a, _d in pairs if a.id not in grades and a.cii_designated_on is None]
+    registered = _registered_on(session, unknown) if unknown else {}
     result = []
+    intervals = method.intervals
     for asset, department in pairs:
         facts = AssetFacts(
             asset.id, asset.mlps_level, asset.is_cii, asset.lifecycle, grades.get(asset.id), asset.cii_designated_on
         )
-        for due in rule.due_dates(facts, last.get(asset.id, {}), method.intervals, asset.created_at.date()):
+        fallback = registered.get(asset.id) or facts.graded_on or facts.cii_designated_on
+        for due in rule.due_dates(facts, last.get(asset.id, {}), intervals, fallback):
             result.append(Scheduled(due, asset, department))
-    result.sort(key=lambda s: (s.due.due_on, s.asset.code, s.due.kind))
+    if ordered:
+        result.sort(key=lambda s: (s.due.due_on, s.asset.code, s.due.kind))
     return result
 
 
-def _assets(session: Session, actor: Actor, query: DueQuery) -> list[tuple[Asset, str]]:
-    where = [in_scope(Asset.department_id, actor), Asset.lifecycle.in_(rule.ASSESSED_LIFECYCLES)]
+def _where(session: Session, actor: Actor, query: DueQuery) -> list:
+    where = [in_scope(Asset.department_id, actor)]
     if query.department:
         where.append(Department.path.startswith(department_by_code(session, query.department, actor).path))
     if query.asset_id is not None:
         where.append(Asset.id == query.asset_id)
-    return list(
-        session.exec(
-            select(Asset, Department.code).join(Department, Department.id == Asset.department_id).where(*where)
-        ).all()
+    return where
+
+
+def _scheduled(
+    session: Session, actor: Actor, query: DueQuery, method: Method, *, ordered: bool = True
+) -> list[Scheduled]:
+    where = _where(session, actor, query)
+    scope = (
+        select(Asset.id)
+        .join(Department, Department.id == Asset.department_id)
+        .where(Asset.lifecycle.in_(rule.ASSESSED_LIFECYCLES), *where)
     )
+    return schedule(session, assessed_assets(session, *where), method, scope, ordered=ordered)
 
 
 def due_list(session: Session, actor: Actor, query: DueQuery, method: Method, today: date) -> tuple[list[DueRead], int]:
     """A page of the required assessments in scope, earliest due first, filtered by state and kind."""
-    found = schedule(session, _assets(session, actor, query), method)
+    found = _scheduled(session, actor, query, method)
     items = []
     for s in found:
         state = s.due.state(today, method.soon_days)
@@ -159,6 +219,6 @@ def state_counts(
 ) -> dict[str, int]:
     """How many required assessments in scope are overdue, due soon and on time."""
     counts = {"overdue": 0, "due_soon": 0, "on_time": 0}
-    for s in schedule(session, _assets(session, actor, DueQuery(department=department)), method):
+    for s in _scheduled(session, actor, DueQuery(department=department), method, ordered=False):
         counts[s.due.state(today, method.soon_days)] += 1
     return counts
