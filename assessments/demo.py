@@ -340,9 +340,9 @@ def _spec(world: _World, asset: Asset, author: Actor, kind: str, status: str, fi
 
 
 TITLES = {
-    "self_inspection": "年度安全自查 Annual self-inspection",
-    "mlps_evaluation": "等级测评 MLPS evaluation",
-    "cii_annual": "关键信息基础设施年度检测评估 CII annual assessment",
+    "self_inspection": "年度安全自查 (annual self-check)",
+    "mlps_evaluation": "等级测评 (DJCP)",
+    "cii_annual": "关基年度检测评估 (CII yearly review)",
 }
 
 

@@ -29,7 +29,7 @@ DATA = Path(__file__).parent / "data"
 # gaps gather (what an evaluation report asks to remedy first).
 STRONG = (("implemented", 72), ("partial", 18), ("planned", 5), ("not_applicable", 5))
 WEAK = (("implemented", 30), ("partial", 20), ("planned", 18), ("not_implemented", 30), ("not_applicable", 2))
-EVIDENCE = "2026年度等级测评报告 / MLPS evaluation report 2026"
+EVIDENCE = "2026年度等级测评报告 / 2026 MLPS assessment report"
 EVALUATOR = "officer"
 
 

@@ -187,7 +187,7 @@ def test_create_form_round_trips(app, world):
 @pytest.mark.parametrize(
     "changes,field,message",
     [
-        ({"rating:system_protection": "140"}, "rating:system_protection", "Too large."),
+        ({"rating:system_protection": "140"}, "rating:system_protection", "A rating runs from 0 to 100."),
         ({"rating:system_protection": "12"}, "reason:system_protection", "Say why the rating"),
         ({"finished_on": "2000-01-01"}, "finished_on", "cannot finish before it started"),
         ({"agency": "Provincial Evaluation Centre"}, "agency", "Only MLPS evaluations"),
@@ -373,8 +373,8 @@ def test_risk_form_round_trips(app, world):
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"likelihood": "6"}, "Too large."),
-        ({"likelihood": "0"}, "Too small."),
+        ({"likelihood": "6"}, "Use a whole number from 1 (very low) to 5 (very high)."),
+        ({"likelihood": "0"}, "Use a whole number from 1 (very low) to 5 (very high)."),
         ({"due_date": "2000-01-01"}, "The due date cannot be before the risk was registered."),
         ({"residual_likelihood": "2"}, "Give both the residual likelihood and the residual impact"),
         ({"asset_id": "OTHER"}, "Unknown asset."),

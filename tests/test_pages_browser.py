@@ -77,6 +77,8 @@ NOT_PAGES = {
     "main.healthz": "a plain-text answer for load balancers",
     "registers.export_assets": "a file download (CSV or XLSX), not a page",
     "registers.export_vendors": "a file download (CSV or XLSX), not a page",
+    "registers.export_risks": "a file download (CSV or XLSX), not a page",
+    "registers.export_assessments": "a file download (CSV or XLSX), not a page",
     "reports.download": "a file download (the report's PDF), not a page",
     "reports.attachment": "a file download (a full register that goes with a report), not a page",
 }
