@@ -82,7 +82,7 @@ def _late_reviews(session: Session, actor: Actor, method: rule.Method, today: da
             select(Risk, Asset.code, Asset.name, Department.code)
             .join(Asset, Asset.id == Risk.asset_id)
             .join(Department, Department.id == Asset.department_id)
-            .where(in_scope(Asset.department_id, actor), risks._review_due_clause(method, today))
+            .where(in_scope(Asset.department_id, actor), risks.review_due_clause(method, today))
         ).all()
     )
 
@@ -181,12 +181,7 @@ def _risk_item(kind: str, risk: Risk, code, name, department, due: date, today: 
 
 def _scheduled(session: Session, actor: Actor, method: rule.Method) -> list[schedule.Scheduled]:
     """The required assessments of every assessed asset in scope (`assessments.schedule`)."""
-    assets = session.exec(
-        select(Asset, Department.code)
-        .join(Department, Department.id == Asset.department_id)
-        .where(in_scope(Asset.department_id, actor), Asset.lifecycle.in_(rule.ASSESSED_LIFECYCLES))
-    ).all()
-    return schedule.schedule(session, assets, method)
+    return schedule.schedule(session, schedule.assessed_assets(session, in_scope(Asset.department_id, actor)), method)
 
 
 def compliance(session: Session, scope: Scope, period: Period, config: Mapping[str, Any]) -> dict[str, Any]:

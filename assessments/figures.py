@@ -41,7 +41,7 @@ def _risks(where: Callable[[Session, date], ColumnElement]) -> Callable[[Session
 
 
 def _review_overdue(session: Session, today: date) -> ColumnElement:
-    return risks._review_due_clause(rule.method(session, ServiceConfig()), today)
+    return risks.review_due_clause(rule.method(session, ServiceConfig()), today)
 
 
 def _treatment_overdue(_session: Session, today: date) -> ColumnElement:
@@ -52,12 +52,9 @@ def _assessments(state: str) -> Callable[[Session], Mapping[int, float]]:
     def count(session: Session) -> Mapping[int, float]:
         method = rule.method(session, ServiceConfig())
         today = _today()
-        assets = session.exec(
-            select(Asset, Asset.department_id).where(Asset.lifecycle.in_(rule.ASSESSED_LIFECYCLES))
-        ).all()
         found = Counter(
             s.asset.department_id
-            for s in schedule.schedule(session, assets, method)
+            for s in schedule.schedule(session, schedule.assessed_assets(session), method, ordered=False)
             if s.due.state(today, method.soon_days) == state
         )
         return {dept: float(n) for dept, n in found.items()}

@@ -121,19 +121,12 @@ class Item:
         return (self.object_type, self.object_id, self.kind, self.on.isoformat(), self.state)
 
 
-def _assets(session: Session) -> list[tuple[Asset, str]]:
-    return list(
-        session.exec(
-            select(Asset, Department.code)
-            .join(Department, Department.id == Asset.department_id)
-            .where(Asset.lifecycle.in_(rule.ASSESSED_LIFECYCLES))
-        ).all()
-    )
-
-
 def assessments_due(session: Session, method: rule.Method, today: date) -> list[Item]:
     """Every required assessment due soon or overdue, with its asset's owner as recipient."""
-    found = [(s, s.due.state(today, method.soon_days)) for s in schedule.schedule(session, _assets(session), method)]
+    found = [
+        (s, s.due.state(today, method.soon_days))
+        for s in schedule.schedule(session, schedule.assessed_assets(session), method)
+    ]
     found = [(s, state) for s, state in found if state in ("due_soon", "overdue")]
     owners = responsibility.holders(session, "asset", {s.asset.id for s, _state in found}, "owner")
     return [

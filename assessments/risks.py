@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, exists, func, not_, or_
 from sqlmodel import Session, select
 
-from assessments import rule
+from assessments import rule, scope
 from assessments.codes import LEVELS, LIVE_STATUSES, SEVERE
 from assessments.models import Risk, RiskAcceptance, RiskReview
 from assessments.rule import Method
@@ -32,11 +32,12 @@ from assessments.schemas import (
     RiskUpdate,
 )
 from assets.models import Asset
+from assets.rule import today_utc
 from assets.services import owners_named
 from secgov import audit, responsibility
-from secgov.authz import Actor, in_scope, path_in_scope, scoped_row
+from secgov.authz import Actor, in_scope, path_in_scope
 from secgov.directory import department_by_code
-from secgov.errors import Conflict, Forbidden, Invalid, NotFound, Refusal, check_version
+from secgov.errors import Conflict, Forbidden, Invalid, Refusal, check_version
 from secgov.models import Department, User
 
 SUBJECT = "risk"
@@ -47,10 +48,6 @@ ACCEPTORS = ("leader",)
 MAX_ACCEPTANCE_DAYS = 3 * 366
 # Acceptances ending within this many days are listed as expiring.
 EXPIRING_DAYS = 30
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
 
 
 # --- what "open" means ---------------------------------------------------------------------------
@@ -195,20 +192,10 @@ def read_one(session: Session, risk: Risk, method: Method, today: date | None = 
 
 def get_risk(session: Session, risk_id: int, actor: Actor) -> Risk:
     """The risk with this id in the actor's scope (out of scope: audited, then not found)."""
-    statement = (
-        select(Risk.id, Department.path)
-        .outerjoin(Asset, Asset.id == Risk.asset_id)
-        .outerjoin(Department, Department.id == Asset.department_id)
-        .where(Risk.id == risk_id)
-    )
-    scoped_row(session, statement, actor, "risk", risk_id)
-    risk = session.get(Risk, risk_id)
-    if risk is None:
-        raise NotFound(_("Not found."))
-    return risk
+    return scope.get_by_asset(session, Risk, risk_id, actor, "risk")
 
 
-def _review_due_clause(method: Method, today: date):
+def review_due_clause(method: Method, today: date):
     """Risks whose next review is before today, in SQL: for each level, last reviewed (or
     registered) before today minus the level's interval."""
     conditions = []
@@ -260,9 +247,9 @@ def _filters(session: Session, actor: Actor, query: RiskQuery, method: Method, t
     if query.overdue == "treatment":
         where.append(treatment_late)
     elif query.overdue == "review":
-        where.append(_review_due_clause(method, today))
+        where.append(review_due_clause(method, today))
     elif query.overdue == "any":
-        where.append(or_(treatment_late, _review_due_clause(method, today)))
+        where.append(or_(treatment_late, review_due_clause(method, today)))
     return where
 
 
@@ -346,17 +333,6 @@ def _snapshot(risk: Risk) -> dict:
     }  # fmt: skip
 
 
-def _asset_in_scope(session: Session, asset_id: int, actor: Actor) -> Asset:
-    found = session.exec(
-        select(Asset.id, Department.path)
-        .join(Department, Department.id == Asset.department_id)
-        .where(Asset.id == asset_id)
-    ).first()
-    if found is None or not path_in_scope(found[1], actor):
-        raise Invalid(_("Unknown asset."), field="asset_id")
-    return session.get(Asset, asset_id)
-
-
 def _owner(session: Session, name: str | None, asset: Asset, actor: Actor) -> User:
     """The named user (active, in scope), or the asset's owner when no name is given."""
     if name:
@@ -414,7 +390,7 @@ def _create(
     source_ref: str = "",
     assessment_id: int | None = None,
 ) -> Risk:
-    asset = _asset_in_scope(session, data.asset_id, actor)
+    asset = scope.asset_in_scope(session, data.asset_id, actor)
     _check_due(data.due_date, today)
     _check_residual(data.residual_likelihood, data.residual_impact)
     owner = _owner(session, data.owner, asset, actor)
@@ -900,7 +876,7 @@ def counts(
         )
     ).one()
     review_late = session.exec(
-        joined(select(func.count(Risk.id))).where(*scope, _review_due_clause(method, today))
+        joined(select(func.count(Risk.id))).where(*scope, review_due_clause(method, today))
     ).one()
     in_force = accepted_in_force(today)
     accepted = session.exec(

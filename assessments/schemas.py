@@ -22,6 +22,7 @@ from assessments.codes import (
     RISK_STATUS,
     TREATMENT,
 )
+from assets.schemas import Query, RowId
 from secgov.codes import AREA
 from secgov.directory import Input, Version
 from secgov.errors import BadValue
@@ -70,15 +71,6 @@ ControlId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 OptControlId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Number = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-# A row id in a body: past the databases' INTEGER columns it names no row.
-RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
-
-
-class Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    page: int = Field(default=1, ge=1, le=100_000)
-    page_size: int = Field(default=50, ge=1, le=200)
 
 
 # --- assessments ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from flask_babel import ngettext
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
-from assessments import risks, rule
+from assessments import risks, rule, scope
 from assessments.codes import AGENCY_KINDS
 from assessments.models import Assessment, AssessmentArea, AssessmentControl, AssessmentFinding
 from assessments.rule import Method
@@ -32,6 +32,7 @@ from assessments.schemas import (
 )
 from assets import controls as asset_controls
 from assets.models import Asset, AssetControl, Control
+from assets.rule import today_utc
 from assets.schemas import AssetControlChange, AssetControlsUpdate
 from secgov import audit
 from secgov.authz import Actor, in_scope, path_in_scope, scoped_row
@@ -46,26 +47,12 @@ APPROVERS = ("leader",)
 EDITABLE = ("draft", "returned")
 
 
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 
 def get_assessment(session: Session, assessment_id: int, actor: Actor) -> Assessment:
     """The assessment with this id in the actor's scope (out of scope: audited, then not found)."""
-    statement = (
-        select(Assessment.id, Department.path)
-        .outerjoin(Asset, Asset.id == Assessment.asset_id)
-        .outerjoin(Department, Department.id == Asset.department_id)
-        .where(Assessment.id == assessment_id)
-    )
-    scoped_row(session, statement, actor, "assessment", assessment_id)
-    found = session.get(Assessment, assessment_id)
-    if found is None:
-        raise NotFound(_("Not found."))
-    return found
+    return scope.get_by_asset(session, Assessment, assessment_id, actor, "assessment")
 
 
 def _filters(session: Session, actor: Actor, query: AssessmentQuery) -> list:
@@ -265,17 +252,6 @@ def _snapshot(a: Assessment) -> dict:
     }  # fmt: skip
 
 
-def _asset_in_scope(session: Session, asset_id: int, actor: Actor) -> Asset:
-    found = session.exec(
-        select(Asset.id, Department.path)
-        .join(Department, Department.id == Asset.department_id)
-        .where(Asset.id == asset_id)
-    ).first()
-    if found is None or not path_in_scope(found[1], actor):
-        raise Invalid(_("Unknown asset."), field="asset_id")
-    return session.get(Asset, asset_id)
-
-
 def _check_dates(started: date, finished: date | None, today: date) -> None:
     if started > today:
         raise Invalid(_("An assessment cannot start in the future."), field="started_on")
@@ -348,7 +324,7 @@ def _put_controls(session: Session, a: Assessment, items: Sequence[ControlReview
 def create_assessment(session: Session, data: AssessmentCreate, actor: Actor, today: date | None = None) -> Assessment:
     """Start a draft assessment of an asset in the actor's scope."""
     today = today or today_utc()
-    asset = _asset_in_scope(session, data.asset_id, actor)
+    asset = scope.asset_in_scope(session, data.asset_id, actor)
     _check_dates(data.started_on, data.finished_on, today)
     _check_agency(data.kind, data.agency, data.agency_score)
     a = Assessment(
