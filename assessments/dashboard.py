@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from werkzeug.routing import BuildError
 
-from assessments import risks, rule, schedule
+from assessments import risks, rule, schedule, services
 from assessments.codes import LEVELS, SEVERE
 from assessments.models import Assessment
 from assessments.schemas import RiskQuery
@@ -85,9 +85,8 @@ def assessments_due(session: Session, actor: Actor, config: ServiceConfig, today
         .join(Asset, Asset.id == Assessment.asset_id)
         .where(in_scope(Asset.department_id, actor), Assessment.status == "submitted")
     ).all()
-    # Those the reader may decide on: not written, submitted or carried out by them (the rule of
-    # `services.approve`).
-    awaiting = sum(1 for row in submitted if actor.username not in (row[0], row[1], *(row[2] or [])))
+    # Those the reader may decide on (`services.is_author`, the rule of `services.approve`).
+    awaiting = sum(1 for row in submitted if not services.is_author(actor.username, row[0], row[1], row[2]))
     returned = session.exec(
         select(func.count(Assessment.id))
         .join(Asset, Asset.id == Assessment.asset_id)

@@ -435,8 +435,13 @@ def _move(
     return a
 
 
+def is_author(username: str, created_by: str, submitted_by: str, assessors: list[str] | None) -> bool:
+    """Whether someone wrote, submitted or carried out an assessment: they never decide on it."""
+    return username in (created_by, submitted_by) or username in (assessors or [])
+
+
 def _decider(a: Assessment, actor: Actor) -> None:
-    if actor.username in (a.created_by, a.submitted_by) or actor.username in (a.assessors or []):
+    if is_author(actor.username, a.created_by, a.submitted_by, a.assessors):
         refusal = Refusal(actor, "authz.denied", "assessment", a.id, {"reason": "own_assessment"})
         raise Forbidden(_("You cannot decide on an assessment you wrote or carried out."), refusal=refusal)
     if a.status != "submitted":

@@ -564,3 +564,23 @@ def test_the_heat_map_counts_live_risks_in_scope(app, session, ctx, people, asse
     assert bureau.total == 3
     counts = risks.counts(session, people["leader"], m)
     assert counts.by_level == {"very_low": 1, "low": 0, "moderate": 0, "high": 1, "very_high": 2}
+
+
+def test_the_home_page_counts_what_waits_for_the_reader_s_decision(app, session, ctx, people, asset):
+    from assessments import dashboard
+
+    m = method(app, session)
+    by_officer = draft(session, asset, people["officer_a"])
+    services.submit(session, by_officer, people["officer_a"], m)
+    by_leader = draft(session, asset, people["leader"])
+    services.submit(session, by_leader, people["leader"], m)
+    returned = draft(session, asset, people["officer_a"])
+    services.submit(session, returned, people["officer_a"], m)
+    services.return_assessment(session, returned, AssessmentDecision(reason="Evidence missing"), people["leader2"])
+    session.commit()
+    config = config_of(app)
+    # The leader wrote one of the two submitted: only the other waits for them; both for another leader.
+    assert dashboard.assessments_due(session, people["leader"], config, TODAY)["awaiting_decision"] == 1
+    assert dashboard.assessments_due(session, people["leader2"], config, TODAY)["awaiting_decision"] == 2
+    assert dashboard.assessments_due(session, people["officer_a"], config, TODAY)["returned_to_you"] == 1
+    assert dashboard.assessments_due(session, people["leader"], config, TODAY)["returned_to_you"] == 0
