@@ -8,6 +8,7 @@ from functools import cache
 import assessments
 import assets
 import drills
+import scans
 from secgov.registry import Registry
 
 
@@ -16,4 +17,4 @@ def registry() -> Registry:
     """Every domain's declaration. Read when the app is built, not when this module is imported:
     a domain package that is imported first imports the core, which imports this module while
     that domain is still being initialised."""
-    return Registry((assets.DOMAIN, assessments.DOMAIN, drills.DOMAIN))
+    return Registry((assets.DOMAIN, assessments.DOMAIN, scans.DOMAIN, drills.DOMAIN))

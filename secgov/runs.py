@@ -219,14 +219,16 @@ def enqueue(
     schedule_id: int | None = None,
     planned_at: datetime | None = None,
     file: tuple[str, bytes] | None = None,
+    queue: str | None = None,
 ) -> Run:
     """A queued run of kind for actor, audited, in the caller's transaction. The frame hands it to
-    the queue after committing (`secgov.tasks.Platform.dispatch`)."""
+    the queue after committing (`secgov.tasks.Platform.dispatch`). `queue` replaces the kind's
+    own for this run (a scan goes to its network zone's queue)."""
     checked = params if isinstance(params, BaseModel) else check_params(kind, params)
     run = Run(
         kind=kind.code,
         status="queued",
-        queue=kind.queue,
+        queue=queue or kind.queue,
         params=_json(checked.model_dump(mode="json")),
         requested_by=actor.username,
         requested_by_id=actor.user_id,

@@ -19,7 +19,7 @@ from secgov.settings import Setting
 
 def test_every_domain_package_is_registered_by_its_own_declaration(app):
     registry = domains.registry()
-    assert [domain.name for domain in registry.domains] == ["assets", "assessments", "drills"]
+    assert [domain.name for domain in registry.domains] == ["assets", "assessments", "scans", "drills"]
     assert {"assessments", "drills", "assets", "vendors", "policy"} <= set(app.blueprints)
     assert {register.name for register in registry.registers} == {"assets", "vendors", "risks", "assessments"}
     assert "vendor_origin_policy" in {setting.key for setting in registry.settings}
