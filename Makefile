@@ -64,10 +64,13 @@ screenshots: setup
 # 20,000 synthetic assets: import, latency and throughput of the production server on
 # 127.0.0.1 beside its limit (plain Flask replaying the same answers), SQL statements per
 # request (bench/results/latest.json); then the city's compliance report at 20,000 assets
-# beside bare WeasyPrint rendering the same HTML (bench/results/reports.json).
+# beside bare WeasyPrint rendering the same HTML (bench/results/reports.json); then a scan job
+# beside bare nmap on loopback HTTP servers, and the ingestion of a 1,000-host nmap XML file
+# (bench/results/scans.json).
 bench: setup
 	$(BIN)/python bench/bench_assets.py $(BENCH_ARGS)
 	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)
+	$(BIN)/python bench/bench_scans.py $(BENCH_SCANS_ARGS)
 
 bench-reports: setup
 	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)

@@ -3,7 +3,7 @@ authorizations, fragile assets and their maintenance windows, network zones and 
 the stored results, and the findings drawn from them. Its contributions to the app are declared
 here."""
 
-from scans import audit_terms, codes, findings, jobs, models, services
+from scans import audit_terms, chapters, codes, dashboard, demo, exchange, figures, findings, jobs, models, services
 from secgov.registry import Domain
 
 DOMAIN = Domain(
@@ -11,6 +11,11 @@ DOMAIN = Domain(
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     jobs=jobs.JOBS,
+    tiles=dashboard.TILES,
+    figures=figures.FIGURES,
+    chapters=chapters.CHAPTERS,
+    registers=(exchange.FINDINGS, exchange.SCANS),
+    demo=demo.load,
 )
 
 __all__ = ["DOMAIN", "findings", "models", "services"]

@@ -54,6 +54,7 @@ TERMS = AuditTerms(
         "scan_authorization.revoked": N_("Scan authorization revoked"),
         "scan_authorization.denied": N_("Decision on a scan authorization refused"),
         "scan_finding.triaged": N_("Scan finding triaged"),
+        "demo.scans_loaded": N_("Demo scans and findings loaded"),
     },
     groups={
         "scan": N_("Scans"),

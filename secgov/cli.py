@@ -537,15 +537,19 @@ def _export_register(ctx: click.Context, register: Register, fmt: str | None, ou
 def _register_commands(register: Register) -> None:
     """`import NAME FILE` and `export NAME --out FILE` for one register."""
 
-    @import_.command(register.name)
-    @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
-    @click.option("--partial", is_flag=True, help="Write the valid rows and report the others.")
-    @click.option("--as", "username", default=None, metavar="USERNAME", help="Act as this user, within their scope.")
-    @click.pass_context
-    def import_command(ctx, path, partial, username) -> None:
-        _import_register(ctx, register, path, partial, username)
+    if register.importers:  # none: an export-only register
 
-    import_command.help = f"Import {register.name} from FILE (.csv or .xlsx)."
+        @import_.command(register.name)
+        @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+        @click.option("--partial", is_flag=True, help="Write the valid rows and report the others.")
+        @click.option(
+            "--as", "username", default=None, metavar="USERNAME", help="Act as this user, within their scope."
+        )
+        @click.pass_context
+        def import_command(ctx, path, partial, username) -> None:
+            _import_register(ctx, register, path, partial, username)
+
+        import_command.help = f"Import {register.name} from FILE (.csv or .xlsx)."
 
     @export.command(register.name)
     @click.option(

@@ -21,7 +21,14 @@ def test_every_domain_package_is_registered_by_its_own_declaration(app):
     registry = domains.registry()
     assert [domain.name for domain in registry.domains] == ["assets", "assessments", "scans", "drills"]
     assert {"assessments", "drills", "assets", "vendors", "policy"} <= set(app.blueprints)
-    assert {register.name for register in registry.registers} == {"assets", "vendors", "risks", "assessments"}
+    assert {register.name for register in registry.registers} == {
+        "assets",
+        "vendors",
+        "risks",
+        "assessments",
+        "scan_findings",
+        "scans",
+    }
     assert "vendor_origin_policy" in {setting.key for setting in registry.settings}
     assert registry.catalogs, "the asset domain syncs the control catalog"
     assert registry.register("assets").object_type == "asset"

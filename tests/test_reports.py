@@ -646,6 +646,8 @@ def test_the_full_registers_go_with_the_report(client, app, city, registers, peo
         "a-vendors-20260630.xlsx",
         "a-risks-20260630.xlsx",
         "a-assessments-20260630.xlsx",
+        "a-scan_findings-20260630.xlsx",
+        "a-scans-20260630.xlsx",
     }
     got = client.get(f"/api/v1/reports/{report_id}/files/a-assets-20260630.xlsx", headers=people["officer_a"])
     assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")

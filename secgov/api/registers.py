@@ -91,14 +91,15 @@ def _rejected(report: ImportReport):
 def blueprint(registers: Sequence[Register]) -> Blueprint:
     """The import and export endpoints of these registers (one blueprint per app)."""
     bp = Blueprint("registers_api", __name__, url_prefix="/api/v1")
-    limit_uploads(bp, {f"registers_api.{r.name}_import" for r in registers})
+    limit_uploads(bp, {f"registers_api.{r.name}_import" for r in registers if r.importers})
 
     @bp.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):
         return api_error(413, "too_large", exchange.too_large_message(service_config()))
 
     for register in registers:
-        bp.add_url_rule(f"/{register.name}/import", f"{register.name}_import", _import(register), methods=["POST"])
+        if register.importers:  # none: an export-only register
+            bp.add_url_rule(f"/{register.name}/import", f"{register.name}_import", _import(register), methods=["POST"])
         bp.add_url_rule(f"/{register.name}/export", f"{register.name}_export", _export(register))
     return bp
 

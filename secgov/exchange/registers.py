@@ -45,7 +45,7 @@ class Register:
     undo: Callable[[Session, list[int], Actor], None]  # remove records an undone import wrote
     filters: type[BaseModel]  # the register's list query: its fields but the paging are export filters
     records: Callable[[Session, Actor, BaseModel], Iterator[BaseModel]]  # what an export writes
-    importers: tuple[str, ...]  # the roles that may import; everyone who reads a register exports it
+    importers: tuple[str, ...]  # the roles that may import (none: export only); everyone who reads exports
     release: tuple[type, ...] = ()  # ORM classes dropped from the session after each batch
     statistics: tuple[str, ...] = ()  # tables refreshed (ANALYZE) after a large import
 

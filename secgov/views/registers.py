@@ -23,7 +23,7 @@ from secgov.web import actor, get_engine, get_session, require_user, service_con
 def blueprint(registers: Sequence[Register]) -> Blueprint:
     """The import and export pages of these registers (one blueprint per app)."""
     bp = Blueprint("registers", __name__, url_prefix="/registers")
-    limit_uploads(bp, {f"registers.import_{r.name}" for r in registers})
+    limit_uploads(bp, {f"registers.import_{r.name}" for r in registers if r.importers})
 
     def page(status: int = 200, *, register: Register | None = None, report: ImportReport | None = None):
         user = require_user()
@@ -55,9 +55,10 @@ def blueprint(registers: Sequence[Register]) -> Blueprint:
         return page()
 
     for register in registers:
-        bp.add_url_rule(
-            f"/import/{register.name}", f"import_{register.name}", _import_view(register, page), methods=["POST"]
-        )
+        if register.importers:  # none: an export-only register
+            bp.add_url_rule(
+                f"/import/{register.name}", f"import_{register.name}", _import_view(register, page), methods=["POST"]
+            )
         bp.add_url_rule(f"/export/{register.name}", f"export_{register.name}", _export_view(register))
     return bp
 
