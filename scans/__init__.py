@@ -1,0 +1,1 @@
+"""Network scans: authorizations, nmap runs, their results and the changes between them."""
