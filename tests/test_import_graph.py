@@ -8,7 +8,7 @@ from __future__ import annotations
 import grimp
 import pytest
 
-PACKAGES = ("secgov", "assets", "assessments", "drills")
+PACKAGES = ("secgov", "assets", "assessments", "scans", "drills")
 DOMAINS = ("assets", "assessments", "drills")
 
 pytestmark = pytest.mark.nodb
