@@ -9,7 +9,7 @@ import grimp
 import pytest
 
 PACKAGES = ("secgov", "assets", "assessments", "scans", "drills")
-DOMAINS = ("assets", "assessments", "drills")
+DOMAINS = ("assets", "assessments", "scans", "drills")
 
 pytestmark = pytest.mark.nodb
 
