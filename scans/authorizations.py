@@ -186,7 +186,8 @@ def revoke(
 
 def read(row: ScanAuthorization, department: str) -> AuthorizationRead:
     """An authorization as the API shows it, with its department's code."""
-    return AuthorizationRead.model_validate({**row.model_dump(), "department": department})
+    fields = {name: getattr(row, name) for name in AuthorizationRead.model_fields if name != "department"}
+    return AuthorizationRead.model_validate({**fields, "department": department})
 
 
 def list_authorizations(
