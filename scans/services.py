@@ -25,6 +25,7 @@ from secgov import audit, runs
 from secgov.authz import Actor, in_scope, path_in_scope
 from secgov.config import ServiceConfig
 from secgov.errors import Forbidden, Invalid, Refusal
+from secgov.exchange.report import size_text
 from secgov.models import Department, Run
 
 WRITERS = ("admin", "officer")
@@ -159,7 +160,7 @@ def waiting_reason(zone: str, live: bool) -> str:
 def import_error(exc: XmlError, max_bytes: int) -> str:
     """Why an uploaded file is not imported, in the reader's language (XmlError's reason)."""
     messages = {
-        "too_large": _("The file is larger than the %(num)d MiB allowed.", num=max(1, max_bytes // (1024 * 1024))),
+        "too_large": _("The file is too large: files up to %(size)s are accepted.", size=size_text(max_bytes)),
         "malformed": _("The file is not well-formed XML."),
         "not_nmap": _("The file is not nmap XML output (nmap -oX)."),
         "truncated": _("The nmap XML ends before the scan does: the file was cut short."),

@@ -17,6 +17,7 @@ from scans.services import READERS, WRITERS, XML_READERS
 from secgov import tasks
 from secgov.authz import get_scoped, roles
 from secgov.errors import Invalid, NotFound
+from secgov.exchange.report import too_large_message
 from secgov.files import UploadTooLarge, limit_uploads, read_upload
 from secgov.rest import dump, operation, page, page_model
 from secgov.web import actor, api_error, get_session, service_config
@@ -32,8 +33,7 @@ class ScanUpload(BaseModel):
 
 
 def _too_large_message() -> str:
-    limit = service_config().max_upload_bytes
-    return _("The file is larger than the %(num)d MiB allowed.", num=max(1, limit // (1024 * 1024)))
+    return too_large_message(service_config())
 
 
 @bp.errorhandler(RequestEntityTooLarge)
