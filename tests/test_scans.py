@@ -277,3 +277,61 @@ def test_truncated_output_fails_the_scan_as_unreadable(app, session, people, mak
     monkeypatch.setattr(nmap, "run", cut)
     done = run(app, session, ask(app, session, people["officer_a"], asset.id, "discovery"))
     assert (done.status, done.error) == ("failed", "xml_invalid")
+
+
+# Hostile strings as asset targets and authorization scopes: none of them reaches nmap.
+HOSTILE_TEXT = [
+    "-iL /etc/passwd", "-iL", "-oN /tmp/out", "--script=vuln", "--script", "--datadir=/tmp", "-iR 100",
+    "--resume x", "-sS", "-O", "127.0.0.1 -p-", "127.0.0.1;id", "$(id)", "`id`", "127.0.0.1|nc -l 1",
+    "127.0.0.1&&reboot", "127.0.0.1\n-iL x", "127.0.0.1\t-oX", "1\u200b27.0.0.1",
+    "127.0.0.1-5", "127.0.0.*", "127.0.0.1,2", "fe80::1%eth0", "[::1]", "http://127.0.0.1/", "127.000.0.1",
+    "0x7f.1", "127.1", "", " ", "\x00", "１２７.0.0.1",
+]  # fmt: skip
+OUT_OF_BOUNDS = ["8.8.8.8", "10.0.0.0/8", "192.168.1.1", "172.16.5.4", "0.0.0.0/0", "::/0", "100.64.0.1"]
+
+
+def test_no_hostile_string_ever_reaches_nmap(app, session, people, make_asset, ctx, monkeypatch):
+    import subprocess
+
+    from assets.schemas import AssetCreate
+    from scans.profiles import check_argv
+
+    launched: list[list[str]] = []
+    real = subprocess.Popen
+
+    def recording(argv, **options):
+        launched.append(list(argv))
+        return real(argv, **options)
+
+    monkeypatch.setattr(nmap.subprocess, "Popen", recording)
+    for text in HOSTILE_TEXT:
+        with pytest.raises(ValueError):
+            AssetCreate(code="X-1", name="x", sector="transport", department="a", owner="officer.a",
+                        network_targets=[text])  # fmt: skip
+        with pytest.raises(ValueError):
+            AuthorizationCreate(scope=[text], purpose="x", valid_from=NOW, valid_until=NOW + timedelta(1))
+    authorize(app, session, people, ["127.0.0.0/24"], max_profile="full_tcp")
+    for number, text in enumerate(OUT_OF_BOUNDS):
+        data = AuthorizationCreate(scope=[text], purpose="x", valid_from=NOW, valid_until=NOW + timedelta(1))
+        with pytest.raises(Invalid):
+            authorizations.request(session, people["officer_a"], data, config_of(app))
+        session.rollback()
+        try:
+            asset = make_asset(f"OUT-{number}", "a", owner="officer.a", network_targets=[text])
+        except Invalid:
+            continue  # the asset register refuses it already (a block larger than allowed)
+        session.commit()
+        for profile in ("discovery", "quick", "standard", "full_tcp"):
+            with pytest.raises(Forbidden):
+                ask(app, session, people["officer_a"], asset.id, profile)
+            session.rollback()
+    assert launched == [] and session.exec(select(Scan)).all() == []
+    inside = make_asset("IN-1", "a", owner="officer.a", network_targets=["127.0.0.76"], expected_ports=["8123/tcp"])
+    session.commit()
+    for profile in ("discovery", "quick"):
+        assert run(app, session, ask(app, session, people["officer_a"], inside.id, profile)).status == "succeeded"
+    assert len(launched) == 2
+    for argv in launched:
+        check_argv(argv)
+        assert argv[0] == "nmap" and "--unprivileged" in argv and ("-sT" in argv or "-sn" in argv)
+        assert argv[argv.index("--") + 1 :] == ["127.0.0.76"]
