@@ -3,11 +3,27 @@ authorizations, fragile assets and their maintenance windows, network zones and 
 the stored results, and the findings drawn from them. Its contributions to the app are declared
 here."""
 
-from scans import audit_terms, chapters, codes, dashboard, demo, exchange, figures, findings, jobs, models, services
+from scans import (
+    api,
+    audit_terms,
+    chapters,
+    cli,
+    codes,
+    dashboard,
+    demo,
+    exchange,
+    figures,
+    findings,
+    jobs,
+    models,
+    services,
+)
 from secgov.registry import Domain
 
 DOMAIN = Domain(
     name="scans",
+    api_blueprints=api.blueprints,
+    commands=cli.COMMANDS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     jobs=jobs.JOBS,

@@ -14,7 +14,7 @@ import importlib
 import io
 import logging
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import factories
@@ -27,6 +27,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from assessments.models import Assessment, AssessmentFinding, Risk
+from scans import ingest
+from scans.models import Scan, ScanAuthorization, ScanFinding
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
@@ -253,6 +255,7 @@ def world(app, session):
     objects.update(_assessment_world(session, objects["asset"], victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
+    objects.update(_scans_world(session, objects["asset"], {"in": a1.id, "out": b.id}))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -378,6 +381,35 @@ def _reports_world(session: Session, inside: User, outside: User) -> dict:
         made[where] = str(report.id)
     session.commit()
     return {"report": {**made, "missing": "999999"}}
+
+
+def _scans_world(session: Session, assets: dict, departments: dict) -> dict:
+    """Per side: a pending scan authorization asked for by officer.a (leaders decide on it, its
+    requester revokes it), an imported scan with its XML and an open finding."""
+    made = {}
+    for where in ("in", "out"):
+        now = datetime.now(UTC)
+        grant = ScanAuthorization(
+            department_id=departments[where], scope=["127.0.0.1"], purpose="Check", requested_by="officer.a",
+            valid_from=now, valid_until=now + timedelta(days=300),
+        )  # fmt: skip
+        scan = Scan(asset_id=int(assets[where]), source="import", status="succeeded", targets=["127.0.0.1"])
+        session.add_all([grant, scan])
+        session.flush()
+        result = ingest.pack(b'<?xml version="1.0"?><nmaprun/>')
+        result.scan_id = scan.id
+        finding = ScanFinding(
+            asset_id=scan.asset_id, scan_id=scan.id, kind="unexpected_service", host="127.0.0.1", port=23,
+            protocol="tcp", severity="high",
+        )  # fmt: skip
+        session.add_all([result, finding])
+        session.flush()
+        made[where] = (grant.id, scan.id, finding.id)
+    session.commit()
+    return {
+        kind: {"in": str(made["in"][i]), "out": str(made["out"][i]), "missing": "999999"}
+        for i, kind in enumerate(("scan_authorization", "scan", "scan_finding"))
+    }
 
 
 # Bookkeeping that legitimately changes on any authenticated call.
@@ -572,7 +604,7 @@ def test_anonymous(app, session, world, route: Route):
 # The kinds of object a path names whose scope is checked (vendors have no department).
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
-    "assessment", "assessment_submitted", "finding", "risk",
+    "assessment", "assessment_submitted", "finding", "risk", "scan_authorization", "scan", "scan_finding",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
