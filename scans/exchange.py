@@ -1,7 +1,7 @@
 """Scan findings and scans as register exports (CSV, XLSX) through the core's engine
 (secgov.exchange): their columns, the rows they write, with the lists' filters and scope.
 
-Both registers are export-only (`importers=()`): findings come from comparing what nmap saw, so
+Both are read by the roles that read scans (`services.READERS`) and are export-only (`importers=()`): findings come from comparing what nmap saw, so
 a spreadsheet of findings or of scans is not read back. What is imported is nmap's own XML, as a
 scan of an asset (`services.import_xml`, behind POST /api/v1/scans/import and the asset's scan
 page), checked by `xmlparse.parse` before the write; the findings follow from it."""
@@ -222,6 +222,7 @@ FINDINGS = Register(
     filters=FindingQuery,
     records=finding_records,
     importers=(),
+    exporters=services.READERS,
     release=(ScanFinding,),
 )
 
@@ -261,5 +262,6 @@ SCANS = Register(
     filters=ScanQuery,
     records=scan_records,
     importers=(),
+    exporters=services.READERS,
     release=(Scan,),
 )

@@ -522,7 +522,7 @@ def _export_register(ctx: click.Context, register: Register, fmt: str | None, ou
     fmt = fmt or (target.suffix.lower().lstrip(".") if target.suffix.lower() in (".csv", ".xlsx") else "csv")
     app = app_of(ctx)
     with app.app_context(), new_session(app.extensions["secgov_engine"], write=False) as session:
-        actor = acting(session, username)
+        actor = acting(session, username, register.exporters or None)
         try:
             made = exchange.export(session, register, register.export_query(format=fmt), actor, config_of(app))
         except ServiceError as exc:

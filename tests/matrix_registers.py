@@ -1,6 +1,7 @@
 """Role x route rows of the register import and export of every register (core pages and API)."""
 
 from matrix import ALL, ASSET_WRITERS, Route
+from matrix_scans import READERS as SCAN_READERS
 
 # A valid small register of each kind, inside bureau "a" of the matrix world.
 ASSETS_CSV = {
@@ -23,8 +24,10 @@ ROUTES = [
     Route("registers.export_risks", "GET", "/registers/export/risks?format=csv&status=live", ALL),
     Route("registers.export_assessments", "GET", "/registers/export/assessments?format=xlsx", ALL),
     Route("registers.export_vendors", "GET", "/registers/export/vendors?format=xlsx", ALL),
-    Route("registers.export_scan_findings", "GET", "/registers/export/scan_findings?format=csv&status=open", ALL),
-    Route("registers.export_scans", "GET", "/registers/export/scans?format=xlsx", ALL),
+    Route(
+        "registers.export_scan_findings", "GET", "/registers/export/scan_findings?format=csv&status=open", SCAN_READERS
+    ),
+    Route("registers.export_scans", "GET", "/registers/export/scans?format=xlsx", SCAN_READERS),
     Route("registers_api.assets_import", "POST", "/api/v1/assets/import", ASSET_WRITERS, files=ASSETS_CSV),
     Route(
         "registers_api.vendors_import", "POST", "/api/v1/vendors/import?partial=true", ASSET_WRITERS, files=VENDORS_CSV
@@ -37,6 +40,6 @@ ROUTES = [
     Route("registers_api.risks_export", "GET", "/api/v1/risks/export?format=xlsx&level=high", ALL),
     Route("registers_api.assessments_export", "GET", "/api/v1/assessments/export?format=csv", ALL),
     Route("registers_api.vendors_export", "GET", "/api/v1/vendors/export?format=csv", ALL),
-    Route("registers_api.scan_findings_export", "GET", "/api/v1/scan_findings/export?format=xlsx", ALL),
-    Route("registers_api.scans_export", "GET", "/api/v1/scans/export?format=csv&status=failed", ALL),
+    Route("registers_api.scan_findings_export", "GET", "/api/v1/scan_findings/export?format=xlsx", SCAN_READERS),
+    Route("registers_api.scans_export", "GET", "/api/v1/scans/export?format=csv&status=failed", SCAN_READERS),
 ]

@@ -301,5 +301,10 @@ def test_exports_write_the_findings_and_scans_in_scope_formulas_neutralised(app,
     assert len(lines) == len(succeeded)
     sha = header.index("sha256")
     assert all(len(line[sha]) == 64 for line in lines)
+    # Those who read scans export them; the drill team does neither.
+    with Session(engine_of(app)) as session:
+        drill = auth.find_user(session, "drill")
+    refused = client.get("/api/v1/scan_findings/export", headers={"Authorization": f"Bearer {api_token(drill)}", **EN})
+    assert refused.status_code == 403
     # Export only: there is no import of findings or scans from a spreadsheet.
     assert client.post("/api/v1/scan_findings/import", headers=city).status_code in (404, 405)

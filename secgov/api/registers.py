@@ -144,4 +144,4 @@ def _export(register: Register):
         tags=[register.name],
         errors=(400, 401, 403, 404, 413, 415, 422),
     )(view)
-    return roles(*ALL_ROLES)(declared)
+    return roles(*(register.exporters or ALL_ROLES))(declared)

@@ -47,6 +47,7 @@ class Register:
     records: Callable[[Session, Actor, BaseModel], Iterator[BaseModel]]  # what an export writes
     importers: tuple[str, ...]  # the roles that may import (none: export only); everyone who reads exports
     release: tuple[type, ...] = ()  # ORM classes dropped from the session after each batch
+    exporters: tuple[str, ...] = ()  # the roles that may export; (): every role (who reads it)
     statistics: tuple[str, ...] = ()  # tables refreshed (ANALYZE) after a large import
 
     @property

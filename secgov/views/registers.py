@@ -117,7 +117,7 @@ def _in_background(register: Register, data: bytes, filename: str, partial: bool
 
 
 def _export_view(register: Register):
-    @roles(*ALL_ROLES)
+    @roles(*(register.exporters or ALL_ROLES))
     def view():
         # Empty filters (an untouched select of the list's form) mean "any"; other list arguments
         # such as page are not filters and are left out.
