@@ -68,8 +68,8 @@ def _key(kind: str, host: str, port: int | None, protocol: str) -> tuple:
 
 def store(
     session: Session, scan: Scan, asset: Asset, xml: bytes, parsed: Parsed, *, command_line: str, agent: str = ""
-) -> list[ScanFinding]:
-    """Record a finished scan's XML, observations and new findings; the scan succeeds. A change
+) -> list[diff.Change]:
+    """Record a finished scan's XML, observations and new findings (returned); the scan succeeds. A change
     already held by a finding of the asset that is open, acknowledged, a false positive or
     promoted is not found again."""
     previous = previous_observations(session, scan)
@@ -105,18 +105,35 @@ def store(
             )
         ).all()
     }
-    found = []
+    found: list[diff.Change] = []
     for change in changes:
         key = _key(change.kind, change.host, change.port, change.protocol)
-        if key in held:
-            continue
-        held.add(key)
-        finding = ScanFinding(
-            asset_id=asset.id, scan_id=scan.id, kind=change.kind, host=change.host, port=change.port,
-            protocol=change.protocol, severity=change.severity, detail=dict(change.detail),
-        )  # fmt: skip
-        session.add(finding)
-        found.append(finding)
+        if key not in held:
+            held.add(key)
+            found.append(change)
+    if found:
+        # One multi-row INSERT: a first scan of a large network finds thousands of services.
+        session.execute(
+            insert(ScanFinding),
+            [
+                {
+                    "asset_id": asset.id,
+                    "scan_id": scan.id,
+                    "kind": c.kind,
+                    "host": c.host,
+                    "port": c.port,
+                    "protocol": c.protocol,
+                    "severity": c.severity,
+                    "detail": dict(c.detail),
+                    "status": "open",
+                    "note": "",
+                    "triaged_by": "",
+                    "created_at": datetime.now(UTC),
+                    "version": 1,
+                }  # fmt: skip
+                for c in found
+            ],
+        )
     now = datetime.now(UTC)
     scan.status = "succeeded"
     scan.error = ""
