@@ -3,14 +3,18 @@ authorizations, fragile assets and their maintenance windows, network zones and 
 the stored results, and the findings drawn from them. Its contributions to the app are declared
 here."""
 
-from scans import audit_terms, codes, findings, jobs, models, services
-from secgov.registry import Domain
+from scans import audit_terms, codes, findings, jobs, models, section, services, views
+from secgov.codes import N_
+from secgov.registry import AssetSection, Domain, MenuItem
 
 DOMAIN = Domain(
     name="scans",
+    blueprints=views.blueprints,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     jobs=jobs.JOBS,
+    menu=(MenuItem("scans.index", N_("Scans")),),
+    asset_sections=(AssetSection(section.TEMPLATE, section.asset_scans),),
 )
 
 __all__ = ["DOMAIN", "findings", "models", "services"]
