@@ -27,6 +27,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from assessments.models import Assessment, AssessmentFinding, Risk
+from assets.models import Asset
+from scans import ingest
+from scans.models import Scan, ScanAuthorization, ScanFinding
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
@@ -253,6 +256,7 @@ def world(app, session):
     objects.update(_assessment_world(session, objects["asset"], victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
+    objects.update(_scans_world(session, objects["asset"], victim_in.username))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -378,6 +382,33 @@ def _reports_world(session: Session, inside: User, outside: User) -> dict:
         made[where] = str(report.id)
     session.commit()
     return {"report": {**made, "missing": "999999"}}
+
+
+def _scans_world(session: Session, assets: dict, requester: str) -> dict:
+    """On each asset: a finished scan with its XML and an open finding; a pending authorization of
+    the asset's department, asked for by someone other than the world's users."""
+    made = {}
+    for where in ("in", "out"):
+        asset = session.get(Asset, int(assets[where]))
+        scan = Scan(asset_id=asset.id, profile="discovery", status="succeeded", targets=["127.0.0.1"])
+        session.add(scan)
+        session.flush()
+        result = ingest.pack(b"<nmaprun/>")
+        result.scan_id = scan.id
+        session.add(result)
+        finding = ScanFinding(asset_id=asset.id, scan_id=scan.id, kind="host_down", host="127.0.0.1", severity="high")
+        grant = ScanAuthorization(
+            department_id=asset.department_id, scope=["127.0.0.1"], purpose="Check", requested_by=requester,
+            valid_from=datetime.now(UTC), valid_until=datetime(2099, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+        session.add_all([finding, grant])
+        session.flush()
+        made[where] = (scan.id, finding.id, grant.id)
+    session.commit()
+    return {
+        kind: {"in": str(made["in"][i]), "out": str(made["out"][i]), "missing": "999999"}
+        for i, kind in enumerate(("scan", "scan_finding", "scan_authorization"))
+    }
 
 
 # Bookkeeping that legitimately changes on any authenticated call.
@@ -572,7 +603,7 @@ def test_anonymous(app, session, world, route: Route):
 # The kinds of object a path names whose scope is checked (vendors have no department).
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
-    "assessment", "assessment_submitted", "finding", "risk",
+    "assessment", "assessment_submitted", "finding", "risk", "scan", "scan_finding", "scan_authorization",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
