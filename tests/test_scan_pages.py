@@ -67,7 +67,7 @@ def authorize(app, requester, approver, scope: list[str], **fields) -> int:
         return row.id
 
 
-def stored_scan(app, asset, severity="medium", status="open") -> tuple[int, int]:
+def stored_scan(app, asset, severity="medium", status="open", **finding) -> tuple[int, int]:
     """A finished scan of the asset with one finding (plain rows)."""
     with Session(_engine(app)) as own:
         scan = Scan(
@@ -77,13 +77,13 @@ def stored_scan(app, asset, severity="medium", status="open") -> tuple[int, int]
         )  # fmt: skip
         own.add(scan)
         own.flush()
-        finding = ScanFinding(
-            asset_id=asset.id, scan_id=scan.id, kind="unexpected_service", host=HOST, port=23, protocol="tcp",
-            severity=severity, status=status, detail={"service": "telnet"},
+        row = ScanFinding(
+            asset_id=asset.id, scan_id=scan.id, host=HOST, port=23, protocol="tcp", severity=severity, status=status,
+            **{"kind": "unexpected_service", "detail": {"service": "telnet"}, **finding},
         )  # fmt: skip
-        own.add(finding)
+        own.add(row)
         own.commit()
-        return scan.id, finding.id
+        return scan.id, row.id
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -345,6 +345,21 @@ def test_promote_a_finding_to_a_risk(app, world):
         f"/scans/findings/{second}",
     )  # fmt: skip
     assert response.status_code == 422 and 'class="has-error"' in text(response)
+
+
+def test_a_closed_port_is_shown_and_promoted(app, world):
+    """A closed port's finding has no "after": its page and its risk name the service seen before."""
+    detail = {"before": {"state": "open", "service": "http-alt"}, "after": None, "expected": True}
+    _scan, finding_id = stored_scan(app, world["asset"], severity="high", kind="port_closed", detail=detail)
+    officer = signed_in(app, world["officer_a"])
+    page = text(officer.get(f"/scans/findings/{finding_id}", headers=EN))
+    assert "Port closed" in page and "http-alt" in page
+    response = post(
+        officer, f"/scans/findings/{finding_id}/promote", {"treatment": "reduce"}, f"/scans/findings/{finding_id}"
+    )
+    risk_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    with Session(_engine(app)) as own:
+        assert own.get(Risk, risk_id).title == f"Port closed: {HOST}:23/tcp (http-alt)"
 
 
 def test_readers_cannot_triage(app, world):
