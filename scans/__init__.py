@@ -3,13 +3,15 @@ authorizations, fragile assets and their maintenance windows, network zones and 
 the stored results, and the findings drawn from them. Its contributions to the app are declared
 here."""
 
-from scans import audit_terms, codes, findings, jobs, models, section, services, views
+from scans import api, audit_terms, cli, codes, findings, jobs, models, section, services, views
 from secgov.codes import N_
 from secgov.registry import AssetSection, Domain, MenuItem
 
 DOMAIN = Domain(
     name="scans",
     blueprints=views.blueprints,
+    api_blueprints=api.blueprints,
+    commands=cli.COMMANDS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     jobs=jobs.JOBS,

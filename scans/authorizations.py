@@ -9,7 +9,7 @@ no authorization covering every target, no scan, with a message naming the uncov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from assets.models import Asset
 from assets.targets import address_count
 from scans import rule, scope
 from scans.models import ScanAuthorization
-from scans.schemas import AuthorizationCreate, AuthorizationQuery, Decision, Rejection
+from scans.schemas import AuthorizationCreate, AuthorizationQuery, AuthorizationRead, Decision, Rejection
 from secgov import audit, directory, settings
 from secgov.authz import Actor, in_scope, path_in_scope, scoped_row
 from secgov.config import ServiceConfig
@@ -30,6 +30,8 @@ from secgov.models import Department
 
 # An authorization is valid for at most this long.
 MAX_DAYS = 366
+# Who revokes any authorization in their scope; anyone else revokes only their own request.
+REVOKERS = ("admin", "leader")
 
 
 def _snapshot(row: ScanAuthorization) -> dict[str, Any]:
@@ -155,9 +157,23 @@ def reject(session: Session, actor: Actor, authorization_id: int, data: Rejectio
     return row
 
 
-def revoke(session: Session, actor: Actor, authorization_id: int, data: Rejection) -> ScanAuthorization:
-    """End an approved or pending authorization now; scans queued under it fail when they start."""
+def may_revoke(row: ScanAuthorization, username: str, roles: Collection[str]) -> bool:
+    """May this person revoke the authorization: its requester, an admin or a leader."""
+    return bool(set(roles) & set(REVOKERS)) or username == row.requested_by
+
+
+def revoke(
+    session: Session, actor: Actor, authorization_id: int, data: Rejection, *, roles: Collection[str] | None = None
+) -> ScanAuthorization:
+    """End an approved or pending authorization now; scans queued under it fail when they start.
+    `roles`: the person's roles (None for the system); without one of REVOKERS, only the
+    requester may revoke (refused and audited otherwise)."""
     row = get(session, actor, authorization_id)
+    if roles is not None and not may_revoke(row, actor.username, roles):
+        raise Forbidden(
+            _("Only the requester, an admin or a leader can revoke an authorization."),
+            refusal=Refusal(actor, "scan_authorization.denied", "scan_authorization", row.id, {"action": "revoke"}),
+        )
     check_version(row, data.version)
     if row.status not in ("pending", "approved"):
         raise Conflict(_("Only a pending or approved authorization can be revoked."))
@@ -171,6 +187,12 @@ def revoke(session: Session, actor: Actor, authorization_id: int, data: Rejectio
         department_id=row.department_id, reason=data.reason,
     )  # fmt: skip
     return row
+
+
+def read(row: ScanAuthorization, department: str) -> AuthorizationRead:
+    """An authorization as the API shows it, with its department's code."""
+    fields = {name: getattr(row, name) for name in AuthorizationRead.model_fields if name != "department"}
+    return AuthorizationRead.model_validate({**fields, "department": department})
 
 
 def list_authorizations(

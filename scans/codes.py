@@ -3,18 +3,11 @@ the pages derive from these (see secgov.codes)."""
 
 from __future__ import annotations
 
+from scans.profiles import PROFILES
 from secgov.codes import N_, CodeList
 
-# The fixed profiles, weakest first (their nmap options: scans.profiles).
-SCAN_PROFILE = CodeList.of(
-    "scan_profile",
-    {
-        "discovery": N_("Discovery (hosts only)"),
-        "quick": N_("Quick (100 common ports)"),
-        "standard": N_("Standard (1,000 ports, service versions)"),
-        "full_tcp": N_("Full TCP (all 65,535 ports)"),
-    },
-)
+# The fixed profiles, weakest first: their labels and options are scans.profiles'.
+SCAN_PROFILE = CodeList.of("scan_profile", {code: profile.label for code, profile in PROFILES.items()})
 PROFILE_RANK = {code: rank for rank, code in enumerate(SCAN_PROFILE.codes)}
 
 SCAN_STATUS = CodeList.of(

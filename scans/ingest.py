@@ -27,10 +27,18 @@ def unpack(row: ScanResult) -> bytes:
 
 
 def previous_observations(session: Session, scan: Scan) -> list[Observation] | None:
-    """What the asset's last successful scan before this one saw; None when there is none."""
+    """What the asset's last successful scan of the same profile (imports: the last import) saw
+    before this one; None when there is none. Runs of other profiles scan other ports: a port
+    they did not look at would read as closed."""
     last = session.exec(
         select(Scan.id)
-        .where(Scan.asset_id == scan.asset_id, Scan.status == "succeeded", Scan.id != scan.id)
+        .where(
+            Scan.asset_id == scan.asset_id,
+            Scan.status == "succeeded",
+            Scan.id != scan.id,
+            Scan.source == scan.source,
+            Scan.profile == scan.profile,
+        )
         .order_by(Scan.finished_at.desc(), Scan.id.desc())
         .limit(1)
     ).first()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from scans import runner
 from scans.codes import SCAN_ERRORS
+from scans.profiles import PROFILES
 from secgov.codes import N_
 from secgov.runs import JobKind
 
@@ -15,7 +16,7 @@ SCAN = JobKind(
     label=N_("Network scan"),
     run=runner.execute,
     params=runner.ScanParams,
-    max_seconds=3 * 3600 + 2 * runner.MARGIN_SECONDS,
+    max_seconds=max(p.max_seconds for p in PROFILES.values()) + 2 * runner.MARGIN_SECONDS,
     retries=0,
     reasons=SCAN_ERRORS,
 )

@@ -232,6 +232,12 @@ class ObservationRead(BaseModel):
     cpe: str
 
 
+class ScanDetail(ScanRead):
+    """A scan with what it saw, host by host and port by port."""
+
+    observations: list[ObservationRead]
+
+
 # --- findings ------------------------------------------------------------------------------------
 
 

@@ -20,15 +20,19 @@ from scans import authorizations, ingest, policy, profiles, rule, scope
 from scans.codes import SCAN_LIVE
 from scans.models import Scan, ScanAgent, ScanObservation, ScanResult
 from scans.schemas import ObservationRead, ScanQuery, ScanRead, ScanRequest
-from scans.xmlparse import Parsed
+from scans.xmlparse import Parsed, XmlError
 from secgov import audit, runs
 from secgov.authz import Actor, in_scope, path_in_scope
 from secgov.config import ServiceConfig
 from secgov.errors import Forbidden, Invalid, Refusal
+from secgov.exchange.report import size_text
 from secgov.models import Department, Run
 
 WRITERS = ("admin", "officer")
 APPROVERS = ("leader",)
+# Who reads scans, authorizations, findings and scan policies; who downloads a scan's raw XML.
+READERS = ("admin", "officer", "leader", "auditor")
+XML_READERS = ("admin", "officer", "auditor")
 
 
 def asset_with_path(session: Session, asset_id: int, actor: Actor) -> tuple[Asset, str]:
@@ -151,6 +155,18 @@ def waiting_reason(zone: str, live: bool) -> str:
 
 
 # --- imports ------------------------------------------------------------------------------------
+
+
+def import_error(exc: XmlError, max_bytes: int) -> str:
+    """Why an uploaded file is not imported, in the reader's language (XmlError's reason)."""
+    messages = {
+        "too_large": _("The file is too large: files up to %(size)s are accepted.", size=size_text(max_bytes)),
+        "malformed": _("The file is not well-formed XML."),
+        "not_nmap": _("The file is not nmap XML output (nmap -oX)."),
+        "truncated": _("The nmap XML ends before the scan does: the file was cut short."),
+        "forbidden": _("The file declares a DTD or entities, which are refused."),
+    }
+    return messages.get(exc.reason, _("The file cannot be read as nmap XML."))
 
 
 def import_xml(session: Session, actor: Actor, asset_id: int, raw: bytes, parsed: Parsed, *, name: str = "") -> Scan:

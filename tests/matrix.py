@@ -5,8 +5,7 @@ runs them all. Object kinds (`obj`) are resolved by the `world` fixture there: "
 "token", "asset", "vendor", "engagement" (API form: "<asset>/vendors/<engagement>"),
 "engagement_page" (pages: "<asset>/engagements/<engagement>"), "engagement_id", "exemption",
 "assessment" (a finished draft), "assessment_submitted", "finding" ("<assessment>/findings/<finding>"),
-"finding_id", "risk" (very low: an officer may accept it), "scan", "scan_finding", "scan_authorization"
-(pending, asked for by someone else).
+"finding_id", "risk" (very low: an officer may accept it).
 Every user of the world is in bureau "a"; "admin.city" (the root department) is the one who
 succeeds on `city_only` routes.
 A body value "{kind[in]}" (or out, missing) stands for that object's id, e.g. {"vendor_id": "{vendor[in]}"}.

@@ -1,8 +1,8 @@
 """Role x route rows of the scans domain's pages: scans, their raw XML, the findings register with
 triage and promotion, scan authorizations, and the asset page's scan forms. The world
-(tests/test_authz_matrix.py) gives each of its assets a finished scan with its XML ("scan"), an open
-finding ("scan_finding") and a pending authorization of its department ("scan_authorization"),
-asked for by someone other than the world's users."""
+(tests/test_authz_matrix.py) gives each side an imported scan with its XML ("scan"), an open finding
+("scan_finding") and a pending authorization ("scan_authorization") asked for by officer.a: leaders
+decide on it, and an officer may revoke it as its requester."""
 
 from datetime import date, timedelta
 

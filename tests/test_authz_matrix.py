@@ -14,7 +14,7 @@ import importlib
 import io
 import logging
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import factories
@@ -27,7 +27,6 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from assessments.models import Assessment, AssessmentFinding, Risk
-from assets.models import Asset
 from scans import ingest
 from scans.models import Scan, ScanAuthorization, ScanFinding
 from secgov import audit, auth, runs, schedules
@@ -256,7 +255,7 @@ def world(app, session):
     objects.update(_assessment_world(session, objects["asset"], victim_in.username))
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
-    objects.update(_scans_world(session, objects["asset"], victim_in.username))
+    objects.update(_scans_world(session, objects["asset"], {"in": a1.id, "out": b.id}))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -384,30 +383,32 @@ def _reports_world(session: Session, inside: User, outside: User) -> dict:
     return {"report": {**made, "missing": "999999"}}
 
 
-def _scans_world(session: Session, assets: dict, requester: str) -> dict:
-    """On each asset: a finished scan with its XML and an open finding; a pending authorization of
-    the asset's department, asked for by someone other than the world's users."""
+def _scans_world(session: Session, assets: dict, departments: dict) -> dict:
+    """Per side: a pending scan authorization asked for by officer.a (leaders decide on it, its
+    requester revokes it), an imported scan with its XML and an open finding."""
     made = {}
     for where in ("in", "out"):
-        asset = session.get(Asset, int(assets[where]))
-        scan = Scan(asset_id=asset.id, profile="discovery", status="succeeded", targets=["127.0.0.1"])
-        session.add(scan)
-        session.flush()
-        result = ingest.pack(b"<nmaprun/>")
-        result.scan_id = scan.id
-        session.add(result)
-        finding = ScanFinding(asset_id=asset.id, scan_id=scan.id, kind="host_down", host="127.0.0.1", severity="high")
+        now = datetime.now(UTC)
         grant = ScanAuthorization(
-            department_id=asset.department_id, scope=["127.0.0.1"], purpose="Check", requested_by=requester,
-            valid_from=datetime.now(UTC), valid_until=datetime(2099, 1, 1, tzinfo=UTC),
+            department_id=departments[where], scope=["127.0.0.1"], purpose="Check", requested_by="officer.a",
+            valid_from=now, valid_until=now + timedelta(days=300),
         )  # fmt: skip
-        session.add_all([finding, grant])
+        scan = Scan(asset_id=int(assets[where]), source="import", status="succeeded", targets=["127.0.0.1"])
+        session.add_all([grant, scan])
         session.flush()
-        made[where] = (scan.id, finding.id, grant.id)
+        result = ingest.pack(b'<?xml version="1.0"?><nmaprun/>')
+        result.scan_id = scan.id
+        finding = ScanFinding(
+            asset_id=scan.asset_id, scan_id=scan.id, kind="unexpected_service", host="127.0.0.1", port=23,
+            protocol="tcp", severity="high",
+        )  # fmt: skip
+        session.add_all([result, finding])
+        session.flush()
+        made[where] = (grant.id, scan.id, finding.id)
     session.commit()
     return {
         kind: {"in": str(made["in"][i]), "out": str(made["out"][i]), "missing": "999999"}
-        for i, kind in enumerate(("scan", "scan_finding", "scan_authorization"))
+        for i, kind in enumerate(("scan_authorization", "scan", "scan_finding"))
     }
 
 
@@ -603,7 +604,7 @@ def test_anonymous(app, session, world, route: Route):
 # The kinds of object a path names whose scope is checked (vendors have no department).
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
-    "assessment", "assessment_submitted", "finding", "risk", "scan", "scan_finding", "scan_authorization",
+    "assessment", "assessment_submitted", "finding", "risk", "scan_authorization", "scan", "scan_finding",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 

@@ -28,6 +28,7 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
+from scans import nmap
 from secgov.app import create_app
 
 # Left out on purpose: `positive_data_acceptance` (a schema-valid request may still break a
@@ -127,8 +128,22 @@ def assert_error_format(response) -> None:
     assert isinstance(error.get("message"), str) and error["message"], body
 
 
+@pytest.fixture
+def nmap_runs(monkeypatch):
+    """No fuzzed request may get nmap started (the fuzzer holds no leader to approve a scan
+    authorization, so none can be queued): every attempt is noted and refused."""
+    runs = []
+
+    def refuse(argv, **_options):
+        runs.append(list(argv))
+        raise nmap.NmapError("refused", "fuzzing")
+
+    monkeypatch.setattr(nmap, "run", refuse)
+    return runs
+
+
 @pytest.mark.parametrize("tag", TAGS)
-def test_api_operations(app, token, tag):
+def test_api_operations(app, token, tag, nmap_runs):
     """Positive and negative cases of every operation of the tag; a failure names its operation."""
     tag_cases = cases_of(tag)
     headers = {"Authorization": f"Bearer {token}"}
@@ -144,6 +159,7 @@ def test_api_operations(app, token, tag):
         assert_clean(response, f"{operation.label} ({mode.value})")
 
     fuzz()
+    assert nmap_runs == []
 
 
 def test_every_operation_is_fuzzed():

@@ -8,8 +8,8 @@ from __future__ import annotations
 import grimp
 import pytest
 
-PACKAGES = ("secgov", "assets", "assessments", "drills")
-DOMAINS = ("assets", "assessments", "drills")
+PACKAGES = ("secgov", "assets", "assessments", "scans", "drills")
+DOMAINS = ("assets", "assessments", "scans", "drills")
 
 pytestmark = pytest.mark.nodb
 

@@ -440,6 +440,19 @@ def test_a_leader_cannot_approve_their_own_request(app, world):
     assert f"/scans/authorizations/{grant}/approve" in text(other.get(f"/scans/authorizations/{grant}", headers=EN))
 
 
+def test_only_its_requester_an_admin_or_a_leader_revokes(app, world, make_user):
+    grant = authorize(app, world["officer_a"], world["leader"], [HOST])
+    colleague = signed_in(app, make_user("officer.a2", roles=("officer",), department="a"))
+    path = f"/scans/authorizations/{grant}"
+    assert f"{path}/revoke" not in text(colleague.get(path, headers=EN))
+    response = post(colleague, f"{path}/revoke", {"version": "2", "reason": "Mine now"}, path)
+    assert response.status_code == 403
+    assert "Only the requester, an admin or a leader can revoke an authorization." in text(response)
+    with Session(_engine(app)) as own:
+        assert own.get(ScanAuthorization, grant).status == "approved"
+    assert f"{path}/revoke" in text(signed_in(app, world["leader2"]).get(path, headers=EN))
+
+
 def test_a_bad_authorization_shows_its_messages_and_saves_nothing(app, world):
     officer = signed_in(app, world["officer_a"])
     today = local_today("Asia/Shanghai").isoformat()

@@ -12,19 +12,19 @@ from scans import authorizations
 from scans.models import ScanAuthorization
 from scans.schemas import AuthorizationCreate, AuthorizationQuery, Decision, Rejection
 from scans.services import APPROVERS, WRITERS
-from scans.views.scans import args_of, bp
+from scans.views.scans import args_of, bp, prefixed
 from secgov import directory
 from secgov.authz import ALL_ROLES, roles
 from secgov.localtime import day_start
 from secgov.pages import Done, Form, act, list_query
 from secgov.snapshots import local_today
-from secgov.web import actor, get_session, service_config
+from secgov.web import actor, get_session, require_user, service_config
 
 CREATE = Form(AuthorizationCreate, empty_is_none=("department",))
 DECISION = Form(Decision)
 REJECTION = Form(Rejection)
-# Who revokes: the requesters (writers) and leaders.
-REVOKERS = (*WRITERS, *APPROVERS)
+# Who may ask to revoke: admins and leaders, and the writers (the service lets only the requester).
+REVOKING = tuple(dict.fromkeys((*authorizations.REVOKERS, *WRITERS)))
 
 
 @bp.get("/authorizations")
@@ -101,9 +101,11 @@ def _authorization(authorization_id: int) -> ScanAuthorization:
 
 
 def _detail_page(row: ScanAuthorization, errors: dict[str, str] | None = None, posted: dict | None = None):
+    user = require_user()
     return render_template(
         "scans/authorization.html",
         row=row,
+        may_revoke=authorizations.may_revoke(row, user.username, user.roles),
         errors=errors or {},
         posted=posted or {},
     )
@@ -142,18 +144,18 @@ def reject(authorization_id: int):
         lambda data: authorizations.reject(get_session(), actor(), row.id, data),
         form=REJECTION,
         done=lambda saved: _decided(saved, _("Authorization #%(id)d was rejected.", id=saved.id)),
-        again=lambda errors: _detail_page(row, {f"reject_{k}": v for k, v in errors.items()}, dict(request.form)),
+        again=lambda errors: _detail_page(row, prefixed("reject", errors), dict(request.form)),
     )
 
 
 @bp.post("/authorizations/<int:authorization_id>/revoke")
-@roles(*REVOKERS)
+@roles(*REVOKING)
 def revoke(authorization_id: int):
     """End a pending or approved authorization now, saying why."""
     row = _authorization(authorization_id)
     return act(
-        lambda data: authorizations.revoke(get_session(), actor(), row.id, data),
+        lambda data: authorizations.revoke(get_session(), actor(), row.id, data, roles=require_user().roles),
         form=REJECTION,
         done=lambda saved: _decided(saved, _("Authorization #%(id)d was revoked.", id=saved.id)),
-        again=lambda errors: _detail_page(row, {f"revoke_{k}": v for k, v in errors.items()}, dict(request.form)),
+        again=lambda errors: _detail_page(row, prefixed("revoke", errors), dict(request.form)),
     )

@@ -12,7 +12,7 @@ from assets.models import Asset
 from scans import findings, services
 from scans.models import ScanFinding
 from scans.schemas import FindingPromotion, FindingQuery, Triage
-from scans.views.scans import args_of, asset_filter, bp
+from scans.views.scans import args_of, asset_filter, bp, prefixed
 from secgov import directory
 from secgov.authz import ALL_ROLES, roles
 from secgov.errors import ServiceError
@@ -108,7 +108,7 @@ def promote(finding_id: int):
     found, asset = _finding(finding_id)
     data, errors = PROMOTION.parse()
     if data is None:
-        return _finding_page(found, asset, {f"promote_{k}": v for k, v in errors.items()}, dict(request.form)), 422
+        return _finding_page(found, asset, prefixed("promote", errors), dict(request.form)), 422
     db = get_session()
     return act(
         lambda: findings.promote(db, actor(), found.id, data, rule.method(db, service_config())),

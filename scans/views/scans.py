@@ -41,6 +41,11 @@ def asset_filter(query_model, names):
     return query, problems, code, False
 
 
+def prefixed(form: str, errors: dict[str, str]) -> dict[str, str]:
+    """The errors of one of a page's several forms, keyed `<form>_<field>` (the page's own: "_")."""
+    return {("_" if key == "_" else f"{form}_{key}"): message for key, message in errors.items()}
+
+
 def args_of(query, code: str = "") -> dict:
     """The filters of a list as query-string arguments, for the pager."""
     found = {k: v for k, v in query.model_dump(exclude={"page", "page_size"}).items() if v not in (None, "")}
