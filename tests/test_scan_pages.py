@@ -169,6 +169,10 @@ def test_every_page_renders_for_a_reader_in_both_languages(app, world, headers, 
         assert 'action="/scans/' not in page, path
     asset_page = text(reader.get(f"/assets/{asset.id}", headers=headers))
     assert 'id="scans"' in asset_page and f"/scans/{scan_id}" in asset_page
+    # The asset page's links filter by id: the filter shows the asset's code.
+    for path in (f"/scans?asset_id={asset.id}", f"/scans/findings?asset_id={asset.id}"):
+        assert f'name="asset" value="{asset.code}"' in text(reader.get(path, headers=headers)), path
+    assert f"/scans/{scan_id}" not in text(reader.get(f"/scans?asset_id={world['other'].id}", headers=headers))
 
 
 @pytest.mark.parametrize("headers", [EN, ZH])

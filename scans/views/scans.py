@@ -9,6 +9,7 @@ import re
 from flask import Blueprint, Response, current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 
+from assessments.scope import asset_in_scope
 from assets import services as asset_services
 from assets.models import Asset
 from scans import findings, jobs, policy, rule, services
@@ -16,7 +17,7 @@ from scans.codes import SCAN_LIVE
 from scans.models import Scan
 from scans.schemas import FindingQuery, PolicyUpdate, ScanQuery, ScanRequest
 from secgov.authz import ALL_ROLES, roles
-from secgov.errors import NotFound
+from secgov.errors import NotFound, ServiceError
 from secgov.pages import Done, Form, act, list_query
 from secgov.tasks import hand_over, platform_of
 from secgov.web import actor, get_session, service_config
@@ -38,6 +39,11 @@ def asset_filter(query_model, names):
         query = query.model_copy(update={"asset_id": found.id if found else None})
         if found is None:
             return query, problems, code, True
+    elif query.asset_id:
+        try:
+            code = asset_in_scope(get_session(), query.asset_id, actor()).code
+        except ServiceError:
+            return query, problems, "", True
     return query, problems, code, False
 
 
