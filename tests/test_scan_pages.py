@@ -233,7 +233,7 @@ def test_scan_now_queues_and_runs_a_real_scan(app, world, servers):
     assert "Succeeded" in page and "http-equiv" not in page
     assert f"<code>{expected}</code>" not in page  # ports are numbers in their cells
     assert f">{expected}</td>" in page and f">{unexpected}</td>" in page
-    assert "<code>--unprivileged</code>" in page  # the argument vector, one argument an item
+    assert '"--unprivileged", "-n"' in page  # the argument vector, exactly
     assert f"/scans/{scan_id}/xml" in page
     assert "Unexpected service" in page  # 8888 is open and not expected
     xml = officer.get(f"/scans/{scan_id}/xml")
