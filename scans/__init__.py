@@ -16,12 +16,16 @@ from scans import (
     findings,
     jobs,
     models,
+    section,
     services,
+    views,
 )
-from secgov.registry import Domain
+from secgov.codes import N_
+from secgov.registry import AssetSection, Domain, MenuItem
 
 DOMAIN = Domain(
     name="scans",
+    blueprints=views.blueprints,
     api_blueprints=api.blueprints,
     commands=cli.COMMANDS,
     codes=codes.ALL,
@@ -32,6 +36,8 @@ DOMAIN = Domain(
     chapters=chapters.CHAPTERS,
     registers=(exchange.FINDINGS, exchange.SCANS),
     demo=demo.load,
+    menu=(MenuItem("scans.index", N_("Scans")),),
+    asset_sections=(AssetSection(section.TEMPLATE, section.asset_scans),),
 )
 
 __all__ = ["DOMAIN", "findings", "models", "services"]

@@ -157,6 +157,11 @@ def reject(session: Session, actor: Actor, authorization_id: int, data: Rejectio
     return row
 
 
+def may_revoke(row: ScanAuthorization, username: str, roles: Collection[str]) -> bool:
+    """May this person revoke the authorization: its requester, an admin or a leader."""
+    return bool(set(roles) & set(REVOKERS)) or username == row.requested_by
+
+
 def revoke(
     session: Session, actor: Actor, authorization_id: int, data: Rejection, *, roles: Collection[str] | None = None
 ) -> ScanAuthorization:
@@ -164,7 +169,7 @@ def revoke(
     `roles`: the person's roles (None for the system); without one of REVOKERS, only the
     requester may revoke (refused and audited otherwise)."""
     row = get(session, actor, authorization_id)
-    if roles is not None and not set(roles) & set(REVOKERS) and actor.username != row.requested_by:
+    if roles is not None and not may_revoke(row, actor.username, roles):
         raise Forbidden(
             _("Only the requester, an admin or a leader can revoke an authorization."),
             refusal=Refusal(actor, "scan_authorization.denied", "scan_authorization", row.id, {"action": "revoke"}),

@@ -148,7 +148,9 @@ def promote(session: Session, actor: Actor, finding_id: int, data: FindingPromot
 def title_of(finding: ScanFinding) -> str:
     """A finding in words, in the language of the moment (a risk's title is stored as written)."""
     where = finding.host if finding.port is None else f"{finding.host}:{finding.port}/{finding.protocol}"
-    service = (finding.detail or {}).get("service") or (finding.detail or {}).get("after", {}).get("service", "")
+    detail = finding.detail or {}
+    # A closed port or a host gone down has no "after": the service is the one seen before.
+    service = detail.get("service") or (detail.get("after") or detail.get("before") or {}).get("service", "")
     label = FINDING_KIND.labels().get(finding.kind, finding.kind)
     return f"{label}: {where}" + (f" ({service})" if service else "")
 

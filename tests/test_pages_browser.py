@@ -81,6 +81,7 @@ NOT_PAGES = {
     "registers.export_assessments": "a file download (CSV or XLSX), not a page",
     "reports.download": "a file download (the report's PDF), not a page",
     "reports.attachment": "a file download (a full register that goes with a report), not a page",
+    "scans.xml": "a file download (a scan's raw nmap XML), not a page",
 }
 # Pages that no link leads to: reached in the middle of a sign-in, once per language.
 SIGN_IN_STEP = "auth.login_mfa"
