@@ -9,7 +9,6 @@ page), checked by `xmlparse.parse` before the write; the findings follow from it
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 
 from flask_babel import gettext as _
 from pydantic import BaseModel
@@ -26,6 +25,7 @@ from secgov.codes import N_
 from secgov.config import ServiceConfig
 from secgov.errors import Invalid
 from secgov.exchange import Column, Problems, Register
+from secgov.localtime import Instant
 from secgov.models import Department
 
 
@@ -48,9 +48,9 @@ class FindingLine(BaseModel):
     before: str
     note: str
     triaged_by: str
-    triaged_at: datetime | None
+    triaged_at: Instant | None
     risk: int | None
-    found_at: datetime
+    found_at: Instant
 
 
 def _service_text(state: dict | None) -> str:
@@ -120,9 +120,9 @@ class ScanLine(BaseModel):
     nmap_version: str
     requested_by: str
     authorization: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Instant
+    started_at: Instant | None
+    finished_at: Instant | None
     elapsed: float | None
     hosts_up: int | None
     hosts_total: int | None

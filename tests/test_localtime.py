@@ -202,6 +202,9 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/audit?page_size=50",
         "/api/v1/jobs",
         "/api/v1/schedules",
+        "/api/v1/scans?page_size=200",
+        "/api/v1/findings?page_size=200",
+        "/api/v1/scan-authorizations?page_size=200",
         *_assessment_paths(session),
     ):
         response = client.get(path, headers=headers)
