@@ -335,3 +335,37 @@ def test_no_hostile_string_ever_reaches_nmap(app, session, people, make_asset, c
         check_argv(argv)
         assert argv[0] == "nmap" and "--unprivileged" in argv and ("-sT" in argv or "-sn" in argv)
         assert argv[argv.index("--") + 1 :] == ["127.0.0.76"]
+
+
+def test_a_page_of_scans_is_read_in_the_same_statements_whatever_its_length(app, session, people, make_asset, ctx):
+    from sqlalchemy import event
+
+    from bench.scan_xml import synthetic_xml
+    from scans import xmlparse
+    from scans.schemas import ScanQuery
+
+    asset = make_asset("IMP-1", "a", owner="officer.a", network_targets=["127.0.0.0/24"])
+    session.commit()
+    raw = synthetic_xml(2)
+    engine = app.extensions["secgov_engine"]
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def measure(n: int) -> int:
+        while session.exec(select(Scan)).all().__len__() < n:
+            services.import_xml(session, people["officer_a"], asset.id, raw, xmlparse.parse(raw))
+        session.commit()
+        rows, total = services.list_scans(session, people["officer_a"], ScanQuery(page_size=200))
+        assert total == n
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            read = services.read_many(session, rows)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(read) == n and all(len(r.sha256) == 64 for r in read)
+        return len(statements)
+
+    assert measure(2) == measure(12) == 1  # the digests; no scan waits or runs

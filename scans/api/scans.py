@@ -54,7 +54,7 @@ def scans_list(query: ScanQuery):
     """Scans of the assets in the caller's scope, newest first; filtered and paged on the server."""
     db = get_session()
     rows, total = services.list_scans(db, actor(), query)
-    return page([services.read(db, scan, code) for scan, code in rows], total, query)
+    return page(services.read_many(db, rows), total, query)
 
 
 @bp.post("/scans")
