@@ -3,7 +3,7 @@ authorizations, fragile assets and their maintenance windows, network zones and 
 the stored results, and the findings drawn from them. Its contributions to the app are declared
 here."""
 
-from scans import audit_terms, codes, findings, jobs, models, services
+from scans import api, audit_terms, codes, findings, jobs, models, services
 from secgov.registry import Domain
 
 DOMAIN = Domain(
@@ -11,6 +11,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     jobs=jobs.JOBS,
+    api_blueprints=api.blueprints,
 )
 
 __all__ = ["DOMAIN", "findings", "models", "services"]

@@ -1,13 +1,19 @@
-"""The scans domain's background work: "scan.run" runs one scan (`scans.runner`). Its runs go
-to the queue of the asset's network zone (`rule.queue_of`); they are asked for by the services
-(a person, the command line or a scan schedule), never started by hand from the jobs page."""
+"""The scans domain's background work: "scan.run" runs one scan, and "scan.scheduled" asks for the
+scans of one planned time of a scan schedule (`scans.schedules`).
+
+A scan's run goes to the queue of its asset's network zone (`rule.queue_of`): the local zone's
+is the default queue, where a central worker runs it (`scans.runner`); another zone's is
+`scan.<zone>`, where that zone's agent, without database credentials, runs nmap on a task built
+centrally and replies with the XML (`scans.zones` centrally, `scans.agent` on the agent). Scans
+are asked for by the services (a person, the command line or a scan schedule), never started by
+hand from the jobs page; scan schedules are made on their own page and API."""
 
 from __future__ import annotations
 
-from scans import runner
+from scans import agent, runner, schedules, zones
 from scans.codes import SCAN_ERRORS
 from secgov.codes import N_
-from secgov.runs import JobKind
+from secgov.runs import JobKind, Remote
 
 # The longest profile's limit and a margin: the run's deadline, beyond which the reaper fails it.
 SCAN = JobKind(
@@ -18,6 +24,28 @@ SCAN = JobKind(
     max_seconds=3 * 3600 + 2 * runner.MARGIN_SECONDS,
     retries=0,
     reasons=SCAN_ERRORS,
+    remote=Remote(hand_off=zones.hand_off, work=agent.work, on_reply=zones.on_reply, describe=agent.describe),
 )
 
-JOBS = (SCAN,)
+SCHEDULED = JobKind(
+    code=schedules.KIND,
+    label=N_("Scheduled scans"),
+    run=schedules.run_scheduled,
+    params=schedules.ScheduledParams,
+    max_seconds=600,
+    schedulable=True,
+    owned_schedules=True,
+    retries=1,
+    result_labels={
+        "scan_schedule_id": N_("Scan schedule"),
+        "planned_at": N_("Planned for"),
+        "assets": N_("Assets"),
+        "queued": N_("Scans queued"),
+        "waiting": N_("Scans waiting for an agent"),
+        "exists": N_("Scans asked for already"),
+        "refused": N_("Assets refused"),
+        "outcomes": N_("Per asset"),
+    },
+)
+
+JOBS = (SCAN, SCHEDULED)

@@ -263,7 +263,7 @@ def schedules_update(schedule_id: int):
 def schedules_delete(schedule_id: int):
     schedules.get(get_session(), schedule_id)
     return act(
-        lambda: schedules.delete(get_session(), actor(), schedule_id),
+        lambda: schedules.delete(get_session(), actor(), schedule_id, kinds()),
         done=lambda _row: Done(url_for("jobs.schedules_page"), _("Schedule deleted.")),
         again=lambda errs: _schedules_page(errs),
     )
