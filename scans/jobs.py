@@ -25,6 +25,17 @@ SCAN = JobKind(
     retries=0,
     reasons=SCAN_ERRORS,
     remote=Remote(hand_off=zones.hand_off, work=agent.work, on_reply=zones.on_reply, describe=agent.describe),
+    on_failure="scan.settle",
+)
+
+# After a scan's run failed: its scan, if still live, fails with the run's reason (an agent lost).
+SETTLE = JobKind(
+    code="scan.settle",
+    label=N_("Scan ended after its run failed"),
+    run=zones.settle,
+    params=zones.SettleParams,
+    max_seconds=60,
+    result_labels={"run_id": N_("Failed run"), "scan_id": N_("Scan"), "settled": N_("Scans ended")},
 )
 
 SCHEDULED = JobKind(
@@ -48,4 +59,4 @@ SCHEDULED = JobKind(
     },
 )
 
-JOBS = (SCAN, SCHEDULED)
+JOBS = (SCAN, SCHEDULED, SETTLE)

@@ -31,12 +31,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from assets.models import Asset
 from scans import ingest, nmap, profiles, runner, xmlparse
 from scans.codes import SCAN_ERRORS
 from scans.models import Scan, ScanAgent
+from scans.rule import LOCAL_ZONE
 from secgov import audit, runs
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
@@ -228,3 +229,31 @@ def failed(platform: Any, reply: Reply, reason: str, detail: str) -> None:
             runner.fail_scan(session, scan, reason, detail)
     if alerts:
         platform.dispatch(alerts)
+
+
+# --- a scan whose run was given up ------------------------------------------------------------------
+
+
+class SettleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: int = Field(ge=1)
+
+
+def settle(ctx: runs.JobContext) -> dict[str, Any]:
+    """After a scan's run failed (its kind's `on_failure`): a scan still live is failed with the
+    run's reason, so that a scan whose agent (or worker) was lost, or that overstayed its time, does
+    not show as running for ever. Scans the runner or a reply has ended already are left alone."""
+    with write_session(ctx.engine) as session:
+        run = session.get(Run, ctx.params.run_id)
+        scan = session.exec(select(Scan).where(Scan.run_id == ctx.params.run_id)).first() if run else None
+        if scan is None or scan.status not in ("queued", "waiting", "running"):
+            return {"run_id": ctx.params.run_id, "settled": 0}
+        if run.reason in SCAN_ERRORS:
+            reason = run.reason
+        elif run.reason == "worker_lost" and scan.zone != LOCAL_ZONE:
+            reason = "agent_lost"
+        else:
+            reason = "nmap_failed"
+        runner.fail_scan(session, scan, reason, f"run {run.id}: {run.reason} {run.detail}".strip()[:1000])
+    return {"run_id": ctx.params.run_id, "scan_id": scan.id, "settled": 1}

@@ -46,14 +46,20 @@ def test_scan_schedules_are_made_and_read_in_scope(client, app, people, make_ass
     assert (row["asset"], row["department"], row["cron"], row["enabled"]) == ("A-1", "a", "0 2 * * 6", True)
     with Session(engine_of(app)) as session:
         core = session.get(Schedule, row["schedule_id"])
-        assert (core.kind, json.loads(core.params), core.cron) == ("scan.scheduled", {"scan_schedule_id": row["id"]}, "0 2 * * 6")
+        assert (core.kind, json.loads(core.params), core.cron) == (
+            "scan.scheduled",
+            {"scan_schedule_id": row["id"]},
+            "0 2 * * 6",
+        )
 
     # In scope: the officer of a and the city's admin; not the officer of b.
     assert client.get(f"/api/v1/scan-schedules/{row['id']}", headers=people["admin"]).status_code == 200
     assert client.get(f"/api/v1/scan-schedules/{row['id']}", headers=people["officer_b"]).status_code == 404
     assert client.get("/api/v1/scan-schedules", headers=people["officer_b"]).json["total"] == 0
     assert client.get("/api/v1/scan-schedules", headers=people["officer_a"]).json["total"] == 1
-    assert client.post("/api/v1/scan-schedules", json=body(asset_id=asset.id), headers=people["leader"]).status_code == 403
+    assert (
+        client.post("/api/v1/scan-schedules", json=body(asset_id=asset.id), headers=people["leader"]).status_code == 403
+    )
     changed = client.put(
         f"/api/v1/scan-schedules/{row['id']}",
         json=body(asset_id=asset.id, cron="", interval_seconds=7200, version=row["version"]),
@@ -170,7 +176,9 @@ def test_a_planned_time_asks_for_one_scan_per_asset_once(client, app, people, ma
         # The same planned time once more (a run asked for again by hand): no second scan.
         with write_session(engine_of(app)) as session:
             kind = app.extensions["secgov_registry"].jobs["scan.scheduled"]
-            again = runs.enqueue(session, Actor.system("job"), kind, {"scan_schedule_id": schedule_id}, planned_at=planned)
+            again = runs.enqueue(
+                session, Actor.system("job"), kind, {"scan_schedule_id": schedule_id}, planned_at=planned
+            )
             again_id = again.id
         platform_of(app).dispatch([again_id])
     with Session(engine_of(app)) as session:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from sqlmodel import Session, select
 from scans import jobs, services
 from scans.models import Scan, ScanAgent, ScanObservation
 from scans.schemas import ScanRequest
-from secgov import tasks
+from secgov import runs, tasks
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.models import AuditEntry, Run
@@ -214,3 +215,65 @@ def test_a_worker_without_a_zone_never_takes_a_zones_scan(app, city, make_asset,
     assert scan_row(app, scan_id).status == "waiting"
     with Session(app.extensions["secgov_engine"]) as session:
         assert session.get(Run, scan_row(app, scan_id).run_id).status == "queued"
+
+
+def test_the_run_table_stays_the_truth_for_a_zones_runs(app, city, make_asset):
+    """Replies drive the run: a heartbeat makes the zone live (its waiting scan queued), "started"
+    claims the run for the agent, the reaper leaves it alone while heartbeats name it and gives it
+    up when they stop (the scan then fails: its agent was lost), and a late "done" changes nothing."""
+    platform = tasks.platform_of(app)
+    engine = app.extensions["secgov_engine"]
+    kinds = app.extensions["secgov_registry"].jobs
+    asset = make_asset("DMZ-3", "a", network_targets=["127.0.0.21"])
+    set_zone(app, asset.id, "dmz")
+    authorize(app, ["127.0.0.21"], "dmz")
+    scan_id = ask_for_scan(app, platform, asset.id, "discovery")
+    run_id = scan_row(app, scan_id).run_id
+    assert scan_row(app, scan_id).status == "waiting"
+    reply = {"kind": "scan.run", "zone": "dmz", "agent": "agent-x", "run_id": run_id, "attempt": 1, "scan_id": scan_id}
+
+    platform.receive({**reply, "type": "heartbeat", "runs": [], "nmap_version": "7.93"})
+    assert scan_row(app, scan_id).status == "queued"
+    platform.receive({**reply, "type": "started"})
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+    assert (run.status, run.worker) == ("running", "agent-x@dmz")
+    assert (scan_row(app, scan_id).status, scan_row(app, scan_id).agent) == ("running", "agent-x")
+
+    soon = run.heartbeat_at + timedelta(seconds=30)
+    reaped = runs.reap(engine, kinds, now=soon, stale_seconds=60, unclaimed_seconds=1)
+    assert run_id not in reaped.rehanded + reaped.failed + reaped.requeued
+    platform.receive({**reply, "type": "heartbeat", "runs": [[run_id, 1]]})
+    with Session(engine) as session:
+        beaten = session.get(Run, run_id).heartbeat_at
+    assert beaten > run.heartbeat_at
+
+    reaped = runs.reap(engine, kinds, now=beaten + timedelta(seconds=120), stale_seconds=60)
+    assert reaped.failed == [run_id]
+    platform.dispatch(reaped.to_dispatch)
+    lost = scan_row(app, scan_id)
+    assert (lost.status, lost.error) == ("failed", "agent_lost")
+
+    xml = (Path(__file__).parent / "data" / "nmap" / "http_open.xml").read_bytes()
+    platform.receive({**reply, "type": "done", "xml": xml, "elapsed": 1.0})
+    assert (scan_row(app, scan_id).status, scan_row(app, scan_id).open_ports) == ("failed", None)
+    with Session(engine) as session:
+        assert (session.get(Run, run_id).status, session.get(Run, run_id).reason) == ("failed", "worker_lost")
+        assert session.exec(select(ScanObservation).where(ScanObservation.scan_id == scan_id)).first() is None
+
+
+def test_replies_that_match_no_attempt_or_are_malformed_are_dropped(app, city, make_asset):
+    platform = tasks.platform_of(app)
+    asset = make_asset("DMZ-4", "a", network_targets=["127.0.0.21"])
+    set_zone(app, asset.id, "dmz")
+    authorize(app, ["127.0.0.21"], "dmz")
+    scan_id = ask_for_scan(app, platform, asset.id, "discovery")
+    run_id = scan_row(app, scan_id).run_id
+    reply = {"kind": "scan.run", "zone": "dmz", "agent": "agent-x", "run_id": run_id, "scan_id": scan_id}
+    platform.receive({**reply, "type": "started", "attempt": 2})  # not the run's attempt
+    platform.receive({**reply, "type": "started", "attempt": 1, "scan_id": scan_id + 1000})
+    platform.receive({**reply, "type": "explode", "attempt": 1})
+    platform.receive({"kind": "nothing.known", "type": "started"})
+    with Session(app.extensions["secgov_engine"]) as session:
+        assert session.get(Run, run_id).status == "queued"
+    assert scan_row(app, scan_id).status in ("queued", "waiting")
