@@ -188,7 +188,7 @@ def detail(run_id: int):
 
 def _schedules_page(errors: dict[str, str] | None = None, form: dict[str, str] | None = None, editing: int = 0):
     rows = schedules.list_all(get_session())
-    schedulable = [kind for kind in kinds().values() if kind.schedulable]
+    schedulable = [kind for kind in kinds().values() if kind.schedulable and not kind.owned_schedules]
     return render_template(
         "jobs/schedules.html",
         rows=rows,
