@@ -90,6 +90,7 @@ class Agents:
 def drain(platform, until, timeout: float, what: str, agents: Agents):
     """Be a central worker of the default queue (take the agents' replies) until `until()` is true."""
     huey = platform.queue()
+    huey.storage.blocking = False  # PostgresHuey would wait for a notification: this loop polls
     deadline = time.monotonic() + timeout
     while True:
         task = huey.dequeue()
