@@ -55,12 +55,16 @@ TERMS = AuditTerms(
         "scan_authorization.denied": N_("Decision on a scan authorization refused"),
         "scan_finding.triaged": N_("Scan finding triaged"),
         "demo.scans_loaded": N_("Demo scans and findings loaded"),
+        "scan_schedule.created": N_("Scan schedule created"),
+        "scan_schedule.updated": N_("Scan schedule changed"),
+        "scan_schedule.deleted": N_("Scan schedule deleted"),
     },
     groups={
         "scan": N_("Scans"),
         "scan_policy": N_("Scans"),
         "scan_authorization": N_("Scan authorizations"),
         "scan_finding": N_("Scan findings"),
+        "scan_schedule": N_("Scan schedules"),
     },
     objects={
         "scan": ObjectKind(N_("Scan"), "scans.detail", "scan_id", _by_asset(Scan)),
@@ -68,6 +72,7 @@ TERMS = AuditTerms(
         "scan_authorization": ObjectKind(
             N_("Scan authorization"), "scans.authorization", "authorization_id", _authorizations
         ),
+        "scan_schedule": ObjectKind(N_("Scan schedule")),
     },
     fields={
         "profile": FieldTerm(N_("Profile"), codes="scan_profile"),
@@ -97,5 +102,7 @@ TERMS = AuditTerms(
         "max_rate": FieldTerm(N_("Packets per second at most")),
         "risk": FieldTerm(N_("Risk")),
         "triage": FieldTerm(N_("Triage")),
+        "agent": FieldTerm(N_("Agent")),
+        "selection": FieldTerm(N_("Selection of assets")),
     },
 )

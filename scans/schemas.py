@@ -23,6 +23,7 @@ from scans.codes import (
     SCAN_SOURCE,
     SCAN_STATUS,
 )
+from secgov.codes import SECTOR
 from secgov.directory import Input, Version
 from secgov.errors import BadValue
 from secgov.localtime import Instant
@@ -289,3 +290,63 @@ class FindingPromotion(Input):
 
 class ImportRequest(Input):
     asset_id: RowId
+
+
+# --- scan schedules ------------------------------------------------------------------------------
+
+
+class Selection(Input):
+    """A group of assets: those of a department's subtree (its code; none: the schedule's own
+    department), narrowed by sector, MLPS level and CII flag. Only assets with network targets
+    are scanned."""
+
+    department: DepartmentCode | None = None
+    sector: SECTOR.literal | None = None
+    mlps_level: Annotated[int, Field(ge=1, le=5)] | None = None
+    is_cii: bool | None = None
+
+
+class ScanScheduleCreate(Input):
+    """Scans on a schedule: one asset (`asset_id`) or a group (`selection`), a profile, and a cron
+    expression (five fields, the city's time zone) or an interval in seconds."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    asset_id: RowId | None = None
+    selection: Selection | None = None
+    profile: Profile = "standard"
+    cron: str = Field(default="", max_length=100, description="Five fields, the city's time zone: '0 2 * * 6'.")
+    interval_seconds: int | None = Field(default=None, ge=1, le=366 * 86400)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ScanScheduleCreate:
+        if (self.asset_id is None) == (self.selection is None):
+            raise BadValue(_("Give either an asset or a selection of assets, not both and not neither."))
+        return self
+
+
+class ScanScheduleUpdate(ScanScheduleCreate):
+    version: Version
+
+
+class ScanScheduleRead(BaseModel):
+    id: int
+    name: str
+    department_id: int
+    department: str
+    asset_id: int | None
+    asset: str = ""
+    selection: dict[str, Any] | None
+    profile: str
+    cron: str
+    interval_seconds: int | None
+    enabled: bool
+    schedule_id: int | None
+    last_planned_at: Instant | None = None
+    created_by: str
+    created_at: Instant
+    version: int
+
+
+class ScanScheduleQuery(Query):
+    asset_id: RowId | None = None

@@ -4,7 +4,8 @@ single machine.
     python -m secgov serve            web + the scheduler + one worker (child processes)
     python -m secgov serve --no-scheduler --no-worker     web only
     python -m secgov scheduler        the one scheduler (exit 3 while another holds the lock)
-    python -m secgov worker [--zone Z] a worker of the default queue (or of zone Z's scans)
+    python -m secgov worker           a worker of the default queue (the local zone's scans too)
+    python -m secgov worker --zone Z  network zone Z's agent, without the database (secgov.agent)
 
 The scheduler and the workers are processes of their own, never a web worker nor the reloader:
 gunicorn's workers import the app, not this module.

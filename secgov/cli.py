@@ -17,9 +17,10 @@ from sqlmodel import select
 
 from secgov import audit as audit_log
 from secgov import auth, datakeys, domains, exchange, runs, snapshots
+from secgov.agent import Agent, agent_config
 from secgov.app import create_app
 from secgov.authz import Actor
-from secgov.background import Supervisor, child_commands, run_scheduler, run_worker
+from secgov.background import Supervisor, child_commands, queue_of_zone, run_scheduler, run_worker
 from secgov.checkpoints import CheckpointFailed, CheckpointFiles, verify_checkpoints, write_checkpoint
 from secgov.codes import ROLES
 from secgov.commands import acting, app_of, config_of, fail, transaction
@@ -37,7 +38,7 @@ from secgov.reports.kinds import ReportKind
 from secgov.reports.render import RenderFailed
 from secgov.server import configure_logging
 from secgov.server import run as run_server
-from secgov.tasks import hand_over, platform_of
+from secgov.tasks import DEFAULT_QUEUE, hand_over, platform_of
 
 
 class _Run:
@@ -463,13 +464,26 @@ def scheduler(ctx) -> None:
 
 
 @main.command("worker")
-@click.option("--zone", default=None, metavar="NAME", help="Run only this network zone's scans.")
+@click.option(
+    "--zone",
+    default=None,
+    metavar="NAME",
+    help="Be the agent of this network zone: run only its scans, without database credentials.",
+)
+@click.option("--name", default="", help="The agent's name (default: the host name).")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 32))
 @click.pass_context
-def worker(ctx, zone, threads) -> None:
-    """Run a background worker (on any host that reaches the database and the queue)."""
+def worker(ctx, zone, name, threads) -> None:
+    """Run a background worker (on any host that reaches the database and the queue), or with
+    --zone the agent of a network zone (it reaches only the queue: no database credentials)."""
     configure_logging()
-    sys.exit(run_worker(app_of(ctx), zone, threads))
+    if queue_of_zone(zone) == DEFAULT_QUEUE:
+        sys.exit(run_worker(app_of(ctx), zone, threads))
+    try:
+        agent = Agent(agent_config(), domains.registry().jobs, zone, name)
+    except ValueError as exc:
+        fail(str(exc))
+    sys.exit(agent.run(threads))
 
 
 # --- registers: import and export -------------------------------------------------------------

@@ -193,6 +193,8 @@ def from_environment() -> dict:
         # every task: the same on every host (unset: instance/tasks_key, made once).
         "SECGOV_TASKS_KEY": os.environ.get("SECGOV_TASKS_KEY") or None,
         "SECGOV_TASKS_PATH": os.environ.get("SECGOV_TASKS_PATH") or None,  # SqliteHuey's file
+        # PostgresHuey's database when not the application's (the zones' agents reach only this).
+        "SECGOV_TASKS_DATABASE_URL": os.environ.get("SECGOV_TASKS_DATABASE_URL") or None,
         "SECGOV_TASKS_IMMEDIATE": _bool("SECGOV_TASKS_IMMEDIATE", False),  # tests: run at once
         "SECGOV_SCHEDULE_MIN_SECONDS": _int("SECGOV_SCHEDULE_MIN_SECONDS", 60),
         "SECGOV_SCHEDULER_LEASE_SECONDS": _int("SECGOV_SCHEDULER_LEASE_SECONDS", 30),

@@ -120,6 +120,29 @@ class JobKind:
     result_template: str | None = None
     # What the fields of its result are called (N_ messages), for the run's page.
     result_labels: Mapping[str, str] = field(default_factory=dict)
+    # Its schedules belong to a domain's object (a scan schedule): only that domain's service makes,
+    # changes and deletes them (`secgov.schedules.save_owned`), never the schedules page or API.
+    owned_schedules: bool = False
+    # How its runs on a queue other than its own are done by an agent without the database.
+    remote: Remote | None = None
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A kind whose runs, on a queue other than the kind's own (a network zone's), are done by an
+    agent that holds no database credentials (`secgov.agent`).
+
+    Central side: `hand_off(engine, config, run)` builds the signed task's payload when the run
+    is handed to the queue (None: the run was ended instead), and `on_reply(platform, payload)`
+    takes the agent's replies, which reach the central workers through the default queue.
+    Agent side: `work(payload, reply)` does the task and answers with `reply(mapping)`;
+    `describe()` adds to the agent's heartbeat (its tools' versions). The run table stays the
+    truth: the central side claims, beats, finishes and fails the run as the replies arrive."""
+
+    hand_off: Callable[[Engine, Mapping[str, Any], Run], Mapping[str, Any] | None]
+    work: Callable[[Mapping[str, Any], Callable[[Mapping[str, Any]], None]], None]
+    on_reply: Callable[[Any, Mapping[str, Any]], None]
+    describe: Callable[[], Mapping[str, Any]] = lambda: {}
 
 
 @dataclass
@@ -298,14 +321,20 @@ def beat(engine: Engine, run_id: int, attempt: int) -> bool:
 def finish(engine: Engine, run_id: int, attempt: int, result: Mapping[str, Any] | None) -> bool:
     """End a run as succeeded with its result; False (nothing written) when it was given up."""
     with write_session(engine) as session:
-        done = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
-            .values(status="succeeded", finished_at=datetime.now(UTC), result=_json(dict(result or {})))
-        ).rowcount
-        if done:
-            _record(session, _ended(session, run_id), "run.succeeded")
-        return bool(done)
+        return finish_in(session, run_id, attempt, result)
+
+
+def finish_in(session: Session, run_id: int, attempt: int, result: Mapping[str, Any] | None) -> bool:
+    """`finish` in the caller's transaction, for work whose own writes must commit with the run's
+    end or not at all (a zone agent's results stored centrally)."""
+    done = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
+        .values(status="succeeded", finished_at=datetime.now(UTC), result=_json(dict(result or {})))
+    ).rowcount
+    if done:
+        _record(session, _ended(session, run_id), "run.succeeded")
+    return bool(done)
 
 
 def _record(session: Session, run: Run, action: str, **detail: Any) -> None:

@@ -5,7 +5,12 @@ weekday) or an interval of at least SECGOV_SCHEDULE_MIN_SECONDS; exactly one of 
 are city-wide: only root-department admins (and the system) create, change or delete them; the
 application's own (`system`) schedules come from the kinds' `default_schedule` at `db upgrade`
 and can be changed or paused but not deleted. The scheduler reads this table and reloads when it
-changes (`fingerprint`)."""
+changes (`fingerprint`).
+
+Schedules of a kind with `owned_schedules` (a scan schedule's) belong to a domain's object: the
+domain's service checks the actor's rights over that object (its department scope) and makes,
+changes and deletes the row with `save_owned` and `delete_owned`, audited like the others; the
+city-wide functions below refuse those kinds."""
 
 from __future__ import annotations
 
@@ -95,11 +100,19 @@ def _city_only(actor: Actor, action: str, object_id: Any = "") -> None:
         )
 
 
-def _kind(kinds: Mapping[str, JobKind], code: str) -> JobKind:
+def _kind(kinds: Mapping[str, JobKind], code: str, *, owned: bool = False) -> JobKind:
     kind = kinds.get(code)
     if kind is None or not kind.schedulable:
         raise Invalid(_("This kind of work cannot be scheduled."), field="kind")
+    if kind.owned_schedules != owned:
+        raise Invalid(_("Schedules of this kind of work are managed on their own page."), field="kind")
     return kind
+
+
+def _not_owned(schedule: Schedule, kinds: Mapping[str, JobKind]) -> None:
+    kind = kinds.get(schedule.kind)
+    if kind is not None and kind.owned_schedules:
+        raise Conflict(_("Schedules of this kind of work are managed on their own page."))
 
 
 def _snapshot(schedule: Schedule) -> dict[str, Any]:
@@ -162,6 +175,7 @@ def update(
 ) -> Schedule:
     schedule = get(session, schedule_id)
     _city_only(actor, "update", schedule_id)
+    _not_owned(schedule, kinds)
     check_version(schedule, data.version)
     if schedule.system and data.kind != schedule.kind:
         raise Invalid(_("The kind of work of the application's own schedules cannot be changed."), field="kind")
@@ -191,11 +205,12 @@ def update(
     return schedule
 
 
-def delete(session: Session, actor: Actor, schedule_id: int) -> None:
+def delete(session: Session, actor: Actor, schedule_id: int, kinds: Mapping[str, JobKind] | None = None) -> None:
     schedule = get(session, schedule_id)
     _city_only(actor, "delete", schedule_id)
     if schedule.system:
         raise Conflict(_("The application's own schedules cannot be deleted; pause them instead."))
+    _not_owned(schedule, kinds or {})
     audit.record(
         session, actor, "schedule.deleted", object_type="schedule", object_id=schedule.id, before=_snapshot(schedule)
     )
@@ -231,3 +246,63 @@ def sync_system(session: Session, kinds: Mapping[str, JobKind]) -> int:
         session.flush()
         audit.record(session, Actor.system("cli"), "schedule.created", object_type="schedule", system_schedules=made)
     return made
+
+
+# --- schedules owned by a domain's object ------------------------------------------------------------
+
+
+def save_owned(
+    session: Session,
+    actor: Actor,
+    schedule_id: int | None,
+    data: ScheduleIn,
+    kinds: Mapping[str, JobKind],
+    *,
+    timezone: str,
+    min_seconds: int,
+) -> Schedule:
+    """Make (schedule_id None) or change the schedule row a domain's object owns, for an actor the
+    domain's service has already allowed to change that object; the timing is checked
+    (`check_when`) and the change audited as any schedule's."""
+    kind = _kind(kinds, data.kind, owned=True)
+    params = check_params(kind, data.params)
+    check_when(data.cron, data.interval_seconds, timezone, min_seconds)
+    text = json.dumps(params.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+    if schedule_id is None:
+        schedule = Schedule(
+            kind=kind.code, name=data.name, cron=data.cron, interval_seconds=data.interval_seconds, params=text,
+            enabled=data.enabled, created_by=actor.username,
+        )  # fmt: skip
+        session.add(schedule)
+        session.flush()
+        audit.record(
+            session, actor, "schedule.created", object_type="schedule", object_id=schedule.id, after=_snapshot(schedule)
+        )
+        return schedule
+    schedule = get(session, schedule_id)
+    if schedule.kind != kind.code:
+        raise Invalid(_("The kind of work of this schedule cannot be changed."), field="kind")
+    before = _snapshot(schedule)
+    schedule.name, schedule.cron, schedule.interval_seconds = data.name, data.cron, data.interval_seconds
+    schedule.params, schedule.enabled = text, data.enabled
+    after = _snapshot(schedule)
+    changed = [key for key in after if after[key] != before[key]]
+    if changed:
+        schedule.version += 1
+        schedule.updated_at = datetime.now(UTC)
+        audit.record(
+            session, actor, "schedule.updated", object_type="schedule", object_id=schedule.id,
+            before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
+        )  # fmt: skip
+    return schedule
+
+
+def delete_owned(session: Session, actor: Actor, schedule_id: int) -> None:
+    """Delete the schedule row a domain's object owns (with that object, by its service), audited."""
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        return
+    audit.record(
+        session, actor, "schedule.deleted", object_type="schedule", object_id=schedule.id, before=_snapshot(schedule)
+    )
+    session.delete(schedule)

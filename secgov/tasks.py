@@ -7,6 +7,13 @@ database), so that whoever can write to the queue cannot make a worker unpickle 
 a worker refuses an unsigned or altered task. A task carries only a run's id; what to do and for
 whom is read from the run table.
 
+Two more tasks serve the network zones' agents (`secgov.agent`), which hold no database
+credentials: a run of a kind with a `Remote` on a queue other than its kind's own is handed over
+as "remote" (the payload its kind's `hand_off` builds centrally, signed like every task), and the
+agent answers with "reply" tasks on the default queue, which a central worker passes to the
+kind's `on_reply`. A PostgreSQL queue may live in a database of its own
+(SECGOV_TASKS_DATABASE_URL), so that an agent needs no credentials of the application's.
+
 Consumers run with periodic tasks off: the scheduler (`secgov.scheduler`) is the only clock.
 `SECGOV_TASKS_IMMEDIATE` (the tests) runs each task at once in the process that hands it over.
 """
@@ -16,7 +23,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,20 +35,22 @@ from huey.serializer import SignedSerializer
 from redis import ConnectionPool
 from sqlalchemy import event, update
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from secgov import runs
 from secgov.config import INSTANCE, instance_file
 from secgov.db import new_session, write_session
 from secgov.errors import Invalid
 from secgov.models import Run
-from secgov.runs import DeadlineExceeded, GivenUp, JobContext, JobFailed, JobKind
+from secgov.runs import DeadlineExceeded, GivenUp, JobContext, JobFailed, JobKind, Remote
 
 log = logging.getLogger("secgov.tasks")
 
 DEFAULT_QUEUE = "default"
 SCHEDULER_QUEUE = "scheduler"  # run by the scheduler process itself, never handed to Huey
 TASK_NAME = "secgov.run"
+REMOTE_TASK = "secgov.remote"  # central -> a zone's agent: what to do, built centrally
+REPLY_TASK = "secgov.reply"  # a zone's agent -> the central workers, on the default queue
 _SALT = "secgov-tasks"
 
 
@@ -60,9 +69,41 @@ def backend(config: Mapping[str, Any]) -> str:
         return "immediate"
     if config.get("REDIS_URL"):
         return "redis"
-    if str(config.get("DATABASE_URL") or "").startswith("postgresql"):
+    if str(config.get("SECGOV_TASKS_DATABASE_URL") or config.get("DATABASE_URL") or "").startswith("postgresql"):
         return "postgres"
     return "sqlite"
+
+
+def make_huey(config: Mapping[str, Any], name: str) -> Huey:
+    """The Huey of queue `name` for this deployment's backend, with the signing serializer and no
+    task registered (the central platform and the zones' agents register theirs)."""
+    serializer = SignedSerializer(secret=task_key(config), salt=_SALT)
+    options: dict[str, Any] = {"name": name, "results": False, "serializer": serializer, "utc": True}
+    kind = backend(config)
+    if kind == "immediate":
+        return Huey(immediate=True, **options)
+    if kind == "redis":
+        # Huey takes a URL or a pool, not a URL with connection options: the pool carries them.
+        pool = ConnectionPool.from_url(config["REDIS_URL"], socket_connect_timeout=3, socket_timeout=10)
+        return RedisHuey(connection_pool=pool, **options)
+    if kind == "postgres":
+        url = make_url(config.get("SECGOV_TASKS_DATABASE_URL") or config["DATABASE_URL"]).set(drivername="postgresql")
+        return PostgresHuey(dsn=url.render_as_string(hide_password=False), connect_timeout=5, **options)
+    path = Path(config.get("SECGOV_TASKS_PATH") or INSTANCE / "tasks.sqlite3")
+    return SqliteHuey(filename=str(path), **options)
+
+
+def register_task(huey: Huey, name: str, function: Callable[..., Any]) -> Any:
+    """Register `function` as the task `name` of a queue, under the same key in every process:
+    Huey keys a task by its function's module and the name, and the agents' functions live in
+    other modules than the platform's."""
+
+    def task(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    task.__module__ = __name__
+    task.__doc__ = function.__doc__
+    return huey.task(name=name)(task)
 
 
 class Platform:
@@ -76,6 +117,7 @@ class Platform:
         self.backend = backend(app.config)
         self._queues: dict[str, Huey] = {}
         self._tasks: dict[str, Any] = {}
+        self._remote: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @property
@@ -92,22 +134,10 @@ class Platform:
             return self._queues[name]
 
     def _make(self, name: str) -> Huey:
-        serializer = SignedSerializer(secret=task_key(self.config), salt=_SALT)
-        options: dict[str, Any] = {"name": name, "results": False, "serializer": serializer, "utc": True}
-        if self.backend == "immediate":
-            huey: Huey = Huey(immediate=True, **options)
-        elif self.backend == "redis":
-            # Huey takes a URL or a pool, not a URL with connection options: the pool carries them.
-            pool = ConnectionPool.from_url(self.config["REDIS_URL"], socket_connect_timeout=3, socket_timeout=10)
-            huey = RedisHuey(connection_pool=pool, **options)
-        elif self.backend == "postgres":
-            url = make_url(self.config["DATABASE_URL"]).set(drivername="postgresql")
-            dsn = url.render_as_string(hide_password=False)
-            huey = PostgresHuey(dsn=dsn, connect_timeout=5, **options)
-        else:
-            path = Path(self.config.get("SECGOV_TASKS_PATH") or INSTANCE / "tasks.sqlite3")
-            huey = SqliteHuey(filename=str(path), **options)
-        self._tasks[name] = huey.task(name=TASK_NAME)(self.execute)
+        huey = make_huey(self.config, name)
+        self._tasks[name] = register_task(huey, TASK_NAME, self.execute)
+        self._remote[name] = register_task(huey, REMOTE_TASK, self._not_here)
+        register_task(huey, REPLY_TASK, self.receive)
         return huey
 
     def close(self) -> None:
@@ -117,6 +147,7 @@ class Platform:
                 huey.storage.close()
             self._queues.clear()
             self._tasks.clear()
+            self._remote.clear()
 
     def task(self, name: str = DEFAULT_QUEUE):
         """The run task of a queue (its Huey's TaskWrapper)."""
@@ -131,14 +162,19 @@ class Platform:
         own queue stay queued: the scheduler picks them up."""
         for run_id in run_ids:
             with new_session(self.engine, write=False) as session:
-                row = session.exec(select(Run.queue, Run.status).where(Run.id == run_id)).first()
-            if row is None or row[1] != "queued" or row[0] == SCHEDULER_QUEUE:
+                run = session.get(Run, run_id)
+            if run is None or run.status != "queued" or run.queue == SCHEDULER_QUEUE:
                 continue
+            kind = self.kinds.get(run.kind)
+            remote = kind.remote if kind is not None and run.queue != kind.queue else None
             try:
-                huey = self.queue(row[0])
-                huey.enqueue(self.task(row[0]).s(run_id))
+                huey = self.queue(run.queue)
+                if remote is None:
+                    huey.enqueue(self.task(run.queue).s(run_id))
+                elif not self._hand_off(huey, remote, run):
+                    continue
             except Exception as exc:  # noqa: BLE001 - any failure of the queue's server
-                log.error("run %s could not be handed to queue %s: %s", run_id, row[0], exc)
+                log.error("run %s could not be handed to queue %s: %s", run_id, run.queue, exc)
                 alerts = runs.fail(
                     self.engine,
                     run_id,
@@ -153,6 +189,39 @@ class Platform:
             with write_session(self.engine) as session:
                 session.execute(
                     update(Run).where(Run.id == run_id, Run.handed_at.is_(None)).values(handed_at=datetime.now(UTC))
+                )
+
+    def _hand_off(self, huey: Huey, remote: Remote, run: Run) -> bool:
+        """Hand a run to a zone's agent: the payload its kind builds here (False: the kind ended
+        the run instead). Tests run tasks at once and have no agent: the run stays queued."""
+        with self.app.app_context():
+            payload = remote.hand_off(self.engine, self.config, run)
+        if payload is None:
+            return False
+        if self.backend == "immediate":
+            log.info("run %s waits for an agent of queue %s (no agents in immediate mode)", run.id, run.queue)
+            return False
+        huey.enqueue(self._remote[run.queue].s(dict(payload)))
+        return True
+
+    def _not_here(self, payload: Mapping[str, Any]) -> None:
+        """A remote task reached a central worker: they never consume a zone's queue."""
+        log.error("a task for a zone's agent reached a central worker; dropped (run %s)", payload.get("run_id"))
+
+    def receive(self, payload: Mapping[str, Any]) -> None:
+        """A zone agent's reply (the task every central worker of the default queue runs): given to
+        its kind's `on_reply`; a reply nobody knows is logged and dropped."""
+        code = str(payload.get("kind", "")) if isinstance(payload, Mapping) else ""
+        kind = self.kinds.get(code)
+        if kind is None or kind.remote is None:
+            log.error("a reply of an unknown kind (%r) was dropped", code)
+            return
+        with self.app.app_context():
+            try:
+                kind.remote.on_reply(self, payload)
+            except Exception:  # noqa: BLE001 - a reply that fails must not stop the worker
+                log.exception(
+                    "the %s reply of %s for run %s failed", payload.get("type"), kind.code, payload.get("run_id")
                 )
 
     # --- doing a run ------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from assessments.models import Assessment, AssessmentFinding, Risk
+from assets.models import Asset
 from scans import ingest
-from scans.models import Scan, ScanAuthorization, ScanFinding
+from scans.models import Scan, ScanAuthorization, ScanFinding, ScanSchedule
 from secgov import audit, auth, runs, schedules
 from secgov.authz import AUTHENTICATED, PUBLIC, Actor, declaration
 from secgov.jobs import SYSTEM_CHECK
@@ -256,6 +257,7 @@ def world(app, session):
     objects.update(_jobs_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_scans_world(session, objects["asset"], {"in": a1.id, "out": b.id}))
+    objects.update(_scan_schedule_world(session, objects["asset"]))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -334,6 +336,19 @@ def _assessment_world(session: Session, assets: dict, author: str) -> dict:
         "finding_id": {"in": str(f_in), "out": str(f_out), "missing": "999999"},
         "risk": {"in": str(r_in), "out": str(r_out), "missing": "999999"},
     }
+
+
+def _scan_schedule_world(session: Session, assets: dict) -> dict:
+    """A scan schedule of the asset in scope and one of the asset out of it (plain rows)."""
+    made = {}
+    for where in ("in", "out"):
+        asset = session.get(Asset, int(assets[where]))
+        row = ScanSchedule(name="weekly", department_id=asset.department_id, asset_id=asset.id, created_by="test")
+        session.add(row)
+        session.flush()
+        made[where] = str(row.id)
+    session.commit()
+    return {"scan_schedule": {**made, "missing": "999999"}}
 
 
 def _jobs_world(session: Session, inside: User, outside: User) -> dict:
@@ -605,6 +620,7 @@ def test_anonymous(app, session, world, route: Route):
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
     "assessment", "assessment_submitted", "finding", "risk", "scan_authorization", "scan", "scan_finding",
+    "scan_schedule",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 

@@ -1,6 +1,6 @@
 """The scans domain's JSON API: scan authorizations, scans (asked for, imported, read), their
-findings, and the assets' scan policies."""
+findings, the assets' scan policies and scan schedules."""
 
-from scans.api import authorizations, findings, scans
+from scans.api import authorizations, findings, scans, schedules
 
-blueprints = (authorizations.bp, scans.bp, findings.bp)
+blueprints = (authorizations.bp, scans.bp, findings.bp, schedules.bp)

@@ -185,4 +185,4 @@ def schedules_update(schedule_id: int, body: ScheduleUpdate):
 @operation(status=204, tags=["jobs"])
 def schedules_delete(schedule_id: int):
     """Delete a schedule (root-department admins); the application's own can only be paused."""
-    schedules.delete(get_session(), actor(), schedule_id)
+    schedules.delete(get_session(), actor(), schedule_id, kinds())

@@ -188,7 +188,7 @@ def detail(run_id: int):
 
 def _schedules_page(errors: dict[str, str] | None = None, form: dict[str, str] | None = None, editing: int = 0):
     rows = schedules.list_all(get_session())
-    schedulable = [kind for kind in kinds().values() if kind.schedulable]
+    schedulable = [kind for kind in kinds().values() if kind.schedulable and not kind.owned_schedules]
     return render_template(
         "jobs/schedules.html",
         rows=rows,
@@ -263,7 +263,7 @@ def schedules_update(schedule_id: int):
 def schedules_delete(schedule_id: int):
     schedules.get(get_session(), schedule_id)
     return act(
-        lambda: schedules.delete(get_session(), actor(), schedule_id),
+        lambda: schedules.delete(get_session(), actor(), schedule_id, kinds()),
         done=lambda _row: Done(url_for("jobs.schedules_page"), _("Schedule deleted.")),
         again=lambda errs: _schedules_page(errs),
     )
