@@ -155,6 +155,15 @@ def title_of(finding: ScanFinding) -> str:
     return f"{label}: {where}" + (f" ({service})" if service else "")
 
 
+def evidence_of(finding: ScanFinding) -> str:
+    """What nmap saw, in nmap's own terms (stored with the risk, so in no reader's language)."""
+    detail = finding.detail or {}
+    seen = detail.get("after") or detail.get("before") or {}
+    words = [str(seen.get(key) or "") for key in ("service", "product", "version")] if isinstance(seen, dict) else []
+    where = finding.host if finding.port is None else f"{finding.host}:{finding.port}/{finding.protocol}"
+    return " ".join(["nmap", f"scan #{finding.scan_id}:", finding.kind, where, *[w for w in words if w]])
+
+
 def _draft(session: Session, finding_id: int, actor: Actor) -> risks.Draft:
     finding = session.get(ScanFinding, finding_id)
     if finding is None:
@@ -172,7 +181,7 @@ def _draft(session: Session, finding_id: int, actor: Actor) -> risks.Draft:
         likelihood=likelihood,
         impact=impact,
         area="system_protection",
-        vulnerability=_("Found by scan #%(id)d.", id=finding.scan_id),
+        vulnerability=evidence_of(finding),
     )
 
 

@@ -79,6 +79,8 @@ NOT_PAGES = {
     "registers.export_vendors": "a file download (CSV or XLSX), not a page",
     "registers.export_risks": "a file download (CSV or XLSX), not a page",
     "registers.export_assessments": "a file download (CSV or XLSX), not a page",
+    "registers.export_scan_findings": "a file download (CSV or XLSX), not a page",
+    "registers.export_scans": "a file download (CSV or XLSX), not a page",
     "reports.download": "a file download (the report's PDF), not a page",
     "reports.attachment": "a file download (a full register that goes with a report), not a page",
     "scans.xml": "a file download (a scan's raw nmap XML), not a page",
