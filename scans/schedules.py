@@ -36,7 +36,7 @@ from secgov.models import Department, Run, Schedule
 from secgov.runs import JobContext, JobKind
 
 KIND = "scan.scheduled"
-READERS = ("admin", "officer", "auditor")
+READERS = ("admin", "officer", "leader", "auditor")
 # A run's result lists at most this many assets one by one (the counts cover all of them).
 MAX_OUTCOMES = 500
 

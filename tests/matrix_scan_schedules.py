@@ -1,9 +1,9 @@
-"""Role x route rows of scan schedules: read by admins, officers and auditors in their scope,
+"""Role x route rows of scan schedules: read by admins, officers, leaders and auditors in their scope,
 made, changed and deleted by admins and officers in their scope."""
 
 from matrix import Route
 
-READERS = frozenset({"admin", "officer", "auditor"})
+READERS = frozenset({"admin", "officer", "leader", "auditor"})
 WRITERS = frozenset({"admin", "officer"})
 NEW = {"name": "nightly", "asset_id": "{asset[in]}", "profile": "discovery", "interval_seconds": 3600}
 
