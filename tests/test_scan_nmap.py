@@ -4,19 +4,18 @@ against HTTP servers started here on 127.0.0.x (never any other address)."""
 
 from __future__ import annotations
 
-import http.server
 import ipaddress
 import os
 import re
 import socket
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import defusedxml.ElementTree
 import pytest
+import scan_world
 
 from assets.targets import TargetError
 from scans import nmap as scan_nmap
@@ -671,25 +670,11 @@ def test_resolve():
 # Real nmap against servers started here, on 127.0.0.x only
 
 
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # connect scans open and reset connections: nothing to report
-
-
 @pytest.fixture
 def http_server():
     """An HTTP server on 127.0.0.42 and a free port."""
-    server = QuietServer(("127.0.0.42", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address
-    server.shutdown()
-    server.server_close()
+    with scan_world.http_server("127.0.0.42") as port:
+        yield ("127.0.0.42", port)
 
 
 def _name(port) -> str:

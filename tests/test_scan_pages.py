@@ -7,11 +7,10 @@ not found."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import scan_world
 from helpers import csrf_token, login
 from sqlmodel import Session, select
 
@@ -86,29 +85,12 @@ def stored_scan(app, asset, severity="medium", status="open", **finding) -> tupl
         return scan.id, row.id
 
 
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the handler's name
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"hello")
-
-    def log_message(self, *_args):
-        pass
-
-
 @pytest.fixture
 def servers():
     """An HTTP server on a free port of HOST (the asset's expected port) and one on 8888 (a port
     of the quick profile the asset does not expect)."""
-    started = []
-    for port in (0, 8888):
-        server = ThreadingHTTPServer((HOST, port), _Hello)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        started.append(server)
-    yield [s.server_address[1] for s in started]
-    for server in started:
-        server.shutdown()
-        server.server_close()
+    with scan_world.http_server(HOST) as expected, scan_world.http_server(HOST, 8888) as unexpected:
+        yield [expected, unexpected]
 
 
 @pytest.fixture

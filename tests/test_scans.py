@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from factories import config_of
-from scan_support import http_server
+from scan_world import http_server
 from sqlmodel import select
 
 from assessments import rule as assessment_rule

@@ -6,14 +6,13 @@ Network rule: nothing here scans anything but the loopback addresses of this hos
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import scan_world
 from audit_support import run_cli
 from sqlmodel import func, select
 
@@ -81,12 +80,8 @@ def api(client, api_token, world):
 @pytest.fixture
 def http_server():
     """An HTTP server on HOST (a loopback address), on a free port; yields the port."""
-    server = http.server.ThreadingHTTPServer((HOST, 0), http.server.SimpleHTTPRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with scan_world.http_server(HOST) as port:
+        yield port
 
 
 def _count(session, model, *where) -> int:
