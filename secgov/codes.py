@@ -113,6 +113,8 @@ SECTOR = CodeList.from_catalog("sector", catalog.sectors())
 MLPS_LEVEL = CodeList.from_catalog("mlps_level", catalog.domain()["mlps_levels"]["items"], key="level")
 AREA = CodeList.from_catalog("area", catalog.domain()["assessment_areas"]["items"])
 MLPS_FAMILY = CodeList.from_catalog("mlps_family", catalog.mlps()["families"])
+# Who reports an incident within which deadline (a department's kind of network operator).
+OPERATOR_KIND = CodeList.from_catalog("operator_kind", catalog.domain()["operator_kinds"]["items"])
 
 # Reasons the application itself writes into histories (an owner's term, a grade, a removal):
 # stored as these codes, shown in the reader's language. A reason a person typed is shown as typed.
@@ -123,7 +125,7 @@ REASON_MESSAGES = {
 REASON = CodeList.of("reason", REASON_MESSAGES)
 
 ROLES: tuple[str, ...] = ROLE.codes
-CORE = (ROLE, DEPARTMENT_KIND, SECTOR, MLPS_LEVEL, AREA, MLPS_FAMILY, REASON)
+CORE = (ROLE, DEPARTMENT_KIND, SECTOR, MLPS_LEVEL, AREA, MLPS_FAMILY, OPERATOR_KIND, REASON)
 
 
 def reason_label(reason: str | None) -> str:

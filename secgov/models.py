@@ -71,6 +71,11 @@ class Department(SQLModel, table=True):
     name: str = Field(max_length=200)
     name_en: str = Field(default="", max_length=200)
     kind: str = Field(max_length=10)
+    # Which kind of network operator it is (codes.OPERATOR_KIND): it sets the deadline for
+    # reporting an incident (a CII operator 1 h, a central or state organ 2 h, others 4 h).
+    operator_kind: str = Field(
+        default="other_operator", max_length=30, sa_column_kwargs={"server_default": "other_operator"}
+    )
     parent_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     path: str = Field(default="", max_length=500, index=True)
     version: int = Field(default=1)
