@@ -1,9 +1,18 @@
-"""The drills domain: incident-response drills and their records (built by its issue). Its
+"""The drills domain: incident-response drills planned, conducted and recorded (timelines,
+measured response times against the reporting deadlines, P/S/M/U ratings), their after-action
+reports and improvement plans (corrective actions, which escalate when overdue and may become
+risks), leaders' requests for drills, the required coverage, and personal calendar feeds. Its
 contributions to the app are declared here."""
 
-from drills import models, views
+from drills import actions, audit_terms, codes, models, services, settings, views
 from secgov.registry import Domain
 
-DOMAIN = Domain(name="drills", blueprints=(views.bp,))
+DOMAIN = Domain(
+    name="drills",
+    blueprints=(views.bp,),
+    codes=codes.ALL,
+    settings=settings.SETTINGS,
+    audit_terms=audit_terms.TERMS,
+)
 
-__all__ = ["DOMAIN", "models"]
+__all__ = ["DOMAIN", "actions", "models", "services"]
