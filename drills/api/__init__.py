@@ -1,0 +1,3 @@
+"""The drills domain's HTTP API (bearer tokens): its blueprints, registered by drills/__init__.py."""
+
+blueprints = ()
