@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 
 from assessments.models import Assessment, AssessmentFinding, Risk
 from assets.models import Asset
+from drills.models import CorrectiveAction, Drill, DrillAsset, DrillObjective, DrillRequest
 from scans import ingest
 from scans.models import Scan, ScanAuthorization, ScanFinding, ScanSchedule
 from secgov import audit, auth, runs, schedules
@@ -258,6 +259,7 @@ def world(app, session):
     objects.update(_reports_world(session, victim_in, session.get(User, victim_b_id)))
     objects.update(_scans_world(session, objects["asset"], {"in": a1.id, "out": b.id}))
     objects.update(_scan_schedule_world(session, objects["asset"]))
+    objects.update(_drills_world(session, objects["asset"], {"in": (a1.id, victim_in.id), "out": (b.id, victim_b_id)}))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -424,6 +426,45 @@ def _scans_world(session: Session, assets: dict, departments: dict) -> dict:
     return {
         kind: {"in": str(made["in"][i]), "out": str(made["out"][i]), "missing": "999999"}
         for i, kind in enumerate(("scan_authorization", "scan", "scan_finding"))
+    }
+
+
+def _drills_world(session: Session, assets: dict, sides: dict) -> dict:
+    """Per side (department, victim): a planned drill of the side's asset led by the victim, a
+    completed one (its after-action report waiting for a leader), a corrective action of the
+    completed drill owned by the victim (due in 30 days), and an open request for a drill."""
+    made = {}
+    now = datetime.now(UTC).replace(microsecond=0)
+    for where, (dept_id, victim_id) in sides.items():
+        common = dict(department_id=dept_id, exercise_type="tabletop", incident_grade="II", lead_id=victim_id,
+                      duration_minutes=60, created_by="drill_team.a", report_deadline_minutes=240)  # fmt: skip
+        planned = Drill(title="Planned", planned_start=now + timedelta(days=10), **common)
+        done = Drill(
+            title="Held", planned_start=now - timedelta(days=3), status="completed", started_at=now - timedelta(days=3),
+            ended_at=now - timedelta(days=3) + timedelta(hours=1), completed_at=now - timedelta(days=2), **common,
+        )  # fmt: skip
+        request = DrillRequest(department_id=dept_id, title="Please drill", due_by=(now + timedelta(days=40)).date(),
+                               requested_by="leader.a")  # fmt: skip
+        session.add_all([planned, done, request])
+        session.flush()
+        session.add_all(
+            [
+                DrillAsset(drill_id=planned.id, asset_id=int(assets[where])),
+                DrillAsset(drill_id=done.id, asset_id=int(assets[where])),
+                DrillObjective(drill_id=done.id, text="Detect"),
+            ]
+        )
+        action = CorrectiveAction(
+            drill_id=done.id, department_id=dept_id, title="Fix", owner_id=victim_id,
+            due_date=(now + timedelta(days=30)).date(), created_by="drill_team.a",
+        )  # fmt: skip
+        session.add(action)
+        session.flush()
+        made[where] = (planned.id, done.id, action.id, request.id)
+    session.commit()
+    return {
+        kind: {"in": str(made["in"][i]), "out": str(made["out"][i]), "missing": "999999"}
+        for i, kind in enumerate(("drill", "drill_completed", "corrective_action", "drill_request"))
     }
 
 

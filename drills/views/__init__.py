@@ -1,0 +1,5 @@
+"""Web pages of the drills domain: its blueprints, registered by drills/__init__.py."""
+
+from drills.views import pages
+
+blueprints = (pages.bp,)
