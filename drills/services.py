@@ -879,7 +879,7 @@ def read(session: Session, drill: Drill) -> DrillRead:
     )
 
 
-def refresh_deadlines(session: Session, department_ids: Sequence[int] | None = None) -> int:
+def refresh_deadlines(session: Session) -> int:
     """Recompute the reporting deadline of drills not yet completed (after a department's
     operator kind or an asset's CII flag changed); how many changed."""
     statement = select(Drill).where(Drill.status.in_(("planned", "in_progress")))
