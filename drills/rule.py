@@ -12,7 +12,8 @@ action is overdue.
 * **Measured times** are the minutes from the drill's actual start to the earliest timeline entry
   marking each milestone (detected, reported, contained, recovered), rounded down.
 * **Reporting** is on time when reported within the deadline, late when after it, missing when the
-  drill ended (completed) without a report, and not applicable when there is no deadline.
+  drill ended (completed) without a report, and not applicable when there is no deadline or the
+  drill was cancelled.
 * **Recurrence.** The next occurrence starts the given number of months after the planned start of
   the one before, at the same local time of day in the city's zone (the 31st becomes the month's
   last day).
@@ -74,8 +75,8 @@ def measured(started_at: datetime | None, entries: Iterable[tuple[datetime, str]
 
 def reporting(report_minutes: int | None, deadline: int | None, status: str) -> Reporting:
     """How reporting went against the deadline (see the module's text); `pending` while the drill
-    has not reported yet and is not completed."""
-    if deadline is None:
+    has not reported yet and is not completed; a cancelled drill has nothing to compare."""
+    if deadline is None or status == "cancelled":
         return "not_reportable"
     if report_minutes is None:
         return "missing" if status == "completed" else "pending"

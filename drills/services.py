@@ -733,14 +733,15 @@ def subtree(code: str):
 def _reporting_filter(statement, state: str):
     has_deadline = Drill.report_deadline_minutes.is_not(None)
     if state == "not_reportable":
-        return statement.where(Drill.report_deadline_minutes.is_(None))
+        return statement.where(or_(Drill.report_deadline_minutes.is_(None), Drill.status == "cancelled"))
+    statement = statement.where(Drill.status != "cancelled")
     if state == "on_time":
         return statement.where(has_deadline, Drill.report_minutes <= Drill.report_deadline_minutes)
     if state == "late":
         return statement.where(has_deadline, Drill.report_minutes > Drill.report_deadline_minutes)
     if state == "missing":
         return statement.where(has_deadline, Drill.report_minutes.is_(None), Drill.status == "completed")
-    return statement.where(has_deadline, Drill.report_minutes.is_(None), Drill.status != "completed")
+    return statement.where(has_deadline, Drill.report_minutes.is_(None), Drill.status.in_(("planned", "in_progress")))
 
 
 def list_drills(session: Session, actor: Actor, query: DrillQuery) -> tuple[list[DrillSummary], int]:
