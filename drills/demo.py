@@ -910,7 +910,7 @@ def _operator_kinds(session: Session, actor: Actor) -> int:
         session.add(dept)
         session.flush()
         audit.record(
-            session, actor, "department.updated", object_type="department", object_id=dept.id,
+            session, actor, "department.updated", object_type="department", object_id=dept.code,
             department_id=dept.id, before={"operator_kind": before}, after={"operator_kind": kind},
         )  # fmt: skip
     if changed:
