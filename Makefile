@@ -66,11 +66,13 @@ screenshots: setup
 # request (bench/results/latest.json); then the city's compliance report at 20,000 assets
 # beside bare WeasyPrint rendering the same HTML (bench/results/reports.json); then a scan job
 # beside bare nmap on loopback HTTP servers, and the ingestion of a 1,000-host nmap XML file
-# (bench/results/scans.json).
+# (bench/results/scans.json); then the drills' coverage, lists and dashboard tiles at 5,000 drills
+# and 20,000 corrective actions (bench/results/drills.json).
 bench: setup
 	$(BIN)/python bench/bench_assets.py $(BENCH_ARGS)
 	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)
 	$(BIN)/python bench/bench_scans.py $(BENCH_SCANS_ARGS)
+	$(BIN)/python bench/bench_drills.py $(BENCH_DRILLS_ARGS)
 
 bench-reports: setup
 	$(BIN)/python bench/bench_reports.py $(BENCH_REPORTS_ARGS)

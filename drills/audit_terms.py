@@ -64,6 +64,7 @@ TERMS = AuditTerms(
         "drill_request.declined": N_("Drill request declined"),
         "calendar_feed.created": N_("Calendar feed created"),
         "calendar_feed.revoked": N_("Calendar feed revoked"),
+        "demo.drills_loaded": N_("Demo drills loaded"),
     },
     groups={
         "drill": N_("Drills"),
@@ -109,5 +110,8 @@ TERMS = AuditTerms(
         "drill_request.title": FieldTerm(N_("Title")),
         "due_by": FieldTerm(N_("Wanted by")),
         "prefix": FieldTerm(N_("Token prefix")),
+        "operator_kind": FieldTerm(N_("Operator kind"), codes="operator_kind"),
+        "drills": FieldTerm(N_("Drills")),
+        "operator_kinds": FieldTerm(N_("Operator kinds set")),
     },
 )

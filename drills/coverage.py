@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import func, union_all
 from sqlmodel import Session, select
 
 from assets.models import Asset
@@ -50,48 +51,40 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
     ).all()
     holding = set(
         session.exec(
-            select(Asset.department_id).where(Asset.lifecycle == "operational", in_scope(Asset.department_id, actor))
+            select(Asset.department_id)
+            .where(Asset.lifecycle == "operational", in_scope(Asset.department_id, actor))
+            .distinct()
         ).all()
     )
     required_departments = sorted(
         (departments[i] for i in holding if path_in_scope(departments[i].path, actor)), key=lambda d: d.path
     )
-    # Every completed drill (the latest counts when it ended within the period) and every planned
-    # one (the next), with what it covers.
-    drills = session.exec(
-        select(Drill.id, Drill.status, Drill.ended_at, Drill.planned_start, Drill.department_id).where(
-            Drill.status.in_(("completed", "planned")), Drill.ended_at.is_not(None) | (Drill.status == "planned")
-        )
-    ).all()
-    ids = [row[0] for row in drills]
-    asset_links: dict[int, list[int]] = {}
-    department_links: dict[int, list[int]] = {}
-    if ids:
-        for drill_id, asset_id, dept_id in session.exec(
-            select(DrillAsset.drill_id, DrillAsset.asset_id, Asset.department_id)
-            .join(Asset, Asset.id == DrillAsset.asset_id)
-            .where(DrillAsset.drill_id.in_(ids))
-        ).all():
-            asset_links.setdefault(drill_id, []).append(asset_id)
-            department_links.setdefault(drill_id, []).append(dept_id)
-        for drill_id, dept_id in session.exec(
-            select(DrillDepartment.drill_id, DrillDepartment.department_id).where(DrillDepartment.drill_id.in_(ids))
-        ).all():
-            department_links.setdefault(drill_id, []).append(dept_id)
+    # For each CII asset and each department named (directly or through one of its systems): the
+    # latest completed drill (it counts when it ended within the period) and the earliest planned
+    # one, picked by the database; a department's count for the departments above it too.
+    asset_links = (
+        select(DrillAsset.asset_id.label("key"), DrillAsset.drill_id.label("drill_id"))
+        .join(Asset, Asset.id == DrillAsset.asset_id)
+        .where(Asset.is_cii)
+        .subquery()
+    )
+    department_links = union_all(
+        select(DrillDepartment.department_id.label("key"), DrillDepartment.drill_id.label("drill_id")),
+        select(Asset.department_id.label("key"), DrillAsset.drill_id.label("drill_id")).join(
+            Asset, Asset.id == DrillAsset.asset_id
+        ),
+    ).subquery()
     seen_assets: dict[int, _Seen] = {}
     seen_departments: dict[int, _Seen] = {}
-    for drill_id, status, ended_at, planned_start, _home in drills:
-        covered_departments = set()
-        for dept_id in department_links.get(drill_id, []):
-            # A drill of a department counts for the departments above it too.
-            covered_departments.update(int(p) for p in departments[dept_id].path.strip("/").split("/") if p)
-        for target, keys in ((seen_assets, asset_links.get(drill_id, [])), (seen_departments, covered_departments)):
-            for key in keys:
-                seen = target.setdefault(key, _Seen())
-                if status == "completed":
-                    seen.completed(local(ended_at, config.timezone).date(), drill_id)
-                else:
-                    seen.planned(planned_start, drill_id)
+    lines = {i: [int(p) for p in d.path.strip("/").split("/") if p] for i, d in departments.items()}
+    for links, target, upwards in ((asset_links, seen_assets, False), (department_links, seen_departments, True)):
+        for key, drill_id, ended_at in _first(session, links, "completed"):
+            day = local(ended_at, config.timezone).date()
+            for each in lines.get(key, [key]) if upwards else [key]:
+                target.setdefault(each, _Seen()).completed(day, drill_id)
+        for key, drill_id, start in _first(session, links, "planned"):
+            for each in lines.get(key, [key]) if upwards else [key]:
+                target.setdefault(each, _Seen()).planned(start, drill_id)
     gaps: list[CoverageGap] = []
     for asset in cii:
         seen = seen_assets.get(asset.id, _Seen())
@@ -103,6 +96,27 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
             gaps.append(_gap("department", dept.code, dept.name, dept.code, seen))
     required = len(cii) + len(required_departments)
     return CoverageRead(months=months, since=since, required=required, covered=required - len(gaps), gaps=gaps)
+
+
+def _first(session: Session, links, status: str) -> list[tuple[int, int, datetime]]:
+    """Per key of `links` (key, drill_id): the latest completed drill (key, its id, its end) or
+    the earliest planned one (key, its id, its planned start)."""
+    if status == "completed":
+        moment, where = Drill.ended_at, (Drill.status == "completed", Drill.ended_at.is_not(None))
+        order = (Drill.ended_at.desc(), Drill.id.desc())
+    else:
+        moment, where = Drill.planned_start, (Drill.status == "planned",)
+        order = (Drill.planned_start.asc(), Drill.id.asc())
+    ranked = (
+        select(
+            links.c.key, Drill.id.label("drill_id"), moment.label("at"),
+            func.row_number().over(partition_by=links.c.key, order_by=order).label("n"),
+        )
+        .join(Drill, Drill.id == links.c.drill_id)
+        .where(*where)
+        .subquery()
+    )  # fmt: skip
+    return list(session.execute(select(ranked.c.key, ranked.c.drill_id, ranked.c.at).where(ranked.c.n == 1)).all())
 
 
 def _gap(kind: str, code: str, name: str, department: str, seen: _Seen) -> CoverageGap:

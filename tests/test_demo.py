@@ -140,3 +140,97 @@ def _risk_owners(session, all_risks):
     from secgov import responsibility
 
     return responsibility.holders(session, "risk", [r.id for r in all_risks], "owner").values()
+
+
+def test_demo_drills_span_two_years_with_late_reports_overdue_actions_and_gaps(app, session):
+    """Two years of drills of every exercise type (recurring ones with their next occurrence
+    planned, late and missing reports, grade IV not reportable, one cancelled, one in progress),
+    corrective actions in every state (overdue ones escalated, one a risk), a scheduled and an
+    open request, operator kinds on the departments and a few coverage gaps; loading again adds
+    nothing."""
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from assessments.models import Risk
+    from drills import coverage, rule
+    from drills.codes import EXERCISE_TYPE
+    from drills.models import CorrectiveAction, Drill, DrillParticipant, DrillRequest
+    from secgov.authz import Actor
+    from secgov.models import AuditEntry, Department
+
+    load_demo_city(app)
+    session.rollback()
+    first = tuple(
+        session.exec(select(func.count()).select_from(model)).one()
+        for model in (Drill, CorrectiveAction, DrillRequest, DrillParticipant)
+    )
+    load_demo_city(app)
+    session.rollback()
+    again = tuple(
+        session.exec(select(func.count()).select_from(model)).one()
+        for model in (Drill, CorrectiveAction, DrillRequest, DrillParticipant)
+    )
+    assert again == first
+    loaded = session.exec(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "demo.drills_loaded"))
+    assert loaded.one() == 1
+
+    drills = session.exec(select(Drill)).all()
+    assert 20 <= len(drills) <= 40
+    now = datetime.now(UTC)
+    today = now.date()
+    assert {d.exercise_type for d in drills} == set(EXERCISE_TYPE.codes)
+    assert {d.incident_grade for d in drills} == {"I", "II", "III", "IV"}
+    statuses = Counter(d.status for d in drills)
+    assert statuses["in_progress"] == 1 and statuses["cancelled"] == 1 and statuses["planned"] >= 3
+    assert statuses["completed"] >= 15
+    completed = [d for d in drills if d.status == "completed"]
+    assert min(d.ended_at for d in completed).replace(tzinfo=UTC) <= now - timedelta(days=700)
+    assert all(d.ended_at.replace(tzinfo=UTC) <= now for d in completed)
+    assert all(d.created_at <= d.completed_at for d in completed)
+    states = Counter(rule.reporting(d.report_minutes, d.report_deadline_minutes, d.status) for d in completed)
+    assert states["late"] >= 2 and states["missing"] >= 1 and states["not_reportable"] >= 1 and states["on_time"] > 5
+    late = [
+        d
+        for d in completed
+        if d.report_minutes and d.report_deadline_minutes and d.report_minutes > d.report_deadline_minutes
+    ]
+    assert any("交通信号" in d.title for d in late) and any("SCADA" in d.title for d in late)
+    assert all(d.report_deadline_minutes is None for d in drills if d.incident_grade == "IV")
+    assert {d.aar_status for d in completed} == {"draft", "approved"}
+    # Recurring drills: each completed occurrence has its next one, the latest planned ahead.
+    recurring = [d for d in completed if d.recurrence_months]
+    following = {d.previous_id: d for d in drills if d.previous_id}
+    assert len(recurring) >= 6 and all(d.id in following for d in recurring)
+    ahead = [following[d.id] for d in recurring if following[d.id].status == "planned"]
+    assert len(ahead) == 3 and all(d.planned_start.replace(tzinfo=UTC) > now for d in ahead)
+    assert next(d for d in drills if d.status == "cancelled").cancel_reason
+    externals = session.exec(select(DrillParticipant).where(DrillParticipant.user_id.is_(None))).all()
+    assert any("公安" in p.role for p in externals) and any("厂商" in p.role for p in externals)
+
+    acts = session.exec(select(CorrectiveAction)).all()
+    assert {a.status for a in acts} == {"open", "in_progress", "closed", "cancelled"}
+    overdue = [a for a in acts if rule.overdue(a.due_date, a.status, today)]
+    assert len(overdue) >= 4
+    assert any(a.escalated_at for a in overdue) and any(a.escalated_at is None for a in overdue)
+    assert all(a.closed_at and a.closed_at.date() < today for a in acts if a.status == "closed")
+    promoted = [a for a in acts if a.risk_id]
+    assert len(promoted) == 1
+    risk = session.get(Risk, promoted[0].risk_id)
+    assert risk.source_ref == f"drill_action:{promoted[0].id}"
+    assert len({a.department_id for a in acts}) >= 3
+    requests = Counter(r.status for r in session.exec(select(DrillRequest)).all())
+    assert requests == {"open": 1, "scheduled": 1}
+    assert session.exec(select(Drill).where(Drill.request_id.is_not(None), Drill.status == "planned")).first()
+
+    kinds = dict(session.exec(select(Department.code, Department.operator_kind)).all())
+    assert kinds["water"] == kinds["transport"] == "cii_operator"
+    assert kinds["police"] == kinds["city"] == "central_or_state_organ" and kinds["health"] == "other_operator"
+    with app.test_request_context():
+        report = coverage.coverage(session, Actor.system("cli"), config_of(app))
+    gaps = {(g.kind, g.code): g for g in report.gaps}
+    assert 3 <= len(gaps) <= 8 and report.covered > 0.8 * report.required
+    assert gaps[("asset", "HLT-PLT-01")].last_drill_on is not None
+    assert gaps[("asset", "HLT-PLT-01")].next_drill_id is not None
+    assert gaps[("asset", "WTR-FLD-01")].next_drill_id is None and ("department", "finance") in gaps
+    assert ("asset", "TRF-SIG-01") not in gaps and ("asset", "WTR-SCADA-01") not in gaps
+    assert audit.verify(session).ok
