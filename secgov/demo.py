@@ -44,7 +44,7 @@ USERS = [
     ("officer", "王安 Wang An (security officer)", ["officer"], "city"),
     ("officer.transport", "李通 Li Tong (transport security officer)", ["officer"], "transport"),
     ("leader", "陈明 Chen Ming (deputy mayor)", ["leader"], "city"),
-    ("drill", "赵演 Zhao Yan (drill team)", ["drill_team"], "cyber"),
+    ("drill", "赵演 Zhao Yan (drill team)", ["drill_team"], "city"),
     ("auditor", "周审 Zhou Shen (auditor)", ["auditor"], "city"),
 ]
 
