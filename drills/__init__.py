@@ -4,7 +4,7 @@ reports and improvement plans (corrective actions, which escalate when overdue a
 risks), leaders' requests for drills, the required coverage, and personal calendar feeds. Its
 contributions to the app are declared here."""
 
-from drills import actions, api, audit_terms, codes, models, services, settings, views
+from drills import actions, api, audit_terms, codes, jobs, models, services, settings, views
 from secgov.registry import Domain
 
 DOMAIN = Domain(
@@ -14,6 +14,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
+    jobs=jobs.JOBS,
 )
 
 __all__ = ["DOMAIN", "actions", "models", "services"]

@@ -50,7 +50,8 @@ def host_of(base_url: str) -> str:
     return urlsplit(base_url).hostname or "secgov.invalid"
 
 
-def _link(base_url: str, endpoint: str, values: dict) -> str:
+def link(base_url: str, endpoint: str, values: dict) -> str:
+    """The absolute address of a page under base_url; "" when the installation has no such page."""
     parts = urlsplit(base_url)
     adapter = current_app.url_map.bind(parts.netloc or "localhost", script_name=parts.path or "/",
                                        url_scheme=parts.scheme or "https")  # fmt: skip
@@ -117,7 +118,7 @@ def _events(session: Session, drills: list[Drill], base_url: str) -> list[calend
                 start=drill.planned_start,
                 minutes=drill.duration_minutes,
                 status=drill.status,
-                url=_link(base_url, "drills.detail", {"drill_id": drill.id}),
+                url=link(base_url, "drills.detail", {"drill_id": drill.id}),
                 organizer=_person(lead),
                 organizer_email=lead.email if lead else "",
                 attendees=tuple(people.get(drill.id, ())),
@@ -144,7 +145,7 @@ def _dues(session: Session, rows: list[CorrectiveAction], base_url: str) -> list
                 description="\n".join(lines),
                 due=row.due_date,
                 status=row.status,
-                url=_link(base_url, "drills.action", {"action_id": row.id}),
+                url=link(base_url, "drills.action", {"action_id": row.id}),
                 sequence=row.version,
                 updated=row.updated_at,
             )
