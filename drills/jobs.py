@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -163,11 +163,12 @@ def message(
             subject = _("SecGov: drill “%(title)s” on %(when)s", title=item.title, when=when)
             lines = [
                 _("Hello %(name)s,", name=_name(user)),
-                _(
-                    "The drill “%(title)s” starts on %(when)s and lasts %(minutes)d minutes.",
+                ngettext(
+                    "The drill “%(title)s” starts on %(when)s and lasts %(num)d minute.",
+                    "The drill “%(title)s” starts on %(when)s and lasts %(num)d minutes.",
+                    item.minutes,
                     title=item.title,
                     when=when,
-                    minutes=item.minutes,
                 ),
                 _("You lead it.") if user.id == item.recipients[0] else _("You take part in it."),
             ]
@@ -176,13 +177,15 @@ def message(
             subject = _("SecGov: corrective action “%(title)s” is overdue", title=item.title)
             lines = [
                 _("Hello %(name)s,", name=_name(user)),
-                _(
+                ngettext(
                     "The corrective action “%(title)s” of the drill “%(drill)s” was due on %(date)s "
-                    "(%(days)d days overdue).",
+                    "(%(num)d day overdue).",
+                    "The corrective action “%(title)s” of the drill “%(drill)s” was due on %(date)s "
+                    "(%(num)d days overdue).",
+                    rule.days_overdue(item.due, today),
                     title=item.title,
                     drill=item.drill_title,
                     date=item.due.isoformat(),
-                    days=rule.days_overdue(item.due, today),
                 ),
                 _("It is yours.")
                 if user.id == item.owner_id
