@@ -4,7 +4,7 @@ reports and improvement plans (corrective actions, which escalate when overdue a
 risks), leaders' requests for drills, the required coverage, and personal calendar feeds. Its
 contributions to the app are declared here."""
 
-from drills import actions, api, audit_terms, codes, demo, models, services, settings, views
+from drills import actions, api, audit_terms, codes, demo, jobs, models, services, settings, views
 from secgov.registry import Domain
 
 DOMAIN = Domain(
@@ -15,6 +15,7 @@ DOMAIN = Domain(
     settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
     demo=demo.load,
+    jobs=jobs.JOBS,
 )
 
 __all__ = ["DOMAIN", "actions", "models", "services"]

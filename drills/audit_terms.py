@@ -58,6 +58,7 @@ TERMS = AuditTerms(
         "corrective_action.updated": N_("Corrective action changed"),
         "corrective_action.deleted": N_("Corrective action removed"),
         "corrective_action.escalated": N_("Overdue corrective action escalated"),
+        "corrective_action.reminded": N_("Overdue corrective action reminder sent"),
         "corrective_action.denied": N_("Change of a corrective action refused"),
         "drill_request.created": N_("Drill asked for"),
         "drill_request.scheduled": N_("Drill request scheduled"),

@@ -28,7 +28,8 @@ from sqlmodel import Session, select
 
 from assessments.models import Assessment, AssessmentFinding, Risk
 from assets.models import Asset
-from drills.models import CorrectiveAction, Drill, DrillAsset, DrillObjective, DrillRequest
+from drills import feeds
+from drills.models import CalendarFeed, CorrectiveAction, Drill, DrillAsset, DrillObjective, DrillRequest
 from scans import ingest
 from scans.models import Scan, ScanAuthorization, ScanFinding, ScanSchedule
 from secgov import audit, auth, runs, schedules
@@ -260,6 +261,7 @@ def world(app, session):
     objects.update(_scans_world(session, objects["asset"], {"in": a1.id, "out": b.id}))
     objects.update(_scan_schedule_world(session, objects["asset"]))
     objects.update(_drills_world(session, objects["asset"], {"in": (a1.id, victim_in.id), "out": (b.id, victim_b_id)}))
+    objects.update(_calendar_world(session, [*users.values(), victim_in]))
     return {
         "users": users,
         "root_admin": root_admin,
@@ -468,6 +470,16 @@ def _drills_world(session: Session, assets: dict, sides: dict) -> dict:
     }
 
 
+def _calendar_world(session: Session, users: list[User]) -> dict:
+    """A live calendar feed for each user (the last one's token is the path's object: anyone
+    holding it reads the feed; an unknown token is not found)."""
+    for user in users:
+        token = f"{feeds.PREFIX}matrix{user.id:040d}"
+        session.add(CalendarFeed(user_id=user.id, prefix=token[:12], token_hash=feeds._digest(token)))
+    session.commit()
+    return {"calendar_feed": {"in": token, "out": token, "missing": f"{feeds.PREFIX}{'0' * 43}"}}
+
+
 # Bookkeeping that legitimately changes on any authenticated call.
 VOLATILE = {("api_token", "last_used_at"), ("user", "last_login_at")}
 
@@ -661,7 +673,7 @@ def test_anonymous(app, session, world, route: Route):
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
     "assessment", "assessment_submitted", "finding", "risk", "scan_authorization", "scan", "scan_finding",
-    "scan_schedule",
+    "scan_schedule", "drill",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 

@@ -332,12 +332,13 @@ def test_schedules_are_city_wide(client, app, people):
 
 def test_the_applications_own_schedules_come_with_the_database_and_stay(client, app, people):
     with write_session(engine_of(app)) as session:
-        assert schedules.sync_system(session, kinds(app)) == 4
+        assert schedules.sync_system(session, kinds(app)) == 5
         assert schedules.sync_system(session, kinds(app)) == 0
     listed = client.get("/api/v1/schedules", headers=people["admin"]).get_json()["items"]
     assert sorted((s["kind"], s["cron"], s["interval_seconds"], s["system"]) for s in listed) == [
         ("assessments.daily", "0 6 * * *", None, True),
         ("audit.checkpoint", "", 3600, True),
+        ("drills.daily", "30 6 * * *", None, True),
         ("report.scheduled", "0 7 1 * *", None, True),
         ("snapshot.daily", "10 0 * * *", None, True),
     ]

@@ -9,6 +9,7 @@ import re
 import typing
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from factories import load_demo_city
@@ -191,6 +192,9 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/schedules", json={"kind": "system.check", "interval_seconds": 3600}, headers=headers
     ).get_json()
     Scheduler(app).fire(created["id"], datetime.now(UTC).replace(microsecond=0))
+    # The admin's calendar feed, read once by a calendar program: its times have values.
+    feed = client.post("/api/v1/calendar-feed", headers=headers).get_json()
+    assert client.get(urlsplit(feed["url"]).path).status_code == 200
     names = _openapi_times(client.get("/api/v1/openapi.json").get_json())
     assert {"created_at", "updated_at", "requested_at", "decided_at", "last_login_at", "at"} <= names
     found: dict[str, list] = {}
@@ -205,6 +209,7 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/scans?page_size=200",
         "/api/v1/findings?page_size=200",
         "/api/v1/scan-authorizations?page_size=200",
+        "/api/v1/calendar-feed",
         *_assessment_paths(session),
     ):
         response = client.get(path, headers=headers)

@@ -84,6 +84,8 @@ NOT_PAGES = {
     "reports.download": "a file download (the report's PDF), not a page",
     "reports.attachment": "a file download (a full register that goes with a report), not a page",
     "scans.xml": "a file download (a scan's raw nmap XML), not a page",
+    "drill_calendar.drill_ics": "a file download (a drill as iCalendar), not a page",
+    "drill_calendar.feed": "a calendar feed for calendar programs (iCalendar, its token in the address), not a page",
 }
 # Pages that no link leads to: reached in the middle of a sign-in, once per language.
 SIGN_IN_STEP = "auth.login_mfa"

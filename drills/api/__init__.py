@@ -1,3 +1,5 @@
 """The drills domain's HTTP API (bearer tokens): its blueprints, registered by drills/__init__.py."""
 
-blueprints = ()
+from drills.api import calendar
+
+blueprints = (calendar.bp,)

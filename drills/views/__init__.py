@@ -1,5 +1,5 @@
 """Web pages of the drills domain: its blueprints, registered by drills/__init__.py."""
 
-from drills.views import pages
+from drills.views import calendar, pages
 
-blueprints = (pages.bp,)
+blueprints = (pages.bp, calendar.bp)
