@@ -40,7 +40,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from drills import actions, ics, rule
+from drills import actions, ics, rule, services
 from drills.codes import ACTION_OPEN
 from drills.models import CorrectiveAction, Drill, DrillNotice, DrillParticipant
 from secgov import audit, localtime, mail, responsibility
@@ -275,6 +275,9 @@ def daily(ctx: JobContext) -> dict:
     result: dict[str, Any] = {"day": today.isoformat()}
     with write_session(ctx.engine) as session:
         result["actions_escalated"] = len(actions.escalate(session, actor, today))
+        # A department's operator kind or a system's CII flag may have changed since a drill was
+        # planned: its reporting deadline follows.
+        result["deadlines_refreshed"] = services.refresh_deadlines(session)
     ctx.progress(1, 2)
     settings = mail.MailSettings.from_mapping(ctx.config)
     result.update(mail="sent" if settings.enabled else "off", drills_reminded=0, actions_reminded=0, messages=0)
@@ -299,6 +302,7 @@ DAILY = JobKind(
     result_labels={
         "day": N_("Day"),
         "actions_escalated": N_("Corrective actions escalated"),
+        "deadlines_refreshed": N_("Reporting deadlines of planned drills updated"),
         "mail": N_("E-mail"),
         "drills_reminded": N_("Drills reminded"),
         "actions_reminded": N_("Overdue corrective actions reminded"),
