@@ -201,7 +201,7 @@ def message(
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _record(engine: Engine, actor: Actor, item: Item, got: list[User]) -> None:
+def _note_sent(engine: Engine, actor: Actor, item: Item, got: list[User]) -> None:
     """The item was sent to these people: never again for this occasion; audited."""
     with write_session(engine) as session:
         session.add(DrillNotice(kind=item.kind, object_id=item.object_id, occasion=item.occasion))
@@ -252,13 +252,13 @@ def remind(
                         refused.append(user.username)
                         continue
                     if got:
-                        _record(ctx.engine, actor, item, got)
+                        _note_sent(ctx.engine, actor, item, got)
                     result.update(mail="failed")
                     raise JobFailed(f"mail_{exc.problem}", exc.detail, result={**result, **counts}) from None
                 got.append(user)
                 counts["messages"] += 1
             if got:
-                _record(ctx.engine, actor, item, got)
+                _note_sent(ctx.engine, actor, item, got)
                 counts["drills_reminded" if item.kind == DRILL else "actions_reminded"] += 1
     finally:
         result.update(counts)
