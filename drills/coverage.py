@@ -89,7 +89,9 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
             for key in keys:
                 seen = target.setdefault(key, _Seen())
                 if status == "completed":
-                    seen.completed(local(ended_at, config.timezone).date(), drill_id)
+                    ended_on = local(ended_at, config.timezone).date()
+                    if ended_on <= today:  # as of today: a later drill (a report of a past period) does not count
+                        seen.completed(ended_on, drill_id)
                 else:
                     seen.planned(planned_start, drill_id)
     gaps: list[CoverageGap] = []
