@@ -125,7 +125,7 @@ TILES: tuple[Tile, ...] = (
         N_("Drills held versus required"),
         drills_held,
         "drills/tiles/drills_held.html",
-        ("drills.held", "drills.coverage_gaps"),
+        ("drills.held",),
     ),
     Tile(
         "coverage_gaps",

@@ -419,3 +419,29 @@ def test_the_demo_city_timezone_is_what_the_exports_show(app):
 
 
 __all__ = ["date"]
+
+
+def test_the_drill_page_button_asks_for_the_report(app, client, world):
+    """The partial the drill's page includes posts to the report routes, as the dossier's does."""
+    from helpers import csrf_token, login
+
+    from drills.schemas import DrillRead
+
+    login(client, world["officer_a"])
+    with app.test_request_context(headers=EN), Session(engine_of(app)) as session:
+        drill = services.read(session, session.get(Drill, world["drills"]["on_time"]))
+        assert isinstance(drill, DrillRead)
+    answer = client.post(
+        "/reports",
+        data={
+            "kind": "after_action",
+            "subject": str(drill.id),
+            "lang": "en",
+            "csrf_token": csrf_token(client, "/reports"),
+        },
+        headers=EN,
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    with Session(engine_of(app)) as session:
+        made = session.exec(select(Report).where(Report.kind == "after_action")).all()
+    assert [(r.subject, r.requested_by) for r in made] == [(str(drill.id), "officer.a")]
