@@ -4,7 +4,23 @@ reports and improvement plans (corrective actions, which escalate when overdue a
 risks), leaders' requests for drills, the required coverage, and personal calendar feeds. Its
 contributions to the app are declared here."""
 
-from drills import actions, api, audit_terms, codes, demo, jobs, models, services, settings, views
+from drills import (
+    aar,
+    actions,
+    api,
+    audit_terms,
+    chapters,
+    codes,
+    dashboard,
+    demo,
+    exchange,
+    figures,
+    jobs,
+    models,
+    services,
+    settings,
+    views,
+)
 from secgov.registry import Domain
 
 DOMAIN = Domain(
@@ -16,6 +32,11 @@ DOMAIN = Domain(
     audit_terms=audit_terms.TERMS,
     demo=demo.load,
     jobs=jobs.JOBS,
+    tiles=dashboard.TILES,
+    figures=figures.FIGURES,
+    chapters=(*chapters.CHAPTERS, *aar.CHAPTERS),
+    report_kinds=aar.REPORT_KINDS,
+    registers=(exchange.DRILLS, exchange.ACTIONS),
 )
 
 __all__ = ["DOMAIN", "actions", "models", "services"]

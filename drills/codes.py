@@ -66,4 +66,26 @@ REQUEST_STATUS = CodeList.of(
     {"open": N_("Waiting to be scheduled"), "scheduled": N_("Scheduled"), "declined": N_("Declined")},
 )
 
-ALL = (EXERCISE_TYPE, RATING, INCIDENT_GRADE, DRILL_STATUS, AAR_STATUS, MILESTONE, ACTION_STATUS, REQUEST_STATUS)
+# How a drill's reporting compares with its deadline (`drills.rule.reporting`).
+REPORTING = CodeList.of(
+    "drill_reporting",
+    {
+        "on_time": N_("Reported on time"),
+        "late": N_("Reported late"),
+        "missing": N_("Not reported"),
+        "not_reportable": N_("Not reportable"),
+        "pending": N_("Not reported yet"),
+    },
+)
+
+ALL = (
+    EXERCISE_TYPE,
+    RATING,
+    INCIDENT_GRADE,
+    DRILL_STATUS,
+    AAR_STATUS,
+    MILESTONE,
+    ACTION_STATUS,
+    REQUEST_STATUS,
+    REPORTING,
+)

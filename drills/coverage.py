@@ -7,7 +7,7 @@ bureau too). The gaps come with the last completed drill and the next planned on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, union_all
 from sqlmodel import Session, select
@@ -21,7 +21,7 @@ from drills.settings import COVERAGE_MONTHS
 from secgov import settings
 from secgov.authz import Actor, in_scope, path_in_scope
 from secgov.config import ServiceConfig
-from secgov.localtime import local
+from secgov.localtime import day_start, local
 from secgov.models import Department
 
 
@@ -45,6 +45,8 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
     today = today or today_utc()
     months = settings.get(session, COVERAGE_MONTHS, config)
     since = rule.coverage_since(today, months)
+    # As of `today`: a drill that ended later (a report of a past period) does not count yet.
+    until = day_start(today + timedelta(days=1), config.timezone)
     departments = {d.id: d for d in session.exec(select(Department)).all()}
     cii = session.exec(
         select(Asset).where(Asset.is_cii, in_scope(Asset.department_id, actor)).order_by(Asset.code)
@@ -78,7 +80,7 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
     seen_departments: dict[int, _Seen] = {}
     lines = {i: [int(p) for p in d.path.strip("/").split("/") if p] for i, d in departments.items()}
     for links, target, upwards in ((asset_links, seen_assets, False), (department_links, seen_departments, True)):
-        for key, drill_id, ended_at in _first(session, links, "completed"):
+        for key, drill_id, ended_at in _first(session, links, "completed", until):
             day = local(ended_at, config.timezone).date()
             for each in lines.get(key, [key]) if upwards else [key]:
                 target.setdefault(each, _Seen()).completed(day, drill_id)
@@ -98,11 +100,14 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
     return CoverageRead(months=months, since=since, required=required, covered=required - len(gaps), gaps=gaps)
 
 
-def _first(session: Session, links, status: str) -> list[tuple[int, int, datetime]]:
-    """Per key of `links` (key, drill_id): the latest completed drill (key, its id, its end) or
-    the earliest planned one (key, its id, its planned start)."""
+def _first(session: Session, links, status: str, until: datetime | None = None) -> list[tuple[int, int, datetime]]:
+    """Per key of `links` (key, drill_id): the latest completed drill ended before `until` (key, its
+    id, its end) or the earliest planned one (key, its id, its planned start)."""
     if status == "completed":
-        moment, where = Drill.ended_at, (Drill.status == "completed", Drill.ended_at.is_not(None))
+        moment, where = (
+            Drill.ended_at,
+            (Drill.status == "completed", Drill.ended_at.is_not(None), Drill.ended_at < until),
+        )
         order = (Drill.ended_at.desc(), Drill.id.desc())
     else:
         moment, where = Drill.planned_start, (Drill.status == "planned",)

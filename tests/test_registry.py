@@ -28,6 +28,8 @@ def test_every_domain_package_is_registered_by_its_own_declaration(app):
         "assessments",
         "scan_findings",
         "scans",
+        "drills",
+        "corrective_actions",
     }
     assert "vendor_origin_policy" in {setting.key for setting in registry.settings}
     assert registry.catalogs, "the asset domain syncs the control catalog"
