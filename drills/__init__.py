@@ -5,7 +5,8 @@ risks), leaders' requests for drills, the required coverage, and personal calend
 contributions to the app are declared here."""
 
 from drills import actions, api, audit_terms, codes, models, services, settings, views
-from secgov.registry import Domain
+from secgov.codes import N_
+from secgov.registry import Domain, MenuItem
 
 DOMAIN = Domain(
     name="drills",
@@ -14,6 +15,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
+    menu=(MenuItem("drills.index", N_("Drills")),),
 )
 
 __all__ = ["DOMAIN", "actions", "models", "services"]
