@@ -73,7 +73,9 @@ def world(app, city, make_user, make_asset, session):
     conduct(app, actor, held, started=hours_ago(2), milestones={"detected": 10, "reported": 70}, ended=hours_ago(0.5))
     planned = plan(app, actor, title="Portal DDoS", department="b", assets=["WEB-1"], recurrence_months=6)
     overdue = add_action(app, actor, held, "officer.b", TODAY - timedelta(days=3), title="Patch the gateway")
-    own = add_action(app, actor, held, "officer.a", TODAY + timedelta(days=20), title="Train the night shift")
+    own = add_action(
+        app, actor, held, "officer.a", TODAY + timedelta(days=20), title="Train the night shift", asset="TRF-1"
+    )
     return {**people, "actor": actor, "held": held, "planned": planned, "overdue": overdue, "own": own}
 
 
@@ -108,6 +110,8 @@ def test_every_page_renders_for_a_reader_in_both_languages(app, world, headers):
     assert tabletop in detail
     assert "/start" not in detail and "/record" not in detail and "/comments" not in detail
     assert f'href="/drills/actions/{world["own"]}"' in detail
+    # The whole improvement plan is shown; an action of another department's owner is not a link.
+    assert "Patch the gateway" in detail and f'href="/drills/actions/{world["overdue"]}"' not in detail
 
 
 def test_forms_render_for_the_roles_that_use_them(app, world):

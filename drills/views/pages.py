@@ -10,11 +10,12 @@ from datetime import datetime
 
 from flask import Blueprint, flash, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlmodel import select
 
 from assets import services as asset_services
 from drills import actions, requests, services
 from drills.codes import REPORT_WITHIN
-from drills.models import Drill
+from drills.models import CorrectiveAction, Drill
 from drills.schemas import (
     DRILL_FILTERS,
     AarApproval,
@@ -183,7 +184,15 @@ def deadline_kind(minutes: int | None) -> str:
 def _detail_page(drill: Drill, errors: dict[str, str] | None = None, posted: dict | None = None):
     db = get_session()
     record = services.read(db, drill)
-    plan, _total = actions.list_actions(db, actor(), ActionQuery(drill_id=drill.id, page_size=200))
+    # The drill's whole improvement plan (part of the drill the user reads); each action opens
+    # for those who see it (its owner's department in their scope, or their own).
+    visible, _total = actions.list_actions(db, actor(), ActionQuery(drill_id=drill.id, page_size=200))
+    rows = db.exec(
+        select(CorrectiveAction)
+        .where(CorrectiveAction.drill_id == drill.id)
+        .order_by(CorrectiveAction.due_date, CorrectiveAction.id)
+    ).all()
+    plan = actions.read_many(db, list(rows))
     user = require_user()
     writer = bool(set(user.roles) & set(WRITERS))
     return render_template(
@@ -191,6 +200,7 @@ def _detail_page(drill: Drill, errors: dict[str, str] | None = None, posted: dic
         drill=drill,
         record=record,
         actions=plan,
+        openable={row.id for row in visible},
         kind=deadline_kind(record.measured.report_deadline_minutes),
         recordable=record.status in ("in_progress", "completed") and record.aar_status != "approved",
         writer=writer,
