@@ -176,7 +176,7 @@ def test_the_coverage_page_shows_the_services_figures(app, world, session):
     assert any(g.code == "b" and g.next_drill_id == world["planned"] for g in found.gaps)
     assert f'href="/drills/{world["planned"]}"' in page
     if any(g.next_drill_id is None for g in found.gaps):
-        assert "None planned" in page
+        assert "No drill planned" in page
 
 
 # --- planning ------------------------------------------------------------------------------------
