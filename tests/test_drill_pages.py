@@ -342,6 +342,8 @@ def test_the_owner_updates_their_action_and_others_are_told_no(app, world, sessi
     owner = signed_in(app, world["officer_b"])
     page = text(owner.get(path, headers=EN))
     assert "As its owner" in page and 'value="cancelled"' not in page.split("update")[1].split("</form>")[0]
+    # The drill is bureau a's: its owner in bureau b gets no link to it, nor the promotion form.
+    assert f'href="/drills/{world["held"]}"' not in page and "/promote" not in page
     version = fresh(session, CorrectiveAction, world["overdue"]).version
     response = post(owner, f"{path}/update", {"version": version, "status": "closed", "note": "Patched"}, path)
     assert response.status_code == 302

@@ -70,13 +70,16 @@ def _page(row: CorrectiveAction, errors: dict[str, str] | None = None, posted: d
     manager = _manager(row)
     drill = db.get(Drill, row.drill_id)
     user = require_user()
+    # The drill itself may lie outside the scope of an owner from another department.
+    drill_visible = path_in_scope(db.get(Department, drill.department_id).path, actor())
     return render_template(
         "drills/action.html",
         record=record,
         drill=drill,
+        drill_visible=drill_visible,
         manager=manager,
         owner=user.id == row.owner_id,
-        promoter=bool(set(user.roles) & set(PROMOTERS)),
+        promoter=drill_visible and bool(set(user.roles) & set(PROMOTERS)),
         drill_assets=services.read(db, drill).assets if manager else [],
         people=asset_services.eligible_owners(db, actor()) if manager else [],
         errors=errors or {},
