@@ -21,7 +21,8 @@ from drills import (
     settings,
     views,
 )
-from secgov.registry import Domain
+from secgov.codes import N_
+from secgov.registry import Domain, MenuItem
 
 DOMAIN = Domain(
     name="drills",
@@ -37,6 +38,7 @@ DOMAIN = Domain(
     chapters=(*chapters.CHAPTERS, *aar.CHAPTERS),
     report_kinds=aar.REPORT_KINDS,
     registers=(exchange.DRILLS, exchange.ACTIONS),
+    menu=(MenuItem("drills.index", N_("Drills")),),
 )
 
 __all__ = ["DOMAIN", "actions", "models", "services"]

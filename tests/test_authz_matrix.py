@@ -673,7 +673,7 @@ def test_anonymous(app, session, world, route: Route):
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
     "assessment", "assessment_submitted", "finding", "risk", "scan_authorization", "scan", "scan_finding",
-    "scan_schedule", "drill",
+    "scan_schedule", "drill", "drill_completed", "corrective_action", "drill_request",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 
