@@ -54,9 +54,7 @@ from drills.schemas import (
     RequestCreate,
     TimelineCreate,
 )
-
-# `record_drill`, not `services.record`: the audit scan takes calls named `record` for audit.record.
-from drills.services import record as record_drill
+from drills.services import save_record
 from secgov import audit, auth, directory
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
@@ -1004,7 +1002,7 @@ def _conduct(world: _World, drill: Drill, run: Run, started: datetime, ended: da
         return
     services.complete(session, team, drill.id, DrillComplete(ended_at=ended), world.config)
     objectives = services.read(session, drill).objectives
-    record_drill(
+    save_record(
         session, team, drill.id,
         DrillRecord(
             ratings=[ObjectiveRating(id=o.id, rating=r) for o, r in zip(objectives, run.ratings, strict=True)],

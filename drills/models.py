@@ -79,6 +79,9 @@ class DrillDepartment(SQLModel, table=True):
     """A department a drill covers (it takes part as an organisation)."""
 
     __tablename__ = "drill_department"
+    __table_args__ = (
+        department_holding(lambda n: ngettext("%(num)d drill it takes part in", "%(num)d drills it takes part in", n)),
+    )
 
     drill_id: int = Field(foreign_key="drill.id", primary_key=True, ondelete="CASCADE")
     department_id: int = Field(foreign_key="department.id", primary_key=True, index=True, ondelete="CASCADE")

@@ -493,7 +493,7 @@ def _ratings(session: Session, drill: Drill) -> dict[int, str]:
     )
 
 
-def record(session: Session, actor: Actor, drill_id: int, data: DrillRecord) -> Drill:
+def save_record(session: Session, actor: Actor, drill_id: int, data: DrillRecord) -> Drill:
     """Record a conducted drill: actual times, objective ratings, strengths and areas for
     improvement. The end comes after the start, and every timeline entry stays inside them."""
     drill = get(session, actor, drill_id)

@@ -81,7 +81,7 @@ def world(app, city, make_user, make_asset):
         ids = own.exec(
             select(DrillObjective.id).where(DrillObjective.drill_id == on_time).order_by(DrillObjective.position)
         ).all()
-        services.record(own, team, on_time, DrillRecord(
+        services.save_record(own, team, on_time, DrillRecord(
             ratings=[ObjectiveRating(id=ids[0], rating="P", note="fast"), ObjectiveRating(id=ids[1], rating="M", note="slow form")],
             strengths="The SOC saw the encryption at once.", improvements="The report form took too long."))  # fmt: skip
         services.approve_report(own, Actor.of(own.merge(city["leader"]), "api"), on_time)

@@ -234,24 +234,24 @@ def test_the_record_refuses_an_end_before_the_start_and_bad_ratings(app, session
     conduct(app, people["team"], drill_id, started=hours_ago(4), milestones={"detected": 30}, ended=hours_ago(2))
     drill = fresh(session, Drill, drill_id)
     with pytest.raises(Invalid, match="The end must come after the start"):
-        services.record(session, people["team"], drill_id, DrillRecord(ended_at=hours_ago(4.5)))
+        services.save_record(session, people["team"], drill_id, DrillRecord(ended_at=hours_ago(4.5)))
     session.rollback()
     with pytest.raises(Invalid, match="would lie outside"):  # the detection entry at -3.5 h
-        services.record(session, people["team"], drill_id, DrillRecord(ended_at=hours_ago(3.75)))
+        services.save_record(session, people["team"], drill_id, DrillRecord(ended_at=hours_ago(3.75)))
     session.rollback()
     with pytest.raises(ValidationError, match="P, S, M or U"):
         ObjectiveRating(id=1, rating="X")
     other = plan(app, people["team"])
     foreign = session.exec(select(DrillObjective).where(DrillObjective.drill_id == other)).first()
     with pytest.raises(Invalid, match="not one of this drill's"):
-        services.record(
+        services.save_record(
             session, people["team"], drill_id, DrillRecord(ratings=[ObjectiveRating(id=foreign.id, rating="P")])
         )
     session.rollback()
     session.refresh(drill)
     assert drill.version == 4  # started, one entry, completed: nothing since
     objectives = session.exec(select(DrillObjective).where(DrillObjective.drill_id == drill_id)).all()
-    recorded = services.record(
+    recorded = services.save_record(
         session, people["team"], drill_id,
         DrillRecord(ratings=[ObjectiveRating(id=objectives[0].id, rating="S", note="slow")], strengths="Calm",
                     improvements="Runbooks"),
@@ -295,7 +295,7 @@ def test_a_leader_approves_the_after_action_report_and_the_record_is_then_final(
     services.approve_report(session, people["leader"], drill_id)
     session.commit()
     with pytest.raises(Conflict, match="final"):
-        services.record(session, people["team"], drill_id, DrillRecord(strengths="late edit"))
+        services.save_record(session, people["team"], drill_id, DrillRecord(strengths="late edit"))
     assert fresh(session, Drill, drill_id).aar_approved_by == "leader"
 
 

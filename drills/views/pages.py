@@ -342,7 +342,7 @@ def _record_with(drill: Drill, ratings: list[dict]):
     if bad or data is None:
         return _again(drill, "record", {**errors, **bad}), 422
     return act(
-        lambda: services.record(get_session(), actor(), drill.id, data),
+        lambda: services.save_record(get_session(), actor(), drill.id, data),
         done=lambda _row: Done(_back(drill, "record"), _("The record was saved.")),
         again=lambda errors: _again(drill, "record", errors),
     )
