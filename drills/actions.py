@@ -277,7 +277,7 @@ def read_many(session: Session, rows: list[CorrectiveAction], today: date | None
     owners = dict(session.exec(select(User.id, User.username).where(User.id.in_({r.owner_id for r in rows}))).all())
     titles = dict(session.exec(select(Drill.id, Drill.title).where(Drill.id.in_({r.drill_id for r in rows}))).all())
     asset_ids = {r.asset_id for r in rows if r.asset_id}
-    assets = dict(session.exec(select(Asset.id, Asset.code).where(Asset.id.in_(asset_ids)))) if asset_ids else {}
+    assets = dict(session.exec(select(Asset.id, Asset.code).where(Asset.id.in_(asset_ids))).all()) if asset_ids else {}
     codes = directory.code_map(session)
     return [
         ActionRead(

@@ -1,3 +1,6 @@
-"""The drills domain's HTTP API (bearer tokens): its blueprints, registered by drills/__init__.py."""
+"""The drills domain's HTTP API (bearer tokens): drills, corrective actions and leaders' requests
+for a drill; its blueprints, registered by drills/__init__.py."""
 
-blueprints = ()
+from drills.api import actions, drills, requests
+
+blueprints = (drills.bp, actions.bp, requests.bp)
