@@ -467,12 +467,20 @@ def add_entry(session: Session, actor: Actor, drill_id: int, data: TimelineCreat
 
 
 def remove_entry(session: Session, actor: Actor, drill_id: int, entry_id: int) -> None:
-    """Remove a timeline entry written in error."""
-    drill = get(session, actor, drill_id)
-    _recordable(drill)
+    """Remove a timeline entry written in error. A missing entry and one of a drill out of scope
+    cost the same one look-up (the latter audited)."""
+    statement = (
+        select(DrillTimelineEntry.id, Department.path)
+        .join(Drill, Drill.id == DrillTimelineEntry.drill_id)
+        .outerjoin(Department, Department.id == Drill.department_id)
+        .where(DrillTimelineEntry.id == entry_id, DrillTimelineEntry.drill_id == drill_id)
+    )
+    scoped_row(session, statement, actor, "drill", drill_id)
+    drill = session.get(Drill, drill_id)
     entry = session.get(DrillTimelineEntry, entry_id)
-    if entry is None or entry.drill_id != drill.id:
+    if drill is None or entry is None:  # removed since the look-up
         raise NotFound(_("Not found."))
+    _recordable(drill)
     before = {"at": entry.at, "who": entry.who, "text": entry.text, "milestone": entry.milestone}
     session.delete(entry)
     session.flush()

@@ -234,6 +234,7 @@ CORE = AuditTerms(
         "name": FieldTerm(N_("Name")),
         "name_en": FieldTerm(N_("English name")),
         "kind": FieldTerm(N_("Kind"), codes="department_kind"),
+        "operator_kind": FieldTerm(N_("Operator kind"), codes="operator_kind"),
         "parent_id": FieldTerm(N_("Parent department"), department=True),
         "department_id": FieldTerm(N_("Department"), department=True),
         "department": FieldTerm(N_("Department"), department=True),

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel, select
 
 from secgov import audit, auth
 from secgov.authz import Actor, department_in_scope, in_scope, scoped_row
-from secgov.codes import DEPARTMENT_KIND, ROLE, current_language
+from secgov.codes import DEPARTMENT_KIND, OPERATOR_KIND, ROLE, current_language
 from secgov.config import LANGUAGES
 from secgov.errors import BadValue, Conflict, Invalid, NotFound, check_version
 from secgov.localtime import Instant
@@ -31,6 +31,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OptName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Role = ROLE.literal
 Kind = DEPARTMENT_KIND.literal
+OperatorKind = OPERATOR_KIND.literal
 
 
 def _whole_number(value: Any) -> Any:
@@ -61,6 +62,10 @@ class DepartmentCreate(Input):
     name: Name
     name_en: OptName = ""
     kind: Kind
+    operator_kind: OperatorKind = Field(
+        default="other_operator",
+        description="Which kind of network operator it is: sets its incident-reporting deadline.",
+    )
     parent: Code | None = None
 
 
@@ -68,6 +73,7 @@ class DepartmentUpdate(Input):
     name: Name | None = None
     name_en: OptName | None = None
     kind: Kind | None = None
+    operator_kind: OperatorKind | None = None
     parent: Code | None = None
     version: Version
 
@@ -78,6 +84,7 @@ class DepartmentRead(BaseModel):
     name: str
     name_en: str
     kind: str
+    operator_kind: OperatorKind
     parent: str | None
     version: int
 
@@ -144,6 +151,7 @@ def department_read(dept: Department, codes: dict[int, str]) -> DepartmentRead:
         name=dept.name,
         name_en=dept.name_en,
         kind=dept.kind,
+        operator_kind=dept.operator_kind,
         parent=codes.get(dept.parent_id) if dept.parent_id else None,
         version=dept.version,
     )
@@ -274,6 +282,7 @@ def _snapshot_department(dept: Department, codes: dict[int, str] | None = None) 
         "name": dept.name,
         "name_en": dept.name_en,
         "kind": dept.kind,
+        "operator_kind": dept.operator_kind,
         "parent_id": dept.parent_id,
     }
 
@@ -289,7 +298,12 @@ def create_department(session: Session, data: DepartmentCreate, actor: Actor) ->
     elif data.kind == "city":
         raise Invalid(_("The city is the root and has no parent."), field="kind")
     dept = Department(
-        code=data.code, name=data.name, name_en=data.name_en, kind=data.kind, parent_id=parent.id if parent else None
+        code=data.code,
+        name=data.name,
+        name_en=data.name_en,
+        kind=data.kind,
+        operator_kind=data.operator_kind,
+        parent_id=parent.id if parent else None,
     )
     session.add(dept)
     session.flush()

@@ -29,7 +29,15 @@ from sqlmodel import Session, select
 from assessments.models import Assessment, AssessmentFinding, Risk
 from assets.models import Asset
 from drills import feeds
-from drills.models import CalendarFeed, CorrectiveAction, Drill, DrillAsset, DrillObjective, DrillRequest
+from drills.models import (
+    CalendarFeed,
+    CorrectiveAction,
+    Drill,
+    DrillAsset,
+    DrillObjective,
+    DrillRequest,
+    DrillTimelineEntry,
+)
 from scans import ingest
 from scans.models import Scan, ScanAuthorization, ScanFinding, ScanSchedule
 from secgov import audit, auth, runs, schedules
@@ -262,11 +270,13 @@ def world(app, session):
     objects.update(_scan_schedule_world(session, objects["asset"]))
     objects.update(_drills_world(session, objects["asset"], {"in": (a1.id, victim_in.id), "out": (b.id, victim_b_id)}))
     objects.update(_calendar_world(session, [*users.values(), victim_in]))
+    own_actions = _own_actions(session, objects, users)
     return {
         "users": users,
         "root_admin": root_admin,
         "other_token": other_token,
         "own_tokens": own_tokens,
+        "own_actions": own_actions,
         "objects": objects,
     }
 
@@ -433,8 +443,9 @@ def _scans_world(session: Session, assets: dict, departments: dict) -> dict:
 
 def _drills_world(session: Session, assets: dict, sides: dict) -> dict:
     """Per side (department, victim): a planned drill of the side's asset led by the victim, a
-    completed one (its after-action report waiting for a leader), a corrective action of the
-    completed drill owned by the victim (due in 30 days), and an open request for a drill."""
+    completed one (its after-action report waiting for a leader) with a timeline entry, a
+    corrective action of the completed drill owned by the victim (due in 30 days), an open request
+    for a drill, and a drill in progress."""
     made = {}
     now = datetime.now(UTC).replace(microsecond=0)
     for where, (dept_id, victim_id) in sides.items():
@@ -462,12 +473,45 @@ def _drills_world(session: Session, assets: dict, sides: dict) -> dict:
         )  # fmt: skip
         session.add(action)
         session.flush()
-        made[where] = (planned.id, done.id, action.id, request.id)
+        # Started a week ago: a timeline entry of a day ago (tests/matrix_drills.py) falls inside it
+        # however long the matrix runs.
+        running = Drill(title="Running", planned_start=now - timedelta(days=7), status="in_progress",
+                        started_at=now - timedelta(days=7), **common)  # fmt: skip
+        entry = DrillTimelineEntry(drill_id=done.id, at=done.started_at + timedelta(minutes=5), text="Alarm",
+                                   created_by="drill_team.a")  # fmt: skip
+        session.add_all([running, entry])
+        session.flush()
+        made[where] = (planned.id, done.id, action.id, request.id, running.id, f"{done.id}/timeline/{entry.id}")
     session.commit()
-    return {
+    kinds = ("drill", "drill_completed", "corrective_action", "drill_request", "drill_running", "drill_entry")
+    objects = {
         kind: {"in": str(made["in"][i]), "out": str(made["out"][i]), "missing": "999999"}
-        for i, kind in enumerate(("drill", "drill_completed", "corrective_action", "drill_request"))
+        for i, kind in enumerate(kinds)
     }
+    objects["drill_entry"]["missing"] = f"{made['in'][1]}/timeline/999999"
+    # The action a route's caller owns ("OWN": each role's own, of the completed drill in scope);
+    # outside: the victim's of the other side.
+    objects["own_action"] = {"in": "OWN", "out": str(made["out"][2]), "missing": "999999"}
+    return objects
+
+
+def _own_actions(session: Session, objects: dict, users: dict) -> dict:
+    """Per role, a corrective action of the completed drill in scope owned by that role's user."""
+    drill = session.get(Drill, int(objects["drill_completed"]["in"]))
+    rows = {
+        role: CorrectiveAction(
+            drill_id=drill.id,
+            department_id=user.department_id,
+            title=f"Own {role}",
+            owner_id=user.id,
+            due_date=drill.planned_start.date() + timedelta(days=40),
+            created_by="drill_team.a",
+        )
+        for role, user in users.items()
+    }
+    session.add_all(rows.values())
+    session.commit()
+    return {role: row.id for role, row in rows.items()}
 
 
 def _calendar_world(session: Session, users: list[User]) -> dict:
@@ -561,7 +605,7 @@ def _path(route: Route, world, role: str, where: str) -> str:
         return route.path
     value = world["objects"][route.obj][where]
     if value == "OWN":
-        value = str(world["own_tokens"][role])
+        value = str((world["own_actions"] if route.obj == "own_action" else world["own_tokens"])[role])
     elif value == "OTHER":
         value = str(world["other_token"])
     return route.path.format(obj=value)
@@ -673,7 +717,8 @@ def test_anonymous(app, session, world, route: Route):
 SCOPED_KINDS = (
     "asset", "engagement", "engagement_page", "exemption", "user", "dept", "token", "run", "report",
     "assessment", "assessment_submitted", "finding", "risk", "scan_authorization", "scan", "scan_finding",
-    "scan_schedule", "drill", "drill_completed", "corrective_action", "drill_request",
+    "scan_schedule", "drill", "drill_completed", "drill_running", "drill_entry", "corrective_action", "own_action",
+    "drill_request",
 )  # fmt: skip
 SCOPED_ROUTES = [r for r in ROUTES if r.obj in SCOPED_KINDS and not r.no_scope]
 

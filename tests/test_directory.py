@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from helpers import csrf_token, login, totp_now
 from sqlmodel import func, select
@@ -266,3 +268,45 @@ def test_the_applications_own_names_are_not_user_names(client, make_user, api_to
     ]
     session.rollback()
     assert session.exec(select(User).where(func.lower(User.username) == name.lower())).first() is None
+
+
+def test_a_departments_operator_kind_is_set_shown_and_audited(admin_api, session):
+    created = admin_api(
+        "POST", "/api/v1/departments", json={"code": "cac", "name": "CAC", "kind": "bureau", "parent": "city",
+                                             "operator_kind": "central_or_state_organ"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.json
+    assert created.json["operator_kind"] == "central_or_state_organ"
+    assert admin_api("GET", "/api/v1/departments/a").json["operator_kind"] == "other_operator"  # the default
+    changed = admin_api("PATCH", "/api/v1/departments/a", json={"operator_kind": "cii_operator", "version": 1})
+    assert changed.status_code == 200, changed.json
+    assert changed.json["operator_kind"] == "cii_operator"
+    session.rollback()
+    entry = session.exec(
+        select(AuditEntry).where(AuditEntry.action == "department.updated", AuditEntry.object_id == "a")
+    ).one()
+    detail = json.loads(entry.detail)
+    assert (detail["before"]["operator_kind"], detail["after"]["operator_kind"]) == ("other_operator", "cii_operator")
+    # A kind outside the catalog's list: refused, nothing changed.
+    before = count(session, AuditEntry)
+    bad = admin_api("PATCH", "/api/v1/departments/a", json={"operator_kind": "isp", "version": 2})
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "invalid"
+    assert admin_api("GET", "/api/v1/departments/a").json["operator_kind"] == "cii_operator"
+    assert count(session, AuditEntry) == before
+
+
+def test_the_department_form_sets_the_operator_kind(client, make_user, tree, session):
+    admin = make_user("root.admin", roles=("admin",), department="city", mfa=True)
+    assert login(client, admin).status_code == 302
+    form = client.get("/admin/departments/b/edit").get_data(as_text=True)
+    assert 'name="operator_kind"' in form and '<option value="other_operator" selected>' in form
+    token = csrf_token(client, "/admin/departments/b/edit")
+    saved = client.post(
+        "/admin/departments/b/edit",
+        data={"name": "B", "kind": "bureau", "parent": "city", "operator_kind": "cii_operator", "version": "1",
+              "csrf_token": token},
+    )  # fmt: skip
+    assert saved.status_code == 302
+    session.rollback()
+    assert session.exec(select(Department).where(Department.code == "b")).one().operator_kind == "cii_operator"
+    assert '<option value="cii_operator" selected>' in client.get("/admin/departments/b/edit").get_data(as_text=True)

@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import typing
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,8 +19,18 @@ from pydantic import BaseModel
 from sqlmodel import select
 from test_audit import recorded_at
 
-from assets.models import Vendor
+from assets.models import Asset, Vendor
 from assets.schemas import VendorUpdate
+from drills import actions, services
+from drills.schemas import (
+    ActionCreate,
+    ActionUpdate,
+    CommentCreate,
+    DrillComplete,
+    DrillCreate,
+    DrillStart,
+    TimelineCreate,
+)
 from secgov import audit, auth, domains, localtime
 from secgov.authz import Actor
 from secgov.codes import N_
@@ -211,6 +221,7 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/scan-authorizations?page_size=200",
         "/api/v1/calendar-feed",
         *_assessment_paths(session),
+        *_drill_paths(app, session),
     ):
         response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
@@ -232,6 +243,44 @@ def _assessment_paths(session) -> list[str]:
         "/api/v1/risks?page_size=200&status=closed",
         "/api/v1/risks?page_size=200&status=accepted",
         f"/api/v1/risks/{lapsed}/acceptances",
+    ]
+
+
+def _drill_paths(app, session) -> list[str]:
+    """A drill held and approved (started, ended, completed, its timeline and a comment), its
+    corrective action escalated and then closed, and a drill planned for a CII system not drilled
+    yet (a coverage gap with its next drill)."""
+    system, config = Actor.system(), ServiceConfig()
+    now = datetime.now(UTC).replace(microsecond=0)
+    cii = session.exec(select(Asset.code).where(Asset.is_cii).order_by(Asset.code)).first()
+    plan = dict(exercise_type="tabletop", incident_grade="II", lead="admin", duration_minutes=60)
+    with app.test_request_context():
+        held = services.create(
+            session, system, DrillCreate(title="Held", planned_start=now - timedelta(days=2), **plan)
+        )
+        services.start(session, system, held.id, DrillStart(started_at=now - timedelta(days=2)))
+        services.add_entry(session, system, held.id, TimelineCreate(at=now - timedelta(days=2), text="Alarm"))
+        services.comment(session, system, held.id, CommentCreate(text="Well done"))
+        services.complete(
+            session, system, held.id, DrillComplete(ended_at=now - timedelta(days=2, minutes=-50)), config
+        )
+        services.approve_report(session, system, held.id)
+        action = actions.create(
+            session, system, held.id, ActionCreate(title="Fix", owner="admin", due_date=now.date() - timedelta(days=1)),
+            today=now.date() - timedelta(days=1),
+        )  # fmt: skip
+        actions.escalate(session, system)
+        actions.update(session, system, action.id, ActionUpdate(version=1, status="closed"), manager=True)
+        services.create(
+            session, system, DrillCreate(title="Next", planned_start=now + timedelta(days=9), assets=[cii], **plan)
+        )
+        session.commit()
+    return [
+        f"/api/v1/drills/{held.id}",
+        "/api/v1/drills?page_size=200",
+        "/api/v1/corrective-actions?page_size=200",
+        "/api/v1/drills/coverage",
+        "/api/v1/drill-requests?page_size=200",
     ]
 
 

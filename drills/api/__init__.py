@@ -1,5 +1,6 @@
-"""The drills domain's HTTP API (bearer tokens): its blueprints, registered by drills/__init__.py."""
+"""The drills domain's HTTP API (bearer tokens): drills, corrective actions and leaders' requests
+for a drill; its blueprints, registered by drills/__init__.py."""
 
-from drills.api import calendar
+from drills.api import actions, calendar, drills, requests
 
-blueprints = (calendar.bp,)
+blueprints = (drills.bp, actions.bp, requests.bp, calendar.bp)

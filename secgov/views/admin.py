@@ -61,6 +61,7 @@ def department_edit(code: str):
             "name": dept.name,
             "name_en": dept.name_en,
             "kind": dept.kind,
+            "operator_kind": dept.operator_kind,
             "parent": directory.code_map(get_session()).get(dept.parent_id, ""),
             "version": dept.version,
         }
