@@ -79,10 +79,10 @@ OPERATOR_KINDS = {
 ESCALATED_DAYS_AGO = 7
 
 POLICE = External(
-    name="孙警官 Officer Sun", organisation="市公安局网安支队 PSB cyber unit", role="公安联络员 police liaison"
+    name="孙警官 Officer Sun", organisation="公安网安支队 Police cyber unit", role="公安联络员 police liaison"
 )
 TRAFFIC_POLICE = External(
-    name="钱警官 Officer Qian", organisation="市公安局交警支队 Traffic police", role="公安联络员 police liaison"
+    name="钱警官 Officer Qian", organisation="交警支队 Traffic police", role="公安联络员 police liaison"
 )
 
 
@@ -514,7 +514,7 @@ PLANS: tuple[Plan, ...] = (
                 "燃气SCADA厂商远程运维缺乏管控 The gas SCADA vendor's remote access is uncontrolled",
                 acts=(
                     Act(
-                        "配电主站启用双因素登录 Two-factor logins on the distribution master station",
+                        "配电主站启用双因素登录 MFA for logins on the distribution master station",
                         OFFICER,
                         45,
                         "closed",
