@@ -10,7 +10,7 @@ or their own)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date
 
 from flask_babel import gettext as _
@@ -26,9 +26,7 @@ from drills.schemas import ActionQuery, DrillQuery
 from secgov import exchange
 from secgov.authz import Actor
 from secgov.codes import N_
-from secgov.config import ServiceConfig
-from secgov.errors import Invalid
-from secgov.exchange import Column, Problems, Register
+from secgov.exchange import Column, ExportOnly, Register
 from secgov.localtime import Instant
 from secgov.models import Department
 
@@ -201,22 +199,10 @@ def action_records(session: Session, actor: Actor, query: ActionQuery) -> Iterat
 # --- no import: the engine's import services refuse (no route offers them) -------------------------
 
 
-def _not_imported(_session: Session, items: Sequence, _actor: Actor, _config: ServiceConfig) -> Problems:
-    error = Invalid(
-        _("Drills and corrective actions are not imported from a spreadsheet: record them in the application.")
-    )
-    return {index: [error] for index in range(len(items))}
-
-
-def _refuse(session: Session, items: Sequence, actor: Actor, config: ServiceConfig) -> list:
-    problems = _not_imported(session, items, actor, config)
-    if problems:
-        raise problems[min(problems)][0]
-    return []
-
-
-def _undo(_session: Session, _ids: list[int], _actor: Actor) -> None:
-    return None
+# Made in the application, never imported from a spreadsheet.
+_EXPORT_ONLY = ExportOnly(
+    lambda: _("Drills and corrective actions are not imported from a spreadsheet: record them in the application.")
+)
 
 
 DRILLS = Register(
@@ -261,9 +247,9 @@ DRILLS = Register(
     ),
     schema=DrillLine,
     key="",
-    check=_not_imported,
-    create=_refuse,
-    undo=_undo,
+    check=_EXPORT_ONLY.check,
+    create=_EXPORT_ONLY.create,
+    undo=_EXPORT_ONLY.undo,
     filters=DrillQuery,
     records=drill_records,
     importers=(),
@@ -299,9 +285,9 @@ ACTIONS = Register(
     ),
     schema=ActionLine,
     key="",
-    check=_not_imported,
-    create=_refuse,
-    undo=_undo,
+    check=_EXPORT_ONLY.check,
+    create=_EXPORT_ONLY.create,
+    undo=_EXPORT_ONLY.undo,
     filters=ActionQuery,
     records=action_records,
     importers=(),

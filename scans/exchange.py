@@ -8,7 +8,7 @@ page), checked by `xmlparse.parse` before the write; the findings follow from it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from flask_babel import gettext as _
 from pydantic import BaseModel
@@ -23,8 +23,7 @@ from secgov import exchange
 from secgov.authz import Actor
 from secgov.codes import N_
 from secgov.config import ServiceConfig
-from secgov.errors import Invalid
-from secgov.exchange import Column, Problems, Register
+from secgov.exchange import Column, ExportOnly, Register
 from secgov.localtime import Instant
 from secgov.models import Department
 
@@ -173,20 +172,10 @@ def scan_records(session: Session, actor: Actor, query: ScanQuery) -> Iterator[S
 # --- no import: the engine's import services refuse (no route offers them) -------------------------
 
 
-def _not_imported(_session: Session, items: Sequence, _actor: Actor, _config: ServiceConfig) -> Problems:
-    error = Invalid(_("Findings and scans are not imported from a spreadsheet: import nmap's XML output as a scan."))
-    return {index: [error] for index in range(len(items))}
-
-
-def _refuse(session: Session, items: Sequence, actor: Actor, config: ServiceConfig) -> list:
-    problems = _not_imported(session, items, actor, config)
-    if problems:
-        raise problems[min(problems)][0]
-    return []
-
-
-def _undo(_session: Session, _ids: list[int], _actor: Actor) -> None:
-    return None
+# Made in the application, never imported from a spreadsheet.
+_EXPORT_ONLY = ExportOnly(
+    lambda: _("Findings and scans are not imported from a spreadsheet: import nmap's XML output as a scan.")
+)
 
 
 FINDINGS = Register(
@@ -216,9 +205,9 @@ FINDINGS = Register(
     ),
     schema=FindingLine,
     key="",
-    check=_not_imported,
-    create=_refuse,
-    undo=_undo,
+    check=_EXPORT_ONLY.check,
+    create=_EXPORT_ONLY.create,
+    undo=_EXPORT_ONLY.undo,
     filters=FindingQuery,
     records=finding_records,
     importers=(),
@@ -256,9 +245,9 @@ SCANS = Register(
     ),
     schema=ScanLine,
     key="",
-    check=_not_imported,
-    create=_refuse,
-    undo=_undo,
+    check=_EXPORT_ONLY.check,
+    create=_EXPORT_ONLY.create,
+    undo=_EXPORT_ONLY.undo,
     filters=ScanQuery,
     records=scan_records,
     importers=(),

@@ -26,7 +26,7 @@ as a whole are reported on row 0 (or on row 1, naming the column, for a bad head
 
 from secgov.exchange.exporting import CONTENT_TYPES, Export, export, export_filename, pages
 from secgov.exchange.importing import BATCH, import_file, import_in
-from secgov.exchange.registers import Column, Format, Problems, Register
+from secgov.exchange.registers import Column, ExportOnly, Format, Problems, Register
 from secgov.exchange.report import ImportReport, RowError, size_text, too_large_message
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "CONTENT_TYPES",
     "Column",
     "Export",
+    "ExportOnly",
     "Format",
     "ImportReport",
     "Problems",

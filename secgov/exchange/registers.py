@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
-from secgov.errors import ServiceError
+from secgov.errors import Invalid, ServiceError
 
 Format = Literal["csv", "xlsx"]
 Problems = dict[int, list[ServiceError]]  # item index -> what the rules refuse in it
@@ -86,3 +86,25 @@ def _export_query(register: Register) -> type[BaseModel]:
             **fields,
         )
     return _EXPORT_QUERIES[register.name]
+
+
+@dataclass(frozen=True)
+class ExportOnly:
+    """The import side of a register that is exported only (no importers): every row is refused
+    with `message()`, a translated sentence saying how such records are made instead; an import
+    writes nothing, so there is nothing to undo. A register takes `check`, `create` and `undo`."""
+
+    message: Callable[[], str]
+
+    def check(self, _session: Session, items: Sequence[Any], _actor: Actor, _config: ServiceConfig) -> Problems:
+        error = Invalid(self.message())
+        return {index: [error] for index in range(len(items))}
+
+    def create(self, session: Session, items: Sequence[Any], actor: Actor, config: ServiceConfig) -> list:
+        problems = self.check(session, items, actor, config)
+        if problems:
+            raise problems[min(problems)][0]
+        return []
+
+    def undo(self, _session: Session, _ids: list[int], _actor: Actor) -> None:
+        return None
