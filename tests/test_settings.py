@@ -158,6 +158,7 @@ def test_settings_are_read_as_code(client, admins, make_user, api_token):
         "scan_allowed_networks": ["127.0.0.0/8"],
         "vendor_origin_policy": DEFAULT_POLICY,
         **ASSESSMENT_DEFAULTS,
+        "drill_coverage_months": 12,
     }
     auditor = {"Authorization": f"Bearer {api_token(make_user('audrey', roles=('auditor',), department='b'))}"}
     assert client.get("/api/v1/settings", headers=auditor).json == got.json
@@ -196,6 +197,7 @@ def test_patch_is_all_or_nothing_and_audited(app, client, admins):
         "scan_allowed_networks": ["127.0.0.0/24"],  # normalised
         "vendor_origin_policy": policy,
         **ASSESSMENT_DEFAULTS,
+        "drill_coverage_months": 12,
     }
     changes = {e.object_id: json.loads(e.detail) for e in entries(app, "setting.changed")}
     assert changes["scan_allowed_networks"] == {
