@@ -15,19 +15,22 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from assessments import risks
+from assessments.services import WRITERS as RISK_WRITERS
 from assets.models import Asset
 from assets.rule import today_utc
 from drills import rule
 from drills.codes import ACTION_OPEN
 from drills.models import CorrectiveAction, Drill, DrillAsset, DrillObjective
 from drills.schemas import ActionCreate, ActionQuery, ActionRead, ActionUpdate
-from drills.services import _user, get, subtree
+from drills.services import WRITERS, _user, get, subtree
 from secgov import audit, directory, responsibility
 from secgov.authz import Actor, in_scope, path_in_scope
 from secgov.errors import Conflict, Forbidden, Invalid, NotFound, Refusal, check_version
 from secgov.models import Department, User
 
 SUBJECT, OWNER = "corrective_action", "owner"
+# Who may promote an action to the risk register: those who write risks, and the drill team.
+PROMOTERS = tuple(dict.fromkeys((*RISK_WRITERS, *WRITERS)))
 # The department head's duty (assigned through the accountability matrix): told of escalations.
 HEAD_SUBJECT, HEAD = "department", "head"
 

@@ -8,7 +8,6 @@ from flask import Blueprint
 
 from assessments import risks, rule
 from assessments.schemas import Promotion, RiskRead
-from assessments.services import WRITERS as RISK_WRITERS
 from drills import actions
 from drills.schemas import ActionPromotion, ActionQuery, ActionRead, ActionUpdate
 from drills.services import WRITERS
@@ -19,7 +18,7 @@ from secgov.web import actor, get_session, require_user, service_config
 bp = Blueprint("drill_actions_api", __name__, url_prefix="/api/v1")
 TAGS = ["corrective-actions"]
 # Those who promote records to the risk register, and the drill team whose actions these are.
-PROMOTERS = tuple(dict.fromkeys((*RISK_WRITERS, *WRITERS)))
+PROMOTERS = actions.PROMOTERS
 
 
 @bp.get("/corrective-actions")

@@ -25,7 +25,7 @@ from secgov.web import actor, get_session, require_user, service_config, settle
 
 # Who may promote an action to the risk register: the drill team and admins, and officers (who
 # keep the register); the promotion service checks the drill is in their scope.
-PROMOTERS = ("admin", "drill_team", "officer")
+PROMOTERS = actions.PROMOTERS
 OWNER_UPDATE = Form(ActionUpdate, empty_is_none=("status",))
 TEAM_UPDATE = Form(ActionUpdate, empty_is_none=("owner", "due_date", "asset", "status"))
 PROMOTION = Form(ActionPromotion, empty_is_none=("owner", "due_date"))
