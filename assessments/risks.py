@@ -238,7 +238,7 @@ def _filters(session: Session, actor: Actor, query: RiskQuery, method: Method, t
             .where(
                 responsibility.Responsibility.subject_type == SUBJECT,
                 responsibility.Responsibility.duty == OWNER,
-                responsibility.Responsibility.valid_to.is_(None),
+                responsibility.covering(),
                 func.lower(User.username) == query.owner.lower(),
             )
         )

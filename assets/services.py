@@ -82,7 +82,7 @@ def read_many(session: Session, assets: list[Asset]) -> list[AssetRead]:
         Responsibility.subject_type == SUBJECT,
         Responsibility.subject_id == Asset.id,
         Responsibility.duty == OWNER,
-        Responsibility.valid_to.is_(None),
+        responsibility.covering(),
     )
     extra = {
         asset_id: (code, username)

@@ -208,6 +208,8 @@ CORE = AuditTerms(
         "department.updated": N_("Department changed"),
         "department.deleted": N_("Department deleted"),
         "responsibility.assigned": N_("Responsibility assigned"),
+        "responsibility.corrected": N_("Responsibility corrected"),
+        "responsibility.denied": N_("Assignment of a responsibility refused"),
         "audit.checkpoint": N_("Audit log checkpoint signed"),
     },
     groups={
@@ -227,6 +229,7 @@ CORE = AuditTerms(
         "setting": ObjectKind(N_("Setting"), "admin.settings_page", locate=list_page),
         "api_token": ObjectKind(N_("API token")),
         "data_keys": ObjectKind(N_("Data keys")),
+        "city": ObjectKind(N_("The city")),
         "audit": ObjectKind(N_("Audit log")),
     },
     fields={
@@ -251,6 +254,8 @@ CORE = AuditTerms(
         "api_token.owner": FieldTerm(N_("Holder")),
         "user": FieldTerm(N_("User")),
         "duty": FieldTerm(N_("Duty")),
+        "until": FieldTerm(N_("Until")),
+        "corrects": FieldTerm(N_("Corrects the term")),
         "reset": FieldTerm(N_("Back to the default")),
         "keys": FieldTerm(N_("Settings")),
         "secrets": FieldTerm(N_("Secrets")),

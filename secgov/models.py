@@ -213,8 +213,10 @@ class AuditEntry(SQLModel, table=True):
 class Responsibility(SQLModel, table=True):
     """Who holds a duty for a subject, from when to when; history is never overwritten.
 
-    subject_type/subject_id name any record (an asset, later a risk, a drill, ...); duty is
-    e.g. "owner". The open row (valid_to NULL) is the current holder.
+    subject_type/subject_id name any record (an asset, a risk, a drill, a department, the city);
+    duty is e.g. "owner". A term runs from valid_from until valid_to (NULL: until the next
+    holder's term begins); the term covering a moment names the holder then. `corrects_id`: the
+    term this one corrects (its holder had been recorded wrongly), shown as such by the trace.
     """
 
     __tablename__ = "responsibility"
@@ -229,6 +231,7 @@ class Responsibility(SQLModel, table=True):
     valid_to: datetime | None = ts_field()
     assigned_by: str = Field(max_length=64)
     reason: str = Field(default="", max_length=500)
+    corrects_id: int | None = Field(default=None, foreign_key="responsibility.id")
 
 
 # --- background work (secgov.runs, secgov.scheduler, secgov.tasks) ----------------------------

@@ -17,6 +17,8 @@ import click
 from flask import Blueprint
 
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
+from secgov.accountability import duties as accountability
+from secgov.accountability.duties import Duty
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
 from secgov.dashboard import Tile
@@ -75,6 +77,7 @@ class Domain:
     chapters: tuple[Chapter, ...] = ()  # chapters of a kind of report (Chapter.report; secgov.reports)
     report_kinds: tuple[ReportKind, ...] = ()  # kinds of report beside the core's (secgov.reports.kinds)
     asset_sections: tuple[AssetSection, ...] = ()  # sections of the asset's page (AssetSection)
+    duties: tuple[Duty, ...] = ()  # sub-item duties people are accountable for (secgov.accountability)
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,13 @@ class Registry:
     def asset_sections(self) -> list[AssetSection]:
         """Every domain's sections of the asset's page, in the order of the domain list."""
         return [section for domain in self.domains for section in domain.asset_sections]
+
+    @cached_property
+    def duties(self) -> Mapping[str, Duty]:
+        """Every duty by code ("asset.owner"): the core's chief and department heads, then the
+        domains' sub-item duties."""
+        found = [*accountability.CORE, *(duty for domain in self.domains for duty in domain.duties)]
+        return MappingProxyType({duty.code: duty for duty in found})
 
     @property
     def menu(self) -> list[MenuItem]:

@@ -1,17 +1,29 @@
-"""Effective-dated responsibility assignments: who is responsible for what, at any moment."""
+"""Effective-dated responsibility assignments: who is responsible for what, at any moment.
+
+A term runs from `valid_from` until `valid_to` (None: until someone else takes the duty). The
+holder at a moment is the term that covers it (`covering`). Assigning a duty starts a new term,
+never in the past, and ends the term covering its start there; history is never overwritten.
+Every owner field of the domains (asset owners, risk owners, drill leads, action owners, the
+accountability's chief and department heads) reads and writes through this module."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, or_
+from sqlalchemy import and_, delete, or_
 from sqlmodel import Session, select
 
 from secgov import audit
 from secgov.audit import Actor
 from secgov.db import chunks
 from secgov.models import Responsibility, User
+
+
+def covering(at: datetime | None = None):
+    """The WHERE clause of the terms in force at `at` (now)."""
+    at = at or datetime.now(UTC)
+    return and_(Responsibility.valid_from <= at, or_(Responsibility.valid_to.is_(None), Responsibility.valid_to > at))
 
 
 def assign(
@@ -25,12 +37,25 @@ def assign(
     reason: str = "",
     department_id: int | None = None,
     at: datetime | None = None,
+    until: datetime | None = None,
+    corrects: Responsibility | None = None,
 ) -> Responsibility | None:
-    """Make user the holder of duty from `at` (now); the previous holder's term ends then.
+    """Make user the holder of duty from `at` (now) until `until` (open-ended); the term in force
+    at `at` ends then. `corrects`: the term this one corrects (its holder was recorded wrongly).
 
-    Reassigning to the current holder changes nothing and returns None.
+    Reassigning to the current holder (open-ended, not a correction) changes nothing and returns None.
     """
-    rows = assign_many(session, subject_type, duty, [(subject_id, user, department_id)], actor, reason=reason, at=at)
+    rows = assign_many(
+        session,
+        subject_type,
+        duty,
+        [(subject_id, user, department_id)],
+        actor,
+        reason=reason,
+        at=at,
+        until=until,
+        corrects=corrects,
+    )
     return rows[0]
 
 
@@ -43,9 +68,12 @@ def assign_many(
     *,
     reason: str = "",
     at: datetime | None = None,
+    until: datetime | None = None,
+    corrects: Responsibility | None = None,
 ) -> list[Responsibility | None]:
     """assign() for many subjects at once, each (subject id, user, department id for the audit):
-    one query for the current holders, one flush, one audit append. One result per assignment."""
+    one query for the holders at `at`, one flush, one audit append. One result per assignment.
+    The caller has checked the period (secgov.accountability.assignments does for every duty)."""
     if not assignments:
         return []
     at = at or datetime.now(UTC)
@@ -57,7 +85,7 @@ def assign_many(
                 Responsibility.subject_type == subject_type,
                 Responsibility.subject_id.in_(chunk),
                 Responsibility.duty == duty,
-                Responsibility.valid_to.is_(None),
+                covering(at),
             )
         ):
             current[row.subject_id] = row
@@ -65,7 +93,13 @@ def assign_many(
     events: list[audit.Event] = []
     for subject_id, user, department_id in assignments:
         holder = current.get(subject_id)
-        if holder is not None and holder.user_id == user.id:
+        if (
+            holder is not None
+            and holder.user_id == user.id
+            and until is None
+            and holder.valid_to is None
+            and not corrects
+        ):
             results.append(None)
             continue
         before = None
@@ -79,23 +113,31 @@ def assign_many(
             duty=duty,
             user_id=user.id,
             valid_from=at,
+            valid_to=until,
             assigned_by=actor.username,
             reason=reason[:500],
+            corrects_id=corrects.id if corrects is not None else None,
         )
         session.add(row)
         current[subject_id] = row
         results.append(row)
-        events.append(
-            audit.Event(
-                "responsibility.assigned",
-                object_type=subject_type,
-                object_id=subject_id,
-                department_id=department_id,
-                before=before,
-                after={"user": user.username, "duty": duty},
-                extra={"reason": reason},
-            )
+        extra = {"reason": reason}
+        if until is not None:
+            extra["until"] = until.isoformat()
+        if corrects is not None:
+            extra["corrects"] = corrects.id
+        fields = dict(
+            object_type=subject_type,
+            object_id=subject_id,
+            department_id=department_id,
+            before=before,
+            after={"user": user.username, "duty": duty},
+            extra=extra,
         )
+        if corrects is None:
+            events.append(audit.Event("responsibility.assigned", **fields))
+        else:
+            events.append(audit.Event("responsibility.corrected", **fields))
     session.flush()
     audit.record_many(session, actor, events)
     return results
@@ -113,10 +155,7 @@ def holders(
         Responsibility.subject_id.in_(ids),
         Responsibility.duty == duty,
     ]
-    if at is None:
-        where.append(Responsibility.valid_to.is_(None))
-    else:
-        where += [Responsibility.valid_from <= at, or_(Responsibility.valid_to.is_(None), Responsibility.valid_to > at)]
+    where.append(covering(at))
     rows = session.exec(
         select(Responsibility.subject_id, User).join(User, User.id == Responsibility.user_id).where(*where)
     ).all()

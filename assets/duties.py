@@ -1,0 +1,50 @@
+"""The asset domain's duty (secgov.accountability): each asset in the register, retired ones
+aside, has an owner, who is accountable for it; officers and admins assign owners in their scope
+(the asset's form and import write through the same mechanism, secgov.responsibility)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select
+from sqlmodel import Session, select
+
+from assets.models import Asset
+from assets.services import OWNER, SUBJECT
+from secgov.accountability.duties import Duty, Subject
+from secgov.codes import N_
+from secgov.models import Department
+
+
+def find(session: Session, ids: Sequence[int]) -> dict[int, Subject]:
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Asset.id, Asset.code, Asset.name, Department.id, Department.path)
+        .join(Department, Department.id == Asset.department_id)
+        .where(Asset.id.in_(list(ids)))
+    ).all()
+    return {i: Subject(i, f"{code} {name}", dept, path) for i, code, name, dept, path in rows}
+
+
+def required(path: str) -> Select:
+    """Every asset not retired, in the subtree at path."""
+    query = select(Asset.id).where(Asset.lifecycle != "retired")
+    if path != "/":
+        query = query.join(Department, Department.id == Asset.department_id).where(
+            Department.path.startswith(path, autoescape=True)
+        )
+    return query
+
+
+OWNER_DUTY = Duty(
+    subject_type=SUBJECT,
+    duty=OWNER,
+    label=N_("Asset owner"),
+    level="sub_item",
+    find=find,
+    required=required,
+    assigners=frozenset({"admin", "officer"}),
+)
+
+DUTIES = (OWNER_DUTY,)
