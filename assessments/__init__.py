@@ -5,6 +5,7 @@ Its contributions to the app are declared here."""
 from dataclasses import replace
 
 from assessments import (
+    accountability,
     api,
     audit_terms,
     calendar,
@@ -44,6 +45,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     duties=duties.DUTIES,
+    matrix_columns=accountability.COLUMNS,
     jobs=jobs.JOBS,
     figures=figures.FIGURES,
     tiles=dashboard.TILES,

@@ -36,6 +36,7 @@ from assets.rule import today_utc
 from assets.services import owners_named
 from secgov import audit, responsibility
 from secgov.authz import Actor, in_scope, path_in_scope
+from secgov.db import chunks
 from secgov.directory import department_by_code
 from secgov.errors import Conflict, Forbidden, Invalid, Refusal, check_version
 from secgov.models import Department, User
@@ -48,6 +49,8 @@ ACCEPTORS = ("leader",)
 MAX_ACCEPTANCE_DAYS = 3 * 366
 # Acceptances ending within this many days are listed as expiring.
 EXPIRING_DAYS = 30
+# A live risk's treatment due within this many days is due soon (the accountability matrix).
+TREATMENT_SOON_DAYS = 30
 
 
 # --- what "open" means ---------------------------------------------------------------------------
@@ -95,6 +98,39 @@ def next_review(risk: Risk, method: Method) -> date | None:
 def treatment_overdue(risk: Risk, today: date) -> bool:
     """A treatment due before today on a risk still being worked on (not accepted, not closed)."""
     return risk.status in LIVE_STATUSES and risk.due_date is not None and risk.due_date < today
+
+
+def treatment_state(risk: Risk, today: date) -> str:
+    """How a live risk's treatment stands: `overdue` (treatment_overdue), `due_soon` (due within
+    TREATMENT_SOON_DAYS) or `on_time` (later, or no due date)."""
+    if treatment_overdue(risk, today):
+        return "overdue"
+    if (
+        risk.status in LIVE_STATUSES
+        and risk.due_date is not None
+        and (risk.due_date - today).days <= TREATMENT_SOON_DAYS
+    ):
+        return "due_soon"
+    return "on_time"
+
+
+def urgency(risk: Risk) -> tuple:
+    """The sort key of the most urgent risk first: the earliest treatment due date (none last),
+    then the highest level."""
+    level = LEVELS.index(risk.level) if risk.level in LEVELS else -1
+    return (risk.due_date is None, risk.due_date or date.max, -level, risk.id)
+
+
+def live_by_asset(session: Session, asset_ids: Sequence[int]) -> dict[int, list[Risk]]:
+    """The live risks (open or in treatment) of these assets, most urgent first, by asset; one
+    statement per 500 assets."""
+    found: dict[int, list[Risk]] = {}
+    for chunk in chunks(list(asset_ids)):
+        for risk in session.exec(select(Risk).where(Risk.asset_id.in_(chunk), Risk.status.in_(LIVE_STATUSES))).all():
+            found.setdefault(risk.asset_id, []).append(risk)
+    for risks in found.values():
+        risks.sort(key=urgency)
+    return found
 
 
 # --- reading -------------------------------------------------------------------------------------

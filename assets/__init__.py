@@ -2,6 +2,7 @@
 engagements, and the vendor-origin policy. Its contributions to the app are declared here."""
 
 from assets import (
+    accountability,
     api,
     audit_terms,
     chapters,
@@ -33,6 +34,8 @@ DOMAIN = Domain(
     registers=(exchange.ASSETS, exchange.VENDORS),
     audit_terms=audit_terms.TERMS,
     duties=duties.DUTIES,
+    matrix_rows=accountability.ROWS,
+    matrix_columns=accountability.COLUMNS,
     figures=figures.FIGURES,
     tiles=dashboard.TILES,
     chapters=(*chapters.CHAPTERS, *dossier.CHAPTERS),

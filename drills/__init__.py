@@ -6,6 +6,7 @@ contributions to the app are declared here."""
 
 from drills import (
     aar,
+    accountability,
     actions,
     api,
     audit_terms,
@@ -40,6 +41,7 @@ DOMAIN = Domain(
     chapters=(*chapters.CHAPTERS, *aar.CHAPTERS),
     report_kinds=aar.REPORT_KINDS,
     registers=(exchange.DRILLS, exchange.ACTIONS),
+    matrix_columns=accountability.COLUMNS,
     menu=(MenuItem("drills.index", N_("Drills")),),
 )
 

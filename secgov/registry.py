@@ -18,7 +18,9 @@ from flask import Blueprint
 
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
 from secgov.accountability import duties as accountability
+from secgov.accountability import matrix
 from secgov.accountability.duties import Duty
+from secgov.accountability.matrix import Column, Rows
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
 from secgov.dashboard import Tile
@@ -78,6 +80,10 @@ class Domain:
     report_kinds: tuple[ReportKind, ...] = ()  # kinds of report beside the core's (secgov.reports.kinds)
     asset_sections: tuple[AssetSection, ...] = ()  # sections of the asset's page (AssetSection)
     duties: tuple[Duty, ...] = ()  # sub-item duties people are accountable for (secgov.accountability)
+    matrix_rows: Rows | None = (
+        None  # the accountability matrix's rows: the asset domain's (secgov.accountability.matrix)
+    )
+    matrix_columns: tuple[Column, ...] = ()  # its columns: duties on an asset and their states
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,17 @@ class Registry:
         domains' sub-item duties."""
         found = [*accountability.CORE, *(duty for domain in self.domains for duty in domain.duties)]
         return MappingProxyType({duty.code: duty for duty in found})
+
+    @property
+    def matrix_rows(self) -> Rows | None:
+        """The rows of the accountability matrix: the one domain that declares them (the assets)."""
+        found = [domain.matrix_rows for domain in self.domains if domain.matrix_rows is not None]
+        return found[0] if found else None
+
+    @property
+    def matrix_columns(self) -> tuple[Column, ...]:
+        """Every domain's columns of the accountability matrix, in their order."""
+        return matrix.ordered([column for domain in self.domains for column in domain.matrix_columns])
 
     @property
     def menu(self) -> list[MenuItem]:

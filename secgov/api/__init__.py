@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from secgov.api import audit, core, dashboard, directory, jobs, registers, reports, settings, snapshots
+from secgov.api import (
+    accountability_matrix,
+    audit,
+    core,
+    dashboard,
+    directory,
+    jobs,
+    registers,
+    reports,
+    settings,
+    snapshots,
+)
 from secgov.registry import Registry
 
 
@@ -17,6 +28,7 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         jobs.bp,
         reports.bp,
         dashboard.bp,
+        accountability_matrix.bp,
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
         snapshots.blueprint(registry.figures),
