@@ -333,3 +333,29 @@ def test_the_statements_do_not_grow_with_the_assets(app, session, city):
     finally:
         if event.contains(engine, "before_cursor_execute", note):
             event.remove(engine, "before_cursor_execute", note)
+
+
+def test_the_page_shows_what_the_api_answers(app, client, session, town, api_token):
+    from helpers import login
+
+    officer = town["users"]["officer.b"]
+    token = api_token(officer)
+    body = client.get("/api/v1/accountability/matrix", headers={"Authorization": f"Bearer {token}"}).get_json()
+    login(client, officer)
+    html = client.get("/accountability/matrix", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Accountability matrix" in html
+    # The department's header row, each asset, the totals as the API counts them.
+    assert html.count('class="group"') == 1
+    for item in body["items"]:
+        assert f"<code>{item['asset_code']}</code>" in html
+    for state, label in (("overdue", "Overdue"), ("gap", "No holder"), ("due_soon", "Due soon")):
+        assert f'>{body["totals"][state]}</span> {label}</a>' in html
+    # B-CII's drills: overdue, nobody; B-CII-OK: the lead's drill linked.
+    assert "Nobody" in html
+    assert f'/drills/{town["drills"]["lapsing"].id}"' in html
+    # Filters are kept by the pager and an unknown department is dropped with a warning.
+    page = client.get(
+        "/accountability/matrix?department=a&state=overdue", headers={"Accept-Language": "en"}
+    ).get_data(as_text=True)
+    assert "Unknown department" in page and "<code>B-CII</code>" in page
+    assert "<code>B-GONE</code>" not in page  # no overdue cell

@@ -18,11 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from secgov.authz import Actor
+from secgov.codes import N_
 from secgov.config import ServiceConfig
 from secgov.models import User
 
 # The states of a cell, worst first: the order of the totals and of the filter's choices.
 STATES = ("overdue", "gap", "due_soon", "on_time", "none")
+STATE_LABELS = {
+    "overdue": N_("Overdue"),
+    "gap": N_("No holder"),
+    "due_soon": N_("Due soon"),
+    "on_time": N_("On time"),
+    "none": N_("Nothing due"),
+}
 
 
 @dataclass(frozen=True)
