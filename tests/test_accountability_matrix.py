@@ -349,13 +349,13 @@ def test_the_page_shows_what_the_api_answers(app, client, session, town, api_tok
     for item in body["items"]:
         assert f"<code>{item['asset_code']}</code>" in html
     for state, label in (("overdue", "Overdue"), ("gap", "No holder"), ("due_soon", "Due soon")):
-        assert f'>{body["totals"][state]}</span> {label}</a>' in html
+        assert f">{body['totals'][state]}</span> {label}</a>" in html
     # B-CII's drills: overdue, nobody; B-CII-OK: the lead's drill linked.
     assert "Nobody" in html
     assert f'/drills/{town["drills"]["lapsing"].id}"' in html
     # Filters are kept by the pager and an unknown department is dropped with a warning.
-    page = client.get(
-        "/accountability/matrix?department=a&state=overdue", headers={"Accept-Language": "en"}
-    ).get_data(as_text=True)
+    page = client.get("/accountability/matrix?department=a&state=overdue", headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
     assert "Unknown department" in page and "<code>B-CII</code>" in page
     assert "<code>B-GONE</code>" not in page  # no overdue cell
