@@ -18,7 +18,7 @@ from flask import Blueprint
 
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
 from secgov.accountability import duties as accountability
-from secgov.accountability import matrix
+from secgov.accountability import matrix, matrix_export
 from secgov.accountability.duties import Duty
 from secgov.accountability.matrix import Column, Rows
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
@@ -123,7 +123,15 @@ class Registry:
 
     @property
     def registers(self) -> list[Register]:
-        return [register for domain in self.domains for register in domain.registers]
+        """Every domain's registers, then the core's export of the accountability matrix."""
+        found = [register for domain in self.domains for register in domain.registers]
+        return [*found, self.matrix_register] if self.matrix_register is not None else found
+
+    @cached_property
+    def matrix_register(self) -> Register | None:
+        """The accountability matrix's export (its columns are the domains'); None without rows."""
+        rows = self.matrix_rows
+        return matrix_export.register(rows, self.matrix_columns) if rows is not None else None
 
     @cached_property
     def codes(self) -> SimpleNamespace:

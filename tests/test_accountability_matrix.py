@@ -359,3 +359,30 @@ def test_the_page_shows_what_the_api_answers(app, client, session, town, api_tok
     )
     assert "Unknown department" in page and "<code>B-CII</code>" in page
     assert "<code>B-GONE</code>" not in page  # no overdue cell
+
+
+def test_the_export_is_the_matrix_in_a_file(app, session, town, api_token):
+    import csv
+    import io
+
+    headers = {"Authorization": f"Bearer {api_token(town['users']['officer.b'])}"}
+    client = app.test_client()
+    body = client.get("/api/v1/accountability/matrix", headers=headers).get_json()
+    answer = client.get("/api/v1/accountability_matrix/export?format=csv", headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [r["asset"] for r in rows] == [item["asset_code"] for item in body["items"]]
+    for row, item in zip(rows, body["items"], strict=True):
+        for code, cell in item["cells"].items():
+            assert row[f"{code}_state"] == cell["state"]
+            assert (row[f"{code}_holder"] or None) == cell["user"]
+            assert (row[f"{code}_due_on"] or None) == cell["due_on"]
+    only = client.get("/api/v1/accountability_matrix/export?format=csv&state=overdue", headers=headers)
+    assert {r["asset"] for r in csv.DictReader(io.StringIO(only.get_data(as_text=True).lstrip("\ufeff")))} == {"B-CII"}
+    # Export only: the import is refused, nothing written.
+    refused = client.post(
+        "/api/v1/accountability_matrix/import",
+        headers=headers,
+        data={"file": (io.BytesIO(b"asset\nB-CII\n"), "m.csv")},
+    )
+    assert refused.status_code in (404, 405)

@@ -30,6 +30,7 @@ def test_every_domain_package_is_registered_by_its_own_declaration(app):
         "scans",
         "drills",
         "corrective_actions",
+        "accountability_matrix",  # the core's, from the domains' rows and columns
     }
     assert "vendor_origin_policy" in {setting.key for setting in registry.settings}
     assert registry.catalogs, "the asset domain syncs the control catalog"
@@ -102,3 +103,13 @@ def test_a_new_domain_needs_nothing_but_its_declaration(database_url, monkeypatc
         assert answer.status_code == 201
     finally:
         app.extensions["secgov_engine"].dispose()
+
+
+def test_the_accountability_matrix_takes_its_rows_and_columns_from_the_domains():
+    registry = domains.registry()
+    assert registry.matrix_rows is domains.registry().domains[0].matrix_rows  # the asset domain's
+    assert [c.code for c in registry.matrix_columns] == ["owner", "assessment", "remediation", "drills"]
+    export = registry.register("accountability_matrix")
+    assert export.importers == () and "drills_state" in export.column_names
+    bare = Registry(domains=(Domain(name="bare"),))
+    assert bare.matrix_rows is None and bare.matrix_columns == () and bare.registers == []
