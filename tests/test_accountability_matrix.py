@@ -386,3 +386,11 @@ def test_the_export_is_the_matrix_in_a_file(app, session, town, api_token):
         data={"file": (io.BytesIO(b"asset\nB-CII\n"), "m.csv")},
     )
     assert refused.status_code in (404, 405)
+
+
+def test_the_page_offers_its_export_with_its_filters(client, town):
+    from helpers import login
+
+    login(client, town["users"]["officer.b"])
+    html = client.get("/accountability/matrix?state=gap", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'href="/registers/export/accountability_matrix?format=csv&amp;state=gap"' in html
