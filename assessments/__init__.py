@@ -22,6 +22,7 @@ from assessments import (
     risks,
     rule,
     services,
+    trace,
     views,
 )
 from secgov.codes import N_
@@ -44,6 +45,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
     duties=duties.DUTIES,
+    trace_sources=trace.SOURCES,
     jobs=jobs.JOBS,
     figures=figures.FIGURES,
     tiles=dashboard.TILES,

@@ -20,6 +20,7 @@ from drills import (
     models,
     services,
     settings,
+    trace,
     views,
 )
 from secgov.codes import N_
@@ -33,6 +34,7 @@ DOMAIN = Domain(
     codes=codes.ALL,
     settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
+    trace_sources=trace.SOURCES,
     demo=demo.load,
     jobs=jobs.JOBS,
     tiles=dashboard.TILES,

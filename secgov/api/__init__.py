@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from secgov.api import audit, core, dashboard, directory, jobs, registers, reports, settings, snapshots
+from secgov.api import (
+    accountability_trace,
+    audit,
+    core,
+    dashboard,
+    directory,
+    jobs,
+    registers,
+    reports,
+    settings,
+    snapshots,
+)
 from secgov.registry import Registry
 
 
@@ -20,4 +31,5 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
         snapshots.blueprint(registry.figures),
+        accountability_trace.bp,
     ]
