@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.registry import Registry
-from secgov.views import accountability, account, admin, audit_log, auth_views, jobs, main, registers, reports
+from secgov.views import account, accountability, admin, audit_log, auth_views, jobs, main, registers, reports
 
 
 def blueprints(registry: Registry) -> list[Blueprint]:
