@@ -71,11 +71,17 @@ def _links(session: Session, reader: Actor, gaps: Sequence[GapRead]) -> dict[tup
 def _page(errors: dict[str, str] | None = None, posted: dict | None = None, which: str = ""):
     db, who, duties = get_session(), actor(), _duties()
     user = require_user()
+    departments = directory.departments_in_scope(db, who)
     leaders, _total = reading.list_terms(
         db, who, duties, TermQuery(current=True, page_size=200), levels=("chief", "head")
     )
+    # The chief first, then the heads in the order of the department tree.
+    order = {d.id: place for place, d in enumerate(departments)}
+    leaders.sort(key=lambda t: (t.subject_type != "city", order.get(t.subject_id, len(order))))
     page = int_arg("page", 1)
-    history, total = reading.list_terms(db, who, duties, TermQuery(page=page, page_size=HISTORY_PAGE))
+    duty = request.args.get("duty", "")
+    duty = duty if duty in duties else None
+    history, total = reading.list_terms(db, who, duties, TermQuery(duty=duty, page=page, page_size=HISTORY_PAGE))
     gaps = reading.gap_list(db, who, duties)
     mine = reading.my_terms(db, user, duties)
     assignable = [d for d in reading.duty_list(duties) if set(user.roles) & set(d.assigners)]
@@ -91,7 +97,9 @@ def _page(errors: dict[str, str] | None = None, posted: dict | None = None, whic
         page_size=HISTORY_PAGE,
         leadership=[d for d in assignable if d.level in ("chief", "head")],
         sub_items=[d for d in assignable if d.level == "sub_item"],
-        departments=directory.departments_in_scope(db, who),
+        departments=departments,
+        duties=reading.duty_list(duties),
+        duty=duty or "",
         people=directory.active_users_in_scope(db, who),
         errors=errors or {},
         posted=posted or {},
