@@ -158,3 +158,20 @@ def test_an_officer_may_not_assign_a_head_from_the_page(client, people, session)
     assert answer.status_code == 403
     assert "You may not assign this duty." in answer.get_data(as_text=True)
     assert _terms(session) == before
+
+
+def test_the_history_is_filtered_by_duty(client, people, session):
+    a = people["depts"]["a"]
+    responsibility.assign(session, "department", a.id, "head", people["users"]["leader.a"], Actor.system("cli"))
+    session.commit()
+    _open(client, people["users"]["leader"])
+
+    def history(query: str) -> str:
+        html = client.get(f"/accountability{query}").get_data(as_text=True)
+        return _text(html.split('id="history"')[1].split("<tbody>")[1].split("</section>")[0])
+
+    everything = history("")
+    assert "Department head" in everything and "Asset owner" in everything
+    heads = history("?duty=department.head")
+    assert "Department head" in heads and "Asset owner" not in heads and "(1 in all)" in heads
+    assert history("?duty=no.such") == everything  # an unknown duty is no filter
