@@ -148,6 +148,7 @@ def test_an_officer_assigning_a_head_is_refused_and_audited(api, people, session
         ({"subject_id": 999999}, 404, "Not found"),
         ({"user": "officer.a"}, 409, "officer.a already holds this duty"),
         ({"surprise": 1}, 422, "surprise"),
+        ({"subject_id": 2**70}, 422, "subject_id"),
     ],
 )
 def test_bad_input_answers_clearly_and_changes_nothing(api, people, session, body, status, message):
