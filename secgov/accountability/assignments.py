@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from flask_babel import gettext as _
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -46,7 +46,8 @@ class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duty: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=81)]
-    subject_id: int
+    # A row id: past the databases' INTEGER columns it names no row (and the database would refuse it).
+    subject_id: int = Field(ge=1, le=2**31 - 1)
     user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None

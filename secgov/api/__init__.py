@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.api import (
+    accountability,
     accountability_trace,
     audit,
     core,
@@ -28,6 +29,7 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         jobs.bp,
         reports.bp,
         dashboard.bp,
+        accountability.bp,
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
         snapshots.blueprint(registry.figures),

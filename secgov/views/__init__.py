@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.registry import Registry
-from secgov.views import account, admin, audit_log, auth_views, jobs, main, registers, reports
+from secgov.views import account, accountability, admin, audit_log, auth_views, jobs, main, registers, reports
 
 
 def blueprints(registry: Registry) -> list[Blueprint]:
@@ -18,5 +18,6 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         audit_log.bp,
         jobs.bp,
         reports.bp,
+        accountability.bp,
         registers.blueprint(registry.registers),
     ]
