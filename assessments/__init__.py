@@ -23,6 +23,7 @@ from assessments import (
     risks,
     rule,
     services,
+    trace,
     views,
 )
 from secgov.codes import N_
@@ -46,6 +47,7 @@ DOMAIN = Domain(
     audit_terms=audit_terms.TERMS,
     duties=duties.DUTIES,
     matrix_columns=accountability.COLUMNS,
+    trace_sources=trace.SOURCES,
     jobs=jobs.JOBS,
     figures=figures.FIGURES,
     tiles=dashboard.TILES,

@@ -15,12 +15,14 @@ from drills import (
     codes,
     dashboard,
     demo,
+    duties,
     exchange,
     figures,
     jobs,
     models,
     services,
     settings,
+    trace,
     views,
 )
 from secgov.codes import N_
@@ -34,6 +36,8 @@ DOMAIN = Domain(
     codes=codes.ALL,
     settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
+    trace_sources=trace.SOURCES,
+    duties=duties.DUTIES,
     demo=demo.load,
     jobs=jobs.JOBS,
     tiles=dashboard.TILES,

@@ -18,6 +18,7 @@ from scans import (
     models,
     section,
     services,
+    trace,
     views,
 )
 from secgov.codes import N_
@@ -30,6 +31,7 @@ DOMAIN = Domain(
     commands=cli.COMMANDS,
     codes=codes.ALL,
     audit_terms=audit_terms.TERMS,
+    trace_sources=trace.SOURCES,
     jobs=jobs.JOBS,
     tiles=dashboard.TILES,
     figures=figures.FIGURES,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
-from secgov import auth
+from secgov import auth, responsibility
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.directory import DepartmentCreate, UserCreate, UserUpdate, create_department, create_user, update_user
-from secgov.models import Department
+from secgov.models import Department, Responsibility, User
 
 # A domain's demo loader: adds its records in the caller's transaction (see secgov.registry).
 DemoLoader = Callable[[Session, Actor, ServiceConfig], Any]
@@ -48,6 +49,20 @@ USERS = [
     ("auditor", "周审 Zhou Shen (auditor)", ["auditor"], "city"),
 ]
 
+# The bureaus' heads (leaders of their bureau): username, display name, bureau. They do not sign in
+# in the demo (their passwords are not printed); they hold the heads' duties.
+HEADS = [
+    ("head.cyber", "刘网 Liu Wang (director)", "cyber"),
+    ("head.egov", "孙数 Sun Shu (director)", "egov"),
+    ("head.transport", "吴路 Wu Lu (director)", "transport"),
+    ("head.water", "郑泉 Zheng Quan (director)", "water"),
+    ("head.health", "冯康 Feng Kang (director)", "health"),
+    ("head.police", "韩警 Han Jing (director)", "police"),
+    ("head.energy", "许电 Xu Dian (director)", "energy"),
+    ("head.finance", "何金 He Jin (director)", "finance"),
+    ("head.utilities", "曹城 Cao Cheng (director)", "utilities"),
+]
+
 
 def load_demo(
     session: Session, config: ServiceConfig, loaders: Sequence[DemoLoader]
@@ -75,6 +90,67 @@ def load_demo(
             auth.set_password(session, user, password, actor)
             update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
         logins.append((username, ",".join(roles), dept, password))
+    for username, display, dept in HEADS:
+        if auth.find_user(session, username) is None:
+            password = secrets.token_urlsafe(12)
+            create_user(
+                session,
+                UserCreate(
+                    username=username, display_name=display, department=dept, roles=["leader"], password=password
+                ),
+                actor,
+            )
+    _accountability(session, actor)
     for load in loaders:
         load(session, actor, config)
     return logins
+
+
+def _accountability(session: Session, actor: Actor) -> None:
+    """The chief (the deputy mayor), a head for every bureau and the city's own department, and a
+    history: the transport bureau's head replaced months ago, the water authority's head first
+    recorded wrongly and corrected. The assignment service refuses to backdate (people never
+    may), so this fixture, the system writing its own history, goes through
+    `secgov.responsibility.assign` with past moments. Once only: a second run changes nothing."""
+    if session.exec(select(Responsibility.id).where(Responsibility.subject_type == "city")).first() is not None:
+        return
+    depts = {d.code: d for d in session.exec(select(Department)).all()}
+    people = {u.username: u for u in session.exec(select(User)).all()}
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    city = depts["city"]
+
+    def give(subject_type, dept, duty, username, days_ago, reason, corrects=None):
+        return responsibility.assign(
+            session,
+            subject_type,
+            dept.id,
+            duty,
+            people[username],
+            actor,
+            reason=reason,
+            department_id=dept.id,
+            at=now - timedelta(days=days_ago),
+            corrects=corrects,
+        )
+
+    give("city", city, "chief", "leader", 400, "Appointed by the municipal party committee")
+    give("department", city, "head", "leader", 400, "Appointed by the municipal party committee")
+    for username, _display, code in HEADS:
+        if code not in ("transport", "water"):
+            give("department", depts[code], "head", username, 380, "Appointed with the bureau's leadership team")
+    transport = depts["transport"]
+    give("department", transport, "head", "officer.transport", 380, "Acting head while the post was vacant")
+    give(
+        "department",
+        transport,
+        "head",
+        "head.transport",
+        150,
+        "Director appointed; the acting head returns to security work",
+    )
+    water = depts["water"]
+    wrong = give("department", water, "head", "officer", 200, "Appointed with the bureau's leadership team")
+    give(
+        "department", water, "head", "head.water", 195, "Recorded the city's officer by mistake: the director is the head",
+        corrects=wrong,
+    )  # fmt: skip

@@ -178,6 +178,12 @@ def departments_in_scope(session: Session, actor: Actor) -> list[Department]:
     return list(session.exec(select(Department).where(in_scope(Department.id, actor)).order_by(Department.path)).all())
 
 
+def active_users_in_scope(session: Session, actor: Actor) -> list[User]:
+    """The active users of the actor's department subtree, by user name (whom a duty may go to)."""
+    where = [User.disabled.is_(False), in_scope(User.department_id, actor)]
+    return list(session.exec(select(User).where(*where).order_by(User.username)).all())
+
+
 @dataclass(frozen=True)
 class NameBook:
     """The names people read instead of codes: every department's name in both languages and

@@ -21,6 +21,7 @@ from secgov.accountability import duties as accountability
 from secgov.accountability import matrix, matrix_export
 from secgov.accountability.duties import Duty
 from secgov.accountability.matrix import Column, Rows
+from secgov.accountability.trace import TraceSource
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
 from secgov.dashboard import Tile
@@ -80,10 +81,9 @@ class Domain:
     report_kinds: tuple[ReportKind, ...] = ()  # kinds of report beside the core's (secgov.reports.kinds)
     asset_sections: tuple[AssetSection, ...] = ()  # sections of the asset's page (AssetSection)
     duties: tuple[Duty, ...] = ()  # sub-item duties people are accountable for (secgov.accountability)
-    matrix_rows: Rows | None = (
-        None  # the accountability matrix's rows: the asset domain's (secgov.accountability.matrix)
-    )
+    matrix_rows: Rows | None = None  # the accountability matrix's rows: the asset domain's
     matrix_columns: tuple[Column, ...] = ()  # its columns: duties on an asset and their states
+    trace_sources: tuple[TraceSource, ...] = ()  # kinds of lapse the accountability trace follows
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,11 @@ class Registry:
         domains' sub-item duties."""
         found = [*accountability.CORE, *(duty for domain in self.domains for duty in domain.duties)]
         return MappingProxyType({duty.code: duty for duty in found})
+
+    @cached_property
+    def trace_sources(self) -> Mapping[str, TraceSource]:
+        """Every kind of lapse the accountability trace follows, by code (each domain's)."""
+        return MappingProxyType({s.kind: s for domain in self.domains for s in domain.trace_sources})
 
     @property
     def matrix_rows(self) -> Rows | None:

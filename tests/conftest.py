@@ -17,7 +17,7 @@ from unittest import mock
 import factories
 import pyotp
 import pytest
-from helpers import DATA_KEY, PASSWORD, ClosingClient
+from helpers import DATA_KEY, KEPT_TABLES, PASSWORD, ClosingClient
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 from werkzeug.routing import Rule
@@ -104,8 +104,7 @@ def empty_database(engine) -> None:
     if engine.dialect.name == "postgresql":
         _empty_postgresql(engine)
         return
-    # Catalog tables hold reference data loaded by `db upgrade`: they stay.
-    tables = [t for t in inspect(engine).get_table_names() if t not in _KEPT]
+    tables = [t for t in inspect(engine).get_table_names() if t not in KEPT_TABLES]
     with engine.begin() as conn:
         triggers = conn.execute(
             text("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_entry'")
@@ -119,9 +118,6 @@ def empty_database(engine) -> None:
             conn.execute(text(sql))
 
 
-_KEPT = {"alembic_version", "control"}
-
-
 @functools.cache
 def _postgresql_tables(url: str) -> tuple[str, ...]:
     """The tables to empty, referencing tables before the ones they reference: read once per run
@@ -131,7 +127,7 @@ def _postgresql_tables(url: str) -> tuple[str, ...]:
         ordered = [t for t, _fks in inspect(engine).get_sorted_table_and_fkc_names() if t is not None]
     finally:
         engine.dispose()
-    return tuple(t for t in reversed(ordered) if t not in _KEPT)
+    return tuple(t for t in reversed(ordered) if t not in KEPT_TABLES)
 
 
 def _empty_postgresql(engine) -> None:

@@ -13,6 +13,9 @@ PASSWORD = "correct horse battery staple"
 # The data key of the tests' apps and command-line runs (given through the configuration: no key
 # file is written in the checkout's instance folder).
 DATA_KEY = base64.urlsafe_b64encode(b"secgov-test-data-key-not-secret!").decode()
+# The tables an emptied database keeps (conftest.empty_database): the migrations' bookkeeping and
+# the catalogue, reference data that `db upgrade` loads.
+KEPT_TABLES = frozenset({"alembic_version", "control"})
 
 
 class ClosingClient(FlaskClient):

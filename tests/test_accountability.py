@@ -233,3 +233,63 @@ def test_retired_assets_and_closed_risks_need_no_holder(app, session, people):
     session.add(officer)
     session.commit()
     assert assignments.gaps(session, Actor.of(people["admin"]), [DUTIES["asset.owner"]]) == []
+
+
+def _drill_with_action(session, people, status="planned"):
+    from drills.models import CorrectiveAction, Drill
+
+    a1 = people["depts"]["a1"]
+    lead = _user(session, "owner.a1")
+    drill = Drill(
+        title="Signals tabletop", department_id=a1.id, exercise_type="tabletop", incident_grade="II",
+        lead_id=lead.id, planned_start=T0 + timedelta(days=10), duration_minutes=60, status=status, created_by="test",
+    )  # fmt: skip
+    session.add(drill)
+    session.flush()
+    action = CorrectiveAction(
+        drill_id=drill.id, department_id=a1.id, title="Offline backups", owner_id=lead.id,
+        due_date=(T0 + timedelta(days=30)).date(), created_by="test",
+    )  # fmt: skip
+    session.add(action)
+    session.commit()
+    return drill, action
+
+
+def test_drill_leads_and_action_owners_follow_on_their_records(app, session, people, make_user):
+    make_user("team.a", roles=("drill_team",), department="a")
+    team = _user(session, "team.a")
+    drill, action = _drill_with_action(session, people)
+    with _en(app):
+        _give(session, team, {"drill_team"}, "drill.lead", drill.id, "officer.a", T0)
+        _give(session, team, {"drill_team"}, "corrective_action.owner", action.id, "leader.a", T0)
+        # Named on their records: they change hands now, never on a planned date.
+        with pytest.raises(Invalid, match="changes hands now"):
+            _give(
+                session, team, {"drill_team"}, "drill.lead", drill.id, "gone.a", T0, valid_from=T0 + timedelta(days=1)
+            )
+        # An officer does not run drills.
+        with pytest.raises(Forbidden):
+            _give(session, people["officer_a"], {"officer"}, "drill.lead", drill.id, "gone.a", T0)
+    session.expire_all()
+    assert session.get(type(drill), drill.id).lead_id == _user(session, "officer.a").id
+    moved = session.get(type(action), action.id)
+    assert (moved.owner_id, moved.department_id) == (_user(session, "leader.a").id, people["depts"]["a"].id)
+    assert _holder(session, "drill", drill.id, "lead", T0) == "officer.a"
+    assert _holder(session, "corrective_action", action.id, "owner", T0) == "leader.a"
+
+
+def test_a_drill_under_way_keeps_its_lead(app, session, people, make_user):
+    make_user("team.a", roles=("drill_team",), department="a")
+    drill, _action = _drill_with_action(session, people, status="in_progress")
+    with _en(app), pytest.raises(Conflict, match="Only a planned drill"):
+        _give(session, _user(session, "team.a"), {"drill_team"}, "drill.lead", drill.id, "officer.a", T0)
+    session.rollback()
+    assert session.get(type(drill), drill.id).lead_id == _user(session, "owner.a1").id
+
+
+def test_open_drills_and_actions_need_a_holder(app, session, people):
+    drill, action = _drill_with_action(session, people)
+    duties = [DUTIES["drill.lead"], DUTIES["corrective_action.owner"]]
+    found = {(g.duty.code, g.subject.id) for g in assignments.gaps(session, Actor.of(people["admin"]), duties)}
+    # Written as plain rows, without terms: both lack a holder until one is assigned.
+    assert found == {("drill.lead", drill.id), ("corrective_action.owner", action.id)}

@@ -10,6 +10,8 @@ Later issues add their routes to ROUTES; test_every_route_is_in_the_matrix fails
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import io
 import logging
@@ -22,7 +24,8 @@ import pyotp
 import pytest
 from helpers import PASSWORD, login
 from matrix import ADMIN, ALL, AUDIT_READERS, ROLES, SETTINGS_READERS, Route
-from sqlalchemy import event, inspect, text
+from saved_rows import SavedRows, schema, url_of
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -247,9 +250,52 @@ def _token(session: Session, user: User) -> int:
     return token.id
 
 
+# The world as built for each database (by URL), its rows saved: see `world`.
+_SAVED_WORLDS: dict[str, tuple[SavedRows, dict]] = {}
+
+
 @pytest.fixture
 def world(app, session):
-    """city > a > a1, city > b; one user per role in bureau a (admins with TOTP); victims."""
+    """city > a > a1, city > b; one user per role in bureau a (admins with TOTP); victims; and the
+    objects of every kind in scope and out of it (see the _*_world builders below).
+
+    Built once per database in a run, on the first test's emptied database, exactly as one test
+    would build it; its rows are then saved (tests/saved_rows.py) and every later test, on the
+    database the `app` fixture has emptied, gets them written back verbatim (same ids, same audit
+    chain) and the same dict, its users read again in the test's session. The world's times are
+    relative to the build (a drill planned in 10 days, one running since 7 days ago, scan
+    authorizations valid for 300 days, a timeline entry a day old): a run lasts well under an
+    hour, so they hold for every test of it. The build writes nothing outside the database (no
+    file, no checkpoint under the test's tmp_path, no cache that the rows do not restore)."""
+    engine = app.extensions["secgov_engine"]
+    url = url_of(engine)
+    if url in _SAVED_WORLDS:
+        saved, ids = _SAVED_WORLDS[url]
+        saved.restore(engine)
+    else:
+        ids = _ids_of(_build_world(app, session))
+        _SAVED_WORLDS[url] = (SavedRows.take(engine), ids)
+    return {
+        "users": {role: session.get(User, user_id) for role, user_id in ids["users"].items()},
+        "root_admin": session.get(User, ids["root_admin"]),
+        "other_token": ids["other_token"],
+        "own_tokens": dict(ids["own_tokens"]),
+        "own_actions": dict(ids["own_actions"]),
+        "objects": copy.deepcopy(ids["objects"]),
+    }
+
+
+def _ids_of(world: dict) -> dict:
+    """The world with its users replaced by their ids (what a later test's world is read from)."""
+    return {
+        **copy.deepcopy({key: value for key, value in world.items() if key not in ("users", "root_admin")}),
+        "users": {role: user.id for role, user in world["users"].items()},
+        "root_admin": world["root_admin"].id,
+    }
+
+
+def _build_world(app, session: Session) -> dict:
+    """The world, built through the factories, the services and plain rows."""
     city = _dept(session, "city", "city", None)
     a = _dept(session, "a", "bureau", city)
     a1 = _dept(session, "a1", "unit", a)
@@ -528,18 +574,25 @@ def _calendar_world(session: Session, users: list[User]) -> dict:
 VOLATILE = {("api_token", "last_used_at"), ("user", "last_login_at")}
 
 
+@functools.cache
+def _compared(url: str) -> tuple[tuple[str, str], ...]:
+    """Per table compared, the query that reads its rows: built once per database."""
+    queries = []
+    for table, columns in schema(url).columns.items():
+        if table in {"alembic_version", "audit_entry"}:
+            continue
+        names = ", ".join(f'"{c}"' for c in columns if (table, c) not in VOLATILE)
+        queries.append((table, f'SELECT {names} FROM "{table}"'))  # noqa: S608 - names from the schema
+    return tuple(queries)
+
+
 def snapshot(session: Session) -> dict:
     """Every row of every table except the audit log, for before/after comparisons."""
     session.rollback()  # end the read transaction: see what the requests committed
-    inspector = inspect(session.get_bind())
-    result = {}
-    for table in inspector.get_table_names():
-        if table in {"alembic_version", "audit_entry"}:
-            continue
-        columns = [c["name"] for c in inspector.get_columns(table) if (table, c["name"]) not in VOLATILE]
-        query = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)} FROM "{table}"'  # noqa: S608 - names from the schema
-        result[table] = sorted(map(tuple, session.execute(text(query)).all()), key=repr)
-    return result
+    return {
+        table: sorted(map(tuple, session.execute(text(query)).all()), key=repr)
+        for table, query in _compared(url_of(session.get_bind()))
+    }
 
 
 def audit_count(session: Session, action: str) -> int:

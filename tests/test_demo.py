@@ -234,3 +234,28 @@ def test_demo_drills_span_two_years_with_late_reports_overdue_actions_and_gaps(a
     assert gaps[("asset", "WTR-FLD-01")].next_drill_id is None and ("department", "finance") in gaps
     assert ("asset", "TRF-SIG-01") not in gaps and ("asset", "WTR-SCADA-01") not in gaps
     assert audit.verify(session).ok
+
+
+def test_demo_city_has_a_chief_heads_and_a_history_of_terms(app, session):
+    from secgov import responsibility
+    from secgov.models import Department, Responsibility
+
+    load_demo_city(app)
+    load_demo_city(app)  # the history is written once
+    depts = {d.code: d for d in session.exec(select(Department)).all()}
+    assert responsibility.holders(session, "city", [depts["city"].id], "chief")[depts["city"].id].username == "leader"
+    bureaus = [d for d in depts.values() if d.kind == "bureau"]
+    heads = responsibility.holders(session, "department", [d.id for d in bureaus], "head")
+    assert {d.code: heads[d.id].username for d in bureaus} == {d.code: f"head.{d.code}" for d in bureaus}
+    transport = responsibility.history(session, "department", depts["transport"].id, "head")
+    assert [u.username for _t, u in transport] == ["head.transport", "officer.transport"]
+    assert transport[1][0].valid_to == transport[0][0].valid_from and transport[0][0].reason
+    water = responsibility.history(session, "department", depts["water"].id, "head")
+    assert water[0][0].corrects_id == water[1][0].id
+    assert (
+        session.exec(
+            select(func.count()).select_from(Responsibility).where(Responsibility.subject_type == "city")
+        ).one()
+        == 1
+    )
+    assert audit.verify(session).ok

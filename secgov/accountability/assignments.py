@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from flask_babel import gettext as _
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -46,7 +46,8 @@ class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duty: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=81)]
-    subject_id: int
+    # A row id: past the databases' INTEGER columns it names no row (and the database would refuse it).
+    subject_id: int = Field(ge=1, le=2**31 - 1)
     user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None
@@ -81,8 +82,13 @@ def subject_of(session: Session, actor: Actor, duty: Duty, subject_id: int) -> S
     return subject
 
 
-def _holder(session: Session, actor: Actor, name: str, subject: Subject) -> User:
+def _holder(session: Session, actor: Actor, name: str, duty: Duty, subject: Subject) -> User:
     user = session.exec(select(User).where(func.lower(User.username) == name.lower())).first()
+    if duty.eligible is not None:
+        if user is None:
+            raise Invalid(_("There is no user %(name)s in your scope.", name=name), field="user")
+        duty.eligible(session, actor, subject, user)
+        return user
     if user is None or not department_in_scope(user.department, actor):
         raise Invalid(_("There is no user %(name)s in your scope.", name=name), field="user")
     if user.disabled:
@@ -121,9 +127,14 @@ def assign(
             _("You may not assign this duty."),
             refusal=Refusal(actor, "responsibility.denied", duty.subject_type, subject.id),
         )
-    user = _holder(session, actor, data.user, subject)
+    user = _holder(session, actor, data.user, duty, subject)
     now = now or datetime.now(UTC)
     start = data.valid_from or now
+    if duty.applied is not None and (start > now + CLOCK_SLACK or data.valid_to is not None):
+        raise Invalid(
+            _("This duty is named on its record: it changes hands now, without a planned start or end."),
+            field="valid_from",
+        )
     if start < now - CLOCK_SLACK:
         raise Invalid(
             _(
@@ -179,6 +190,8 @@ def assign(
     )
     if term is None:
         raise Conflict(_("%(name)s already holds this duty.", name=user.username), field="user")
+    if duty.applied is not None:
+        duty.applied(session, actor, subject.id, user)
     return term
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select
 from sqlmodel import Session, select
@@ -45,7 +46,13 @@ class Duty:
     """A duty held for a kind of subject. `subject_type` and `duty` are the values stored in
     `Responsibility` (the asset domain's owner is ("asset", "owner")); `label` an English message
     marked with N_; `level` one of LEVELS; `assigners` the roles that may assign it (inside their
-    scope)."""
+    scope).
+
+    A domain whose records name their holder (a drill's lead) gives `applied(session, actor,
+    subject_id, user)`, which makes the record follow a new holder (or refuses, raising a
+    ServiceError); such a duty changes hands from now on only. `eligible(session, actor, subject,
+    user)` replaces the core's rule on who may hold the duty (an active user the assigner sees,
+    who sees the subject) with the domain's own, raising Invalid."""
 
     subject_type: str
     duty: str
@@ -54,6 +61,8 @@ class Duty:
     find: Finder
     required: Required
     assigners: frozenset[str]
+    applied: Callable[[Session, Any, int, Any], None] | None = None
+    eligible: Callable[[Session, Any, Subject, Any], None] | None = None
 
     @property
     def code(self) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.api import (
+    accountability,
     accountability_matrix,
+    accountability_trace,
     audit,
     core,
     dashboard,
@@ -28,8 +30,10 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         jobs.bp,
         reports.bp,
         dashboard.bp,
+        accountability.bp,
         accountability_matrix.bp,
         registers.blueprint(registry.registers),
         settings.blueprint(registry.settings),
         snapshots.blueprint(registry.figures),
+        accountability_trace.bp,
     ]

@@ -5,7 +5,18 @@ from __future__ import annotations
 from flask import Blueprint
 
 from secgov.registry import Registry
-from secgov.views import account, accountability_matrix, admin, audit_log, auth_views, jobs, main, registers, reports
+from secgov.views import (
+    account,
+    accountability,
+    accountability_matrix,
+    admin,
+    audit_log,
+    auth_views,
+    jobs,
+    main,
+    registers,
+    reports,
+)
 
 
 def blueprints(registry: Registry) -> list[Blueprint]:
@@ -18,6 +29,7 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         audit_log.bp,
         jobs.bp,
         reports.bp,
+        accountability.bp,
         accountability_matrix.bp,
         registers.blueprint(registry.registers),
     ]

@@ -1,0 +1,170 @@
+"""The accountability trace (责任追究, SPEC §5): for something that went wrong — an overdue risk
+treatment, a missed assessment, an overdue corrective action, a failed drill objective, a refused
+scan — the chain of people responsible at the moment it went wrong: the sub-item owner, the
+head of the department, the city's chief, each with the term that made them so.
+
+Each domain declares the kinds of lapse it knows (`TraceSource`, `Domain(trace_sources=...)`):
+`find(session, actor, ref, config, today)` reads one record through the domain's own scoped
+look-up (missing and out of scope: NotFound after the same statements, the attempt audited) and
+says whether, when and for which duty it went wrong (`Lapse`), or None when it did not. The core builds the chain from the effective-dated
+terms (`secgov.responsibility`): never who holds the duty now, always who held it then. A term
+later corrected is shown with its correction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask_babel import gettext as _
+from sqlmodel import Session, select
+
+from secgov import responsibility
+from secgov.accountability.duties import CHIEF, HEAD
+from secgov.authz import Actor
+from secgov.config import ServiceConfig
+from secgov.errors import Invalid, NotFound
+from secgov.models import Department, Responsibility, User
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """What went wrong and when: the record (`record_type`, `record_id`, a title in the record's own
+    words), the moment, the department it belongs to, and the duty whose holder answers for it
+    (`subject_type`, `subject_id`, `duty`, as stored in `Responsibility`)."""
+
+    kind: str
+    record_type: str
+    record_id: int
+    title: str
+    at: datetime
+    department_id: int
+    subject_type: str
+    subject_id: int
+    duty: str
+    duty_label: str  # an English message marked with N_
+
+
+@dataclass(frozen=True)
+class TraceSource:
+    """A kind of lapse a domain knows: its code, its label (N_), and `find(session, actor, ref,
+    config, today)` giving the Lapse of the record `ref` (the record's id, as text) in the actor's
+    scope, or None when that record did not go wrong; NotFound when the actor has no such record."""
+
+    kind: str
+    label: str
+    find: Callable[[Session, Actor, str, ServiceConfig, date], Lapse | None]
+
+
+@dataclass(frozen=True)
+class Link:
+    """One person in the chain: their level (sub_item, head, chief), the duty and what it was held
+    for, and the term in force at the lapse (None: nobody held it, a gap), with the term that
+    later corrected it, if any."""
+
+    level: str
+    duty_label: str
+    held_for: str
+    term: Responsibility | None
+    holder: User | None
+    corrected_by: Responsibility | None = None
+    corrected_to: User | None = None
+
+
+@dataclass(frozen=True)
+class Trace:
+    lapse: Lapse
+    label: str
+    department: Department
+    chain: list[Link]
+
+
+def source_named(sources: Mapping[str, TraceSource], kind: str) -> TraceSource:
+    source = sources.get(kind)
+    if source is None:
+        raise Invalid(_("There is no kind of lapse %(kind)s.", kind=kind), field="kind")
+    return source
+
+
+def _term_at(session: Session, subject_type: str, subject_id: int, duty: str, at: datetime):
+    found = session.exec(
+        select(Responsibility, User)
+        .join(User, User.id == Responsibility.user_id)
+        .where(
+            Responsibility.subject_type == subject_type,
+            Responsibility.subject_id == subject_id,
+            Responsibility.duty == duty,
+            responsibility.covering(at),
+        )
+    ).first()
+    return found if found is not None else (None, None)
+
+
+def _link(session: Session, level: str, duty_label: str, held_for: str, found) -> Link:
+    term, holder = found
+    correction, corrected_to = None, None
+    if term is not None:
+        later = session.exec(
+            select(Responsibility, User)
+            .join(User, User.id == Responsibility.user_id)
+            .where(Responsibility.corrects_id == term.id)
+        ).first()
+        if later is not None:
+            correction, corrected_to = later
+    return Link(level, duty_label, held_for, term, holder, correction, corrected_to)
+
+
+def trace(
+    session: Session,
+    actor: Actor,
+    sources: Mapping[str, TraceSource],
+    kind: str,
+    ref: str,
+    config: ServiceConfig,
+    today: date,
+) -> Trace:
+    """The chain of people responsible for the record `ref` of this kind when it went wrong; not
+    found outside the actor's scope (audited by the source's look-up), Invalid when the record did
+    not go wrong."""
+    source = source_named(sources, kind)
+    lapse = source.find(session, actor, ref, config, today)
+    if lapse is None:
+        raise Invalid(_("This record has not gone wrong: there is nothing to trace."), field="id")
+    department = session.get(Department, lapse.department_id)
+    if department is None:  # removed since the look-up
+        raise NotFound(_("Not found."))
+    chain = [
+        _link(
+            session,
+            "sub_item",
+            lapse.duty_label,
+            lapse.title,
+            _term_at(session, lapse.subject_type, lapse.subject_id, lapse.duty, lapse.at),
+        )
+    ]
+    # The head of the record's department; where it had none then, the nearest department above
+    # that had one (the chain names whose head it was).
+    ancestors = [int(part) for part in department.path.strip("/").split("/") if part]
+    departments = {d.id: d for d in session.exec(select(Department).where(Department.id.in_(ancestors))).all()}
+    head = None
+    for dept_id in reversed(ancestors):
+        found = _term_at(session, "department", dept_id, "head", lapse.at)
+        if found[0] is not None:
+            head = (departments[dept_id], found)
+            break
+    if head is None:
+        chain.append(_link(session, "head", HEAD.label, department.name, (None, None)))
+    else:
+        chain.append(_link(session, "head", HEAD.label, head[0].name, head[1]))
+    root = departments.get(ancestors[0]) if ancestors else None
+    if root is not None:
+        chain.append(
+            _link(
+                session,
+                "chief",
+                CHIEF.label,
+                root.name,
+                _term_at(session, "city", root.id, "chief", lapse.at),
+            )
+        )
+    return Trace(lapse, source.label, department, chain)
