@@ -654,6 +654,7 @@ def test_the_full_registers_go_with_the_report(client, app, city, registers, peo
         "a-scans-20260630.xlsx",
         "a-drills-20260630.xlsx",
         "a-corrective_actions-20260630.xlsx",
+        "a-accountability_matrix-20260630.xlsx",
     }
     got = client.get(f"/api/v1/reports/{report_id}/files/a-assets-20260630.xlsx", headers=people["officer_a"])
     assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from flask_babel import gettext as _
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
@@ -22,6 +22,7 @@ from secgov.accountability.assignments import Gap, duties_of, duty_named, gaps
 from secgov.accountability.duties import Duty, Subject
 from secgov.authz import Actor, path_in_scope
 from secgov.db import chunks
+from secgov.localtime import Instant
 from secgov.models import Department, Responsibility, User
 
 
@@ -60,8 +61,8 @@ class TermRead(BaseModel):
     subject: str = Field(description="The subject's code and name.")
     department: str = Field(description="The code of the subject's department.")
     user: str = Field(description="The holder's user name.")
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = Field(description="None: until someone else takes the duty.")
+    valid_from: Instant
+    valid_to: Instant | None = Field(description="None: until someone else takes the duty.")
     assigned_by: str
     reason: str
     corrects_id: int | None
