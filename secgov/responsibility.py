@@ -26,6 +26,11 @@ def covering(at: datetime | None = None):
     return and_(Responsibility.valid_from <= at, or_(Responsibility.valid_to.is_(None), Responsibility.valid_to > at))
 
 
+def in_force(term: Responsibility, at: datetime) -> bool:
+    """Whether a term covers the moment `at`: `covering` for a term already read."""
+    return term.valid_from <= at and (term.valid_to is None or term.valid_to > at)
+
+
 def assign(
     session: Session,
     subject_type: str,

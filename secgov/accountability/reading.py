@@ -130,7 +130,7 @@ def _reads(
             assigned_by=term.assigned_by,
             reason=term.reason,
             corrects_id=term.corrects_id,
-            current=term.valid_from <= now and (term.valid_to is None or term.valid_to > now),
+            current=responsibility.in_force(term, now),
         )
         for term, username, subject in items
     ]
