@@ -21,6 +21,7 @@ from secgov.accountability import duties as accountability
 from secgov.accountability import matrix, matrix_export
 from secgov.accountability.duties import Duty
 from secgov.accountability.matrix import Column, Rows
+from secgov.accountability.measures import Measure
 from secgov.accountability.trace import TraceSource
 from secgov.audit_terms import AuditTerms, FieldTerm, Vocabulary
 from secgov.codes import CodeList
@@ -84,6 +85,7 @@ class Domain:
     matrix_rows: Rows | None = None  # the accountability matrix's rows: the asset domain's
     matrix_columns: tuple[Column, ...] = ()  # its columns: duties on an asset and their states
     trace_sources: tuple[TraceSource, ...] = ()  # kinds of lapse the accountability trace follows
+    measures: tuple[Measure, ...] = ()  # what the appraisal measures (secgov.accountability.measures)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,12 @@ class Registry:
     def trace_sources(self) -> Mapping[str, TraceSource]:
         """Every kind of lapse the accountability trace follows, by code (each domain's)."""
         return MappingProxyType({s.kind: s for domain in self.domains for s in domain.trace_sources})
+
+    @cached_property
+    def measures(self) -> tuple[Measure, ...]:
+        """Every domain's appraisal measures, in their order."""
+        found = [m for domain in self.domains for m in domain.measures]
+        return tuple(sorted(found, key=lambda m: m.order))
 
     @property
     def matrix_rows(self) -> Rows | None:

@@ -167,6 +167,34 @@ def holders(
     return {subject_id: user for subject_id, user in rows}
 
 
+def holders_at(
+    session: Session, subject_type: str, duty: str, moments: Iterable[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], int]:
+    """The holder's user id of duty for each (subject id, moment) pair that had one then — each
+    pair its own moment (an appraisal asks who held an asset at each due date). One statement per
+    500 subjects: the subjects' terms are read and matched with `in_force`."""
+    pairs = list(moments)
+    wanted = sorted({subject_id for subject_id, _at in pairs})
+    terms: dict[int, list[Responsibility]] = {}
+    for chunk in chunks(wanted):
+        rows = session.exec(
+            select(Responsibility).where(
+                Responsibility.subject_type == subject_type,
+                Responsibility.duty == duty,
+                Responsibility.subject_id.in_(chunk),
+            )
+        ).all()
+        for term in rows:
+            terms.setdefault(term.subject_id, []).append(term)
+    found: dict[tuple[int, datetime], int] = {}
+    for subject_id, at in pairs:
+        for term in terms.get(subject_id, ()):
+            if in_force(term, at):
+                found[(subject_id, at)] = term.user_id
+                break
+    return found
+
+
 def history(
     session: Session, subject_type: str, subject_id: int, duty: str | None = None
 ) -> list[tuple[Responsibility, User]]:
