@@ -210,6 +210,7 @@ CORE = AuditTerms(
         "responsibility.assigned": N_("Responsibility assigned"),
         "responsibility.corrected": N_("Responsibility corrected"),
         "responsibility.denied": N_("Assignment of a responsibility refused"),
+        "appraisal.closed": N_("Appraisal period closed"),
         "audit.checkpoint": N_("Audit log checkpoint signed"),
     },
     groups={
@@ -221,6 +222,7 @@ CORE = AuditTerms(
         "setting": N_("Settings"),
         "department": N_("Departments"),
         "responsibility": N_("Responsibilities"),
+        "appraisal": N_("Appraisal"),
         "audit": N_("Audit log"),
     },
     objects={
@@ -230,12 +232,17 @@ CORE = AuditTerms(
         "api_token": ObjectKind(N_("API token")),
         "data_keys": ObjectKind(N_("Data keys")),
         "city": ObjectKind(N_("The city")),
+        "appraisal_period": ObjectKind(N_("Appraisal period")),
         "audit": ObjectKind(N_("Audit log")),
     },
     fields={
         "code": FieldTerm(N_("Code")),
         "name": FieldTerm(N_("Name")),
         "name_en": FieldTerm(N_("English name")),
+        "stored_sha256": FieldTerm(N_("SHA-256 of what was stored")),
+        "records": FieldTerm(N_("Records")),
+        "weights": FieldTerm(N_("Weights")),
+        "overall_score": FieldTerm(N_("Overall score")),
         "kind": FieldTerm(N_("Kind"), codes="department_kind"),
         "operator_kind": FieldTerm(N_("Operator kind"), codes="operator_kind"),
         "parent_id": FieldTerm(N_("Parent department"), department=True),

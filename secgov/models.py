@@ -234,6 +234,23 @@ class Responsibility(SQLModel, table=True):
     corrects_id: int | None = Field(default=None, foreign_key="responsibility.id")
 
 
+class AppraisalPeriod(SQLModel, table=True):
+    """A closed appraisal period (secgov.accountability.appraisal): every outcome of its measures
+    with the names and weights of the moment it was closed (`data`, canonical JSON), their SHA-256,
+    who closed it and when. A closed period is read from here, never computed again."""
+
+    __tablename__ = "appraisal_period"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=10, unique=True)
+    starts_on: date
+    ends_on: date
+    closed_at: datetime = ts_field(nullable=False)
+    closed_by: str = Field(max_length=64)
+    data: str = Field(sa_type=sa.Text)
+    sha256: str = Field(max_length=64)
+
+
 # --- background work (secgov.runs, secgov.scheduler, secgov.tasks) ----------------------------
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")

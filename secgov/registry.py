@@ -17,8 +17,8 @@ import click
 from flask import Blueprint
 
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
+from secgov.accountability import appraisal, matrix, matrix_export
 from secgov.accountability import duties as accountability
-from secgov.accountability import matrix, matrix_export
 from secgov.accountability.duties import Duty
 from secgov.accountability.matrix import Column, Rows
 from secgov.accountability.measures import Measure
@@ -108,7 +108,9 @@ class Registry:
 
     @property
     def settings(self) -> list[Setting]:
-        return [*settings.CORE, *(s for domain in self.domains for s in domain.settings)]
+        domains = [s for domain in self.domains for s in domain.settings]
+        weights = [appraisal.weights_setting(self.measures)] if self.measures else []
+        return [*settings.CORE, *domains, *weights]
 
     @property
     def catalogs(self) -> list[CatalogSync]:
@@ -138,7 +140,7 @@ class Registry:
     @cached_property
     def codes(self) -> SimpleNamespace:
         """Every code list by name, for the templates (`codes.lifecycle.label(code)`)."""
-        lists = [*codes.CORE, *(c for domain in self.domains for c in domain.codes)]
+        lists = [*codes.CORE, *(c for domain in self.domains for c in domain.codes), self.measure_codes]
         return SimpleNamespace(**{code_list.name: code_list for code_list in lists})
 
     @cached_property
@@ -208,6 +210,11 @@ class Registry:
         """Every domain's appraisal measures, in their order."""
         found = [m for domain in self.domains for m in domain.measures]
         return tuple(sorted(found, key=lambda m: m.order))
+
+    @cached_property
+    def measure_codes(self) -> CodeList:
+        """The appraisal's measures as a code list (`codes.appraisal_measure.label(code)`)."""
+        return CodeList.of("appraisal_measure", {m.code: m.label for m in self.measures})
 
     @property
     def matrix_rows(self) -> Rows | None:

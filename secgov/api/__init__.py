@@ -8,6 +8,7 @@ from secgov.api import (
     accountability,
     accountability_matrix,
     accountability_trace,
+    appraisal,
     audit,
     core,
     dashboard,
@@ -36,4 +37,5 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         settings.blueprint(registry.settings),
         snapshots.blueprint(registry.figures),
         accountability_trace.bp,
+        appraisal.bp,
     ]
