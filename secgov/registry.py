@@ -17,7 +17,7 @@ import click
 from flask import Blueprint
 
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
-from secgov.accountability import appraisal, matrix, matrix_export
+from secgov.accountability import appraisal, appraisal_export, matrix, matrix_export
 from secgov.accountability import duties as accountability
 from secgov.accountability.duties import Duty
 from secgov.accountability.matrix import Column, Rows
@@ -129,7 +129,16 @@ class Registry:
     def registers(self) -> list[Register]:
         """Every domain's registers, then the core's export of the accountability matrix."""
         found = [register for domain in self.domains for register in domain.registers]
-        return [*found, self.matrix_register] if self.matrix_register is not None else found
+        if self.matrix_register is not None:
+            found.append(self.matrix_register)
+        return [*found, *self.appraisal_registers]
+
+    @cached_property
+    def appraisal_registers(self) -> tuple[Register, ...]:
+        """The appraisal's exports, its ranking and its records (its columns are the measures')."""
+        if not self.measures:
+            return ()
+        return (appraisal_export.ranking(self.measures), appraisal_export.outcomes(self.measures))
 
     @cached_property
     def matrix_register(self) -> Register | None:

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from werkzeug.exceptions import NotFound
-from werkzeug.routing import IntegerConverter, ValidationError
+from werkzeug.routing import BuildError, IntegerConverter, ValidationError
 
 from secgov import audit, auth, codes, directory, localtime
 from secgov import throttle as throttles
@@ -241,6 +241,17 @@ def can(endpoint: str) -> bool:
     return allows(access, user.roles)
 
 
+def page_of(target: tuple[str, str] | None, object_id: object) -> str | None:
+    """The page of a record, given as (endpoint, name of its id argument), when the signed-in
+    user may open it; None when there is none, or it is not theirs to open."""
+    if target is None or not can(target[0]):
+        return None
+    try:
+        return url_for(target[0], **{target[1]: object_id})
+    except BuildError:
+        return None
+
+
 def localtime_filter(value: datetime | str | None, seconds: bool = False) -> Markup | str:
     """The templates' one way to show a time (`{{ x.created_at|localtime }}`): the local time of
     the city's zone (`SECGOV_TIMEZONE`) with the zone named, in a <time> element carrying the
@@ -428,6 +439,7 @@ def _install_hooks(app: Flask) -> None:
         current_language=codes.current_language,
         department_name=lambda key: names().department(key),
         department_label=directory.department_label,
+        department_label_of=directory.label_of,
         person_name=lambda username: names().person(username),
         reason_label=codes.reason_label,
     )

@@ -19,9 +19,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from flask_babel import gettext as _
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from secgov import audit, localtime, settings
@@ -30,13 +31,45 @@ from secgov.authz import Actor, path_in_scope
 from secgov.codes import N_
 from secgov.config import ServiceConfig
 from secgov.db import chunks
-from secgov.errors import Conflict, Forbidden, Invalid
+from secgov.errors import BadValue, Conflict, Forbidden, Invalid
 from secgov.models import AppraisalPeriod, Department, User
+from secgov.rest import PageQuery
 from secgov.settings import FormData, Setting
 
 READERS = frozenset({"admin", "leader", "officer", "auditor"})  # every line in their scope
 CLOSERS = frozenset({"leader"})  # of the root department: a period is the city's
 WEIGHTS_KEY = "appraisal_weights"
+
+PERIOD_HELP = "A year (2026), half (2026-H2), quarter (2026-Q3) or month (2026-09); by default this quarter."
+
+
+def period_code(value: str | None) -> str | None:
+    """A period's code, checked and written the one way ("2026-q3" is "2026-Q3")."""
+    return period(value, "UTC").code if value else None
+
+
+PeriodCode = Annotated[
+    str | None, Field(default=None, max_length=10, description=PERIOD_HELP), AfterValidator(period_code)
+]
+
+
+class AppraisalQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    period: PeriodCode = None
+
+
+class RecordQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    period: PeriodCode = None
+    measure: str | None = Field(default=None, max_length=40, description="Only this measure's records.")
+    user: str | None = Field(
+        default=None, max_length=64, description="Only the records of this user name; '-' for those nobody held."
+    )
+    department: str | None = Field(default=None, max_length=40, description="Only this department's (its code).")
+    good: bool | None = Field(default=None, description="Only the good (true) or the failed (false) outcomes.")
+
 
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|H([12])))?$")
 
@@ -50,7 +83,7 @@ def period(code: str, tz: str) -> Period:
     found = _PERIOD.match((code or "").strip().upper())
     year = int(found.group(1)) if found else 0
     if not found or not 2000 <= year <= 2100:
-        raise Invalid(
+        raise BadValue(
             _("A period is a year, a half, a quarter or a month: 2026, 2026-H2, 2026-Q3 or 2026-09."), field="period"
         )
     month, quarter, half = found.group(2), found.group(3), found.group(4)
@@ -165,6 +198,7 @@ def _stored(outcomes: Iterable[Outcome], session: Session) -> list[dict[str, Any
                 "department_id": o.department_id,
                 "department": dept.code if dept else "",
                 "department_name": dept.name if dept else "",
+                "department_name_en": dept.name_en if dept else "",
                 "department_path": dept.path if dept else "",
                 "user_id": o.user_id,
                 "username": user.username if user else None,
@@ -231,6 +265,7 @@ class Line:
     key: int | None  # the user's or department's id; None: records nobody held
     code: str  # username or department code
     name: str
+    name_en: str = ""  # a department's English name, when it has one
     department: str = ""  # a person's: the department of most of their records
     figures: dict[str, Figure] = field(default_factory=dict)
     score: float | None = None
@@ -352,7 +387,8 @@ def summarise(
     unheld = Line(None, "", "")
     for row in rows:
         dept = departments.setdefault(
-            row["department_id"], Line(row["department_id"], row["department"], row["department_name"])
+            row["department_id"],
+            Line(row["department_id"], row["department"], row["department_name"], row.get("department_name_en", "")),
         )
         _add(dept, row)
         if row["user_id"] is None:
@@ -431,6 +467,25 @@ def appraise(
         closed, as_of = None, min(span.end, now)
     seen, own_only = _visible(session, actor, roles, rows)
     return summarise(span, as_of, infos, seen, closed, own_only)
+
+
+def records(
+    found: Appraisal, measure: str | None, user: str | None, department: str | None, good: bool | None
+) -> list[dict[str, Any]]:
+    """The outcomes behind a figure: by measure, person ("-": those nobody held), department and
+    result."""
+    rows = found.outcomes
+    if measure:
+        rows = [r for r in rows if r["measure"] == measure]
+    if user == "-":
+        rows = [r for r in rows if r["user_id"] is None]
+    elif user:
+        rows = [r for r in rows if (r["username"] or "").lower() == user.lower()]
+    if department:
+        rows = [r for r in rows if r["department"] == department]
+    if good is not None:
+        rows = [r for r in rows if r["good"] is good]
+    return rows
 
 
 def canonical(data: Mapping[str, Any]) -> bytes:

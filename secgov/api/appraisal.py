@@ -7,47 +7,30 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, current_app
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import select
 
 from secgov import snapshots
 from secgov.accountability import appraisal
 from secgov.authz import ALL_ROLES, roles
+from secgov.directory import label_of
 from secgov.localtime import Instant
 from secgov.models import AppraisalPeriod
 from secgov.rest import PageQuery, operation, page, page_model
-from secgov.web import actor, get_session, require_user, service_config
+from secgov.web import actor, get_session, page_of, require_user, service_config
 
 bp = Blueprint("api_appraisal", __name__, url_prefix="/api/v1")
 TAGS = ["accountability"]
-
-PERIOD_HELP = "A year (2026), half (2026-H2), quarter (2026-Q3) or month (2026-09); by default this quarter."
-
-
-class AppraisalQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    period: str | None = Field(default=None, max_length=10, description=PERIOD_HELP)
-
-
-class RecordQuery(PageQuery):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    period: str | None = Field(default=None, max_length=10, description=PERIOD_HELP)
-    measure: str | None = Field(default=None, max_length=40, description="Only this measure's records.")
-    user: str | None = Field(
-        default=None, max_length=64, description="Only the records of this user name; '-' for those nobody held."
-    )
-    department: str | None = Field(default=None, max_length=40, description="Only this department's (its code).")
-    good: bool | None = Field(default=None, description="Only the good (true) or the failed (false) outcomes.")
 
 
 class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    period: str = Field(min_length=4, max_length=10, description=PERIOD_HELP.split(";")[0] + ".")
+    period: str = Field(min_length=4, max_length=10, description=appraisal.PERIOD_HELP.split(";")[0] + ".")
+
+    _code = field_validator("period")(lambda cls, value: appraisal.period_code(value))
 
 
 class MeasureRead(BaseModel):
@@ -127,7 +110,7 @@ def _line(line: appraisal.Line, person: bool) -> LineRead:
     return LineRead(
         rank=line.rank,
         code=line.code,
-        name=line.name,
+        name=line.name if person else label_of(line.name, line.name_en),
         department=line.department if person else None,
         score=line.score,
         records=line.records,
@@ -139,16 +122,9 @@ def _line(line: appraisal.Line, person: bool) -> LineRead:
 
 
 def record_url(infos: dict[str, appraisal.MeasureInfo], row: dict) -> str | None:
-    """The page of an outcome's record, when its measure names one for its kind of record."""
+    """The page of an outcome's record, when its measure names one and the caller may open it."""
     info = infos.get(row["measure"])
-    target = info.links.get(row["record_type"]) if info else None
-    if target is None:
-        return None
-    endpoint, arg = target
-    try:
-        return url_for(endpoint, **{arg: row["record_id"]})
-    except Exception:  # noqa: BLE001 - a page since removed: no link rather than an error
-        return None
+    return page_of(info.links.get(row["record_type"]) if info else None, row["record_id"])
 
 
 def _appraise(code: str | None) -> appraisal.Appraisal:
@@ -160,8 +136,8 @@ def _appraise(code: str | None) -> appraisal.Appraisal:
 
 @bp.get("/appraisal")
 @roles(*ALL_ROLES)
-@operation(query=AppraisalQuery, ok=AppraisalRead, tags=TAGS)
-def appraisal_get(query: AppraisalQuery):
+@operation(query=appraisal.AppraisalQuery, ok=AppraisalRead, tags=TAGS)
+def appraisal_get(query: appraisal.AppraisalQuery):
     """A period's appraisal: per person and per department, each measure's figure (good of
     total, score, mean value), the weighed score and the rank. Administrators, leaders, officers
     and auditors read the departments in their scope; anyone else their own line. A closed
@@ -189,31 +165,15 @@ def appraisal_get(query: AppraisalQuery):
     )
 
 
-def filtered(found: appraisal.Appraisal, measure, user, department, good) -> list[dict]:
-    """The outcomes behind a figure: by measure, person ('-': nobody), department and result."""
-    rows = found.outcomes
-    if measure:
-        rows = [r for r in rows if r["measure"] == measure]
-    if user == "-":
-        rows = [r for r in rows if r["user_id"] is None]
-    elif user:
-        rows = [r for r in rows if r["username"] == user]
-    if department:
-        rows = [r for r in rows if r["department"] == department]
-    if good is not None:
-        rows = [r for r in rows if r["good"] is good]
-    return rows
-
-
 @bp.get("/appraisal/records")
 @roles(*ALL_ROLES)
-@operation(query=RecordQuery, ok=page_model(RecordRead), tags=TAGS)
-def appraisal_records(query: RecordQuery):
+@operation(query=appraisal.RecordQuery, ok=page_model(RecordRead), tags=TAGS)
+def appraisal_records(query: appraisal.RecordQuery):
     """The records behind the appraisal's figures, filtered by measure, person, department and
     result: each with the moment that counted, who held the duty then, and its page."""
     found = _appraise(query.period)
     infos = {m.code: m for m in found.measures}
-    rows = filtered(found, query.measure, query.user, query.department, query.good)
+    rows = appraisal.records(found, query.measure, query.user, query.department, query.good)
     start = (query.page - 1) * query.page_size
     items = [
         RecordRead(

@@ -9,18 +9,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from secgov import directory
-from secgov.accountability import assignments, reading
+from secgov import directory, snapshots
+from secgov.accountability import appraisal, assignments, reading
 from secgov.accountability.assignments import AssignmentIn
 from secgov.accountability.duties import Duty
 from secgov.accountability.reading import GapRead, TermQuery
 from secgov.authz import Actor, authenticated, roles
-from secgov.pages import Done, Form, act, int_arg
-from secgov.web import actor, can, get_session, require_user, service_config
+from secgov.errors import ServiceError
+from secgov.pages import Done, Form, act, int_arg, list_query
+from secgov.web import actor, can, get_session, page_of, require_user, service_config
 
 bp = Blueprint("accountability", __name__)
 # Who may post an assignment: the service refuses a duty the user's roles may not assign.
@@ -141,3 +142,106 @@ def assign():
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo(service_config().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+# --- the appraisal ------------------------------------------------------------------------
+
+
+def _appraisal(code: str | None) -> tuple[appraisal.Appraisal | None, str, list[str]]:
+    """The appraisal of the asked period (this quarter by default), its code, and the problems of
+    an unreadable period (the page then shows this quarter)."""
+    config = service_config()
+    today = snapshots.local_today(config.timezone)
+    measures = current_app.extensions["secgov_registry"].measures
+    problems = []
+    chosen = code or appraisal.quarter_of(today)
+    try:
+        found = appraisal.appraise(get_session(), actor(), require_user().roles, measures, chosen, config)
+    except ServiceError as exc:
+        problems.append(exc.message)
+        chosen = appraisal.quarter_of(today)
+        found = appraisal.appraise(get_session(), actor(), require_user().roles, measures, chosen, config)
+    return found, found.period.code, problems
+
+
+@bp.get("/accountability/appraisal")
+@authenticated
+def appraisal_page():
+    """A period's appraisal: the measures and their weights, the ranking of people and of
+    departments with each figure linking to its records, and closing the period."""
+    query, problems = list_query(appraisal.AppraisalQuery, ("period",))
+    found, code, more = _appraisal(query.period)
+    for problem in problems + more:
+        flash(problem, "warning")
+    config = service_config()
+    today = snapshots.local_today(config.timezone)
+    db = get_session()
+    closable = (
+        found.closed is None
+        and found.period.ends_on < today
+        and bool(appraisal.CLOSERS & set(require_user().roles))
+        and actor().city_wide
+    )
+    return render_template(
+        "accountability/appraisal.html",
+        found=found,
+        code=code,
+        periods=appraisal.offered(today, appraisal.closed_codes(db)),
+        today=today,
+        closable=closable,
+        ended=found.period.ends_on < today,
+    )
+
+
+@bp.get("/accountability/appraisal/records")
+@authenticated
+def appraisal_records():
+    """The records behind a figure of the appraisal: filtered by measure, person, department and
+    result, each with the moment that counted, who held the duty then, and its page."""
+    query, problems = list_query(appraisal.RecordQuery, ("period", "measure", "user", "department", "good", "page"))
+    found, code, more = _appraisal(query.period)
+    for problem in problems + more:
+        flash(problem, "warning")
+    rows = appraisal.records(found, query.measure, query.user, query.department, query.good)
+    start = (query.page - 1) * query.page_size
+    shown = rows[start : start + query.page_size]
+    infos = {m.code: m for m in found.measures}
+    links = {}
+    for row in shown:
+        info = infos.get(row["measure"])
+        links[(row["record_type"], row["record_id"])] = page_of(
+            info.links.get(row["record_type"]) if info else None, row["record_id"]
+        )
+    args = {
+        k: v
+        for k, v in query.model_dump(include={"measure", "user", "department", "good"}).items()
+        if v is not None and v != ""
+    }
+    return render_template(
+        "accountability/appraisal_records.html",
+        found=found,
+        code=code,
+        rows=shown,
+        total=len(rows),
+        query=query,
+        args=args,
+        infos=infos,
+        links=links,
+    )
+
+
+@bp.post("/accountability/appraisal/close")
+@roles(*appraisal.CLOSERS)
+def appraisal_close():
+    """Close a period that has ended (the city's leadership): it is stored as it stands."""
+    code = request.form.get("period", "")
+    measures = current_app.extensions["secgov_registry"].measures
+    back = url_for("accountability.appraisal_page", period=code) if code else url_for("accountability.appraisal_page")
+    return act(
+        lambda: appraisal.close(get_session(), actor(), require_user().roles, measures, code, service_config()),
+        done=lambda row: Done(
+            url_for("accountability.appraisal_page", period=row.code),
+            _("The period %(period)s is closed: its figures will no longer change.", period=row.code),
+        ),
+        back=back,
+    )
