@@ -211,6 +211,7 @@ CORE = AuditTerms(
         "responsibility.corrected": N_("Responsibility corrected"),
         "responsibility.denied": N_("Assignment of a responsibility refused"),
         "appraisal.closed": N_("Appraisal period closed"),
+        "appraisal.denied": N_("Closing of an appraisal period refused"),
         "audit.checkpoint": N_("Audit log checkpoint signed"),
     },
     groups={

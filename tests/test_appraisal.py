@@ -11,6 +11,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from factories import config_of
 from sqlmodel import select
 
 from assets.models import Asset
@@ -67,8 +68,6 @@ def world(city, make_asset, make_user, session, app):
 
 
 def _config(app):
-    from tests.factories import config_of
-
     return config_of(app)
 
 

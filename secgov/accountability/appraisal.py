@@ -31,7 +31,7 @@ from secgov.authz import Actor, path_in_scope
 from secgov.codes import N_
 from secgov.config import ServiceConfig
 from secgov.db import chunks
-from secgov.errors import BadValue, Conflict, Forbidden, Invalid
+from secgov.errors import BadValue, Conflict, Forbidden, Invalid, Refusal
 from secgov.models import AppraisalPeriod, Department, User
 from secgov.rest import PageQuery
 from secgov.settings import FormData, Setting
@@ -504,9 +504,12 @@ def close(
     """Close a period that has ended: its outcomes, names and weights are stored as they are now,
     with their SHA-256, and the closing is audited. Only the city's leadership closes a period."""
     now = now or datetime.now(UTC)
-    if not CLOSERS & set(roles) or not actor.city_wide:
-        raise Forbidden(_("Only the city's leadership closes an appraisal period."))
     span = period(code, config.timezone)
+    if not CLOSERS & set(roles) or not actor.city_wide:
+        raise Forbidden(
+            _("Only the city's leadership closes an appraisal period."),
+            refusal=Refusal(actor, "appraisal.denied", "appraisal_period", span.code),
+        )
     today = localtime.local(now, config.timezone).date()
     if span.ends_on >= today:
         raise Invalid(
