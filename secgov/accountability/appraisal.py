@@ -33,7 +33,6 @@ from secgov.config import ServiceConfig
 from secgov.db import chunks
 from secgov.errors import BadValue, Conflict, Forbidden, Invalid, Refusal
 from secgov.models import AppraisalPeriod, Department, User
-from secgov.rest import PageQuery
 from secgov.settings import FormData, Setting
 
 READERS = frozenset({"admin", "leader", "officer", "auditor"})  # every line in their scope
@@ -59,10 +58,9 @@ class AppraisalQuery(BaseModel):
     period: PeriodCode = None
 
 
-class RecordQuery(PageQuery):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class RecordFilters(AppraisalQuery):
+    """Which records behind the figures: a measure, a person ("-": nobody), a department, a result."""
 
-    period: PeriodCode = None
     measure: str | None = Field(default=None, max_length=40, description="Only this measure's records.")
     user: str | None = Field(
         default=None, max_length=64, description="Only the records of this user name; '-' for those nobody held."

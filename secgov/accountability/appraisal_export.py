@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, create_model
 from sqlmodel import Session
 
 from secgov import exchange, localtime, snapshots
@@ -25,19 +25,6 @@ RECORDS = "appraisal_records"
 _EXPORT_ONLY = exchange.ExportOnly(
     lambda: _("The appraisal is derived from the records: it is exported, never imported.")
 )
-
-
-class PeriodFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    period: appraisal.PeriodCode = None
-
-
-class RecordFilters(PeriodFilter):
-    measure: str | None = Field(default=None, max_length=40)
-    user: str | None = Field(default=None, max_length=64)
-    department: str | None = Field(default=None, max_length=40)
-    good: bool | None = None
 
 
 def _appraise(session: Session, actor: Actor, measures: Sequence[Measure], code: str | None) -> appraisal.Appraisal:
@@ -113,7 +100,7 @@ def ranking(measures: Sequence[Measure]) -> exchange.Register:
                     values[f"{m.code}_average"] = figure.average if figure else None
             yield line(**values)
 
-    return _register(RANKING, N_("Appraisal ranking"), line, names, PeriodFilter, records)
+    return _register(RANKING, N_("Appraisal ranking"), line, names, appraisal.AppraisalQuery, records)
 
 
 class RecordLine(BaseModel):
@@ -151,5 +138,5 @@ def outcomes(measures: Sequence[Measure]) -> exchange.Register:
             )
 
     return _register(
-        RECORDS, N_("Appraisal records"), RecordLine, list(RecordLine.model_fields), RecordFilters, records
+        RECORDS, N_("Appraisal records"), RecordLine, list(RecordLine.model_fields), appraisal.RecordFilters, records
     )

@@ -22,6 +22,12 @@ from secgov.rest import PageQuery, operation, page, page_model
 from secgov.web import actor, get_session, page_of, require_user, service_config
 
 bp = Blueprint("api_appraisal", __name__, url_prefix="/api/v1")
+
+
+class RecordQuery(appraisal.RecordFilters, PageQuery):
+    pass
+
+
 TAGS = ["accountability"]
 
 
@@ -167,8 +173,8 @@ def appraisal_get(query: appraisal.AppraisalQuery):
 
 @bp.get("/appraisal/records")
 @roles(*ALL_ROLES)
-@operation(query=appraisal.RecordQuery, ok=page_model(RecordRead), tags=TAGS)
-def appraisal_records(query: appraisal.RecordQuery):
+@operation(query=RecordQuery, ok=page_model(RecordRead), tags=TAGS)
+def appraisal_records(query: RecordQuery):
     """The records behind the appraisal's figures, filtered by measure, person, department and
     result: each with the moment that counted, who held the duty then, and its page."""
     found = _appraise(query.period)

@@ -21,9 +21,16 @@ from secgov.accountability.reading import GapRead, TermQuery
 from secgov.authz import Actor, authenticated, roles
 from secgov.errors import ServiceError
 from secgov.pages import Done, Form, act, int_arg, list_query
+from secgov.rest import PageQuery
 from secgov.web import actor, can, get_session, page_of, require_user, service_config
 
 bp = Blueprint("accountability", __name__)
+
+
+class RecordQuery(appraisal.RecordFilters, PageQuery):
+    pass
+
+
 # Who may post an assignment: the service refuses a duty the user's roles may not assign.
 ASSIGNERS = ("admin", "leader", "officer", "drill_team")
 ASSIGNMENT = Form(AssignmentIn, checkboxes=("correction",), empty_is_none=("valid_from", "valid_to"))
@@ -198,7 +205,7 @@ def appraisal_page():
 def appraisal_records():
     """The records behind a figure of the appraisal: filtered by measure, person, department and
     result, each with the moment that counted, who held the duty then, and its page."""
-    query, problems = list_query(appraisal.RecordQuery, ("period", "measure", "user", "department", "good", "page"))
+    query, problems = list_query(RecordQuery, ("period", "measure", "user", "department", "good", "page"))
     found, code, more = _appraisal(query.period)
     for problem in problems + more:
         flash(problem, "warning")
