@@ -7,6 +7,7 @@ from dataclasses import replace
 from assessments import (
     accountability,
     api,
+    appraisal,
     audit_terms,
     calendar,
     chapters,
@@ -47,6 +48,7 @@ DOMAIN = Domain(
     audit_terms=audit_terms.TERMS,
     duties=duties.DUTIES,
     matrix_columns=accountability.COLUMNS,
+    measures=appraisal.MEASURES,
     trace_sources=trace.SOURCES,
     jobs=jobs.JOBS,
     figures=figures.FIGURES,

@@ -5,7 +5,7 @@ job reports what has newly fallen due."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -53,11 +53,17 @@ def graded_on(session: Session, asset_ids) -> dict[int, date]:
     return result
 
 
+def done_on():
+    """The day an assessment counts from for the next due date: when it finished (when it started,
+    if no finishing day was given)."""
+    return func.coalesce(Assessment.finished_on, Assessment.started_on)
+
+
 def last_approved(session: Session, asset_ids) -> dict[tuple[int, str], tuple[date, int]]:
     """The last approved assessment of each kind of each asset: (its finishing date, its id).
     `asset_ids`: a list of ids or a SELECT of them."""
     result: dict[tuple[int, str], tuple[date, int]] = {}
-    day = func.coalesce(Assessment.finished_on, Assessment.started_on)
+    day = done_on()
     statement = (
         select(Assessment.asset_id, Assessment.kind, day, Assessment.id)
         .where(Assessment.status == "approved")
@@ -126,6 +132,22 @@ def _registered_on(session: Session, asset_ids: list[int]) -> dict[int, date]:
     return found
 
 
+def facts_of(session: Session, assets: Sequence[Any], asset_ids) -> dict[int, tuple[AssetFacts, date | None]]:
+    """What decides the due dates of these assets (rows of ASSET_COLUMNS), by id: their facts and
+    the day their first assessment counts from when nothing else tells (`rule.due_dates`'
+    fallback). `asset_ids`: the same assets' ids, a list or a SELECT of them."""
+    grades = graded_on(session, asset_ids)
+    unknown = [a.id for a in assets if a.id not in grades and a.cii_designated_on is None]
+    registered = _registered_on(session, unknown) if unknown else {}
+    found = {}
+    for asset in assets:
+        facts = AssetFacts(
+            asset.id, asset.mlps_level, asset.is_cii, asset.lifecycle, grades.get(asset.id), asset.cii_designated_on
+        )
+        found[asset.id] = (facts, registered.get(asset.id) or facts.graded_on or facts.cii_designated_on)
+    return found
+
+
 def schedule(
     session: Session, assets: Iterable[tuple[Any, str]], method: Method, scope=None, *, ordered: bool = True
 ) -> list[Scheduled]:
@@ -134,19 +156,14 @@ def schedule(
     one statement each."""
     pairs = list(assets)
     ids = scope if scope is not None else [a.id for a, _d in pairs]
-    grades = graded_on(session, ids)
+    known = facts_of(session, [a for a, _d in pairs], ids)
     last: dict[int, dict[str, tuple[date, int]]] = {}
     for (asset_id, kind), value in last_approved(session, ids).items():
         last.setdefault(asset_id, {})[kind] = value
-    unknown = [a.id for a, _d in pairs if a.id not in grades and a.cii_designated_on is None]
-    registered = _registered_on(session, unknown) if unknown else {}
     result = []
     intervals = method.intervals
     for asset, department in pairs:
-        facts = AssetFacts(
-            asset.id, asset.mlps_level, asset.is_cii, asset.lifecycle, grades.get(asset.id), asset.cii_designated_on
-        )
-        fallback = registered.get(asset.id) or facts.graded_on or facts.cii_designated_on
+        facts, fallback = known[asset.id]
         for due in rule.due_dates(facts, last.get(asset.id, {}), intervals, fallback):
             result.append(Scheduled(due, asset, department))
     if ordered:
