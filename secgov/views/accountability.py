@@ -177,7 +177,11 @@ def appraisal_page():
     """A period's appraisal: the measures and their weights, the ranking of people and of
     departments with each figure linking to its records, and closing the period."""
     query, problems = list_query(appraisal.AppraisalQuery, ("period",))
-    found, code, more = _appraisal(query.period)
+    return _appraisal_view(query.period, problems)
+
+
+def _appraisal_view(period: str | None, problems: list[str]):
+    found, code, more = _appraisal(period)
     for problem in problems + more:
         flash(problem, "warning")
     config = service_config()
@@ -243,12 +247,11 @@ def appraisal_close():
     """Close a period that has ended (the city's leadership): it is stored as it stands."""
     code = request.form.get("period", "")
     measures = current_app.extensions["secgov_registry"].measures
-    back = url_for("accountability.appraisal_page", period=code) if code else url_for("accountability.appraisal_page")
     return act(
         lambda: appraisal.close(get_session(), actor(), require_user().roles, measures, code, service_config()),
         done=lambda row: Done(
             url_for("accountability.appraisal_page", period=row.code),
             _("The period %(period)s is closed: its figures will no longer change.", period=row.code),
         ),
-        back=back,
+        again=lambda errors: _appraisal_view(code, list(dict.fromkeys(errors.values()))),
     )
