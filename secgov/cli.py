@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from secgov import audit as audit_log
 from secgov import auth, datakeys, domains, exchange, runs, snapshots
+from secgov.accountability import appraisal as appraisals
 from secgov.agent import Agent, agent_config
 from secgov.app import create_app
 from secgov.authz import Actor
@@ -407,7 +408,7 @@ def demo(ctx) -> None:
     """Load the demo city (idempotent); demo users get fresh passwords, printed here."""
     app = app_of(ctx)
     with app.app_context(), transaction(app) as session:
-        logins = load_demo(session, config_of(app), _registry(ctx).demos)
+        logins = load_demo(session, config_of(app), _registry(ctx).demos, _registry(ctx).measures)
         # The demo city's first daily snapshot (for the trends) and its first compliance report,
         # done by a worker (`make run` starts one).
         system, jobs = Actor.system("cli"), _registry(ctx).jobs
@@ -484,6 +485,76 @@ def worker(ctx, zone, name, threads) -> None:
     except ValueError as exc:
         fail(str(exc))
     sys.exit(agent.run(threads))
+
+
+# --- the appraisal ------------------------------------------------------------------------------
+
+
+@main.group()
+def appraisal() -> None:
+    """The security performance appraisal: a period's ranking, and closing a period."""
+
+
+@appraisal.command("show")
+@click.option(
+    "--period", default=None, metavar="PERIOD", help="2026, 2026-H2, 2026-Q3 or 2026-09 (default: this quarter)."
+)
+@click.option("--as", "username", default=None, metavar="USERNAME", help="What this user sees (default: the city).")
+@click.pass_context
+def appraisal_show(ctx: click.Context, period: str | None, username: str | None) -> None:
+    """Print the ranking of departments and people of a period, with each measure's figure."""
+    app = app_of(ctx)
+    config = config_of(app)
+    measures = app.extensions["secgov_registry"].measures
+    code = period or appraisals.quarter_of(snapshots.local_today(config.timezone))
+    with app.app_context(), new_session(app.extensions["secgov_engine"], write=False) as session:
+        who = acting(session, username)
+        user = auth.find_user(session, username) if username else None
+        roles = user.roles if user is not None else appraisals.READERS
+        try:
+            found = appraisals.appraise(session, who, roles, measures, code, config)
+        except ServiceError as exc:
+            fail(exc.message, 2)
+    span = found.period
+    state = (
+        f"closed {found.closed.at:%Y-%m-%d} by {found.closed.by}, sha256 {found.closed.sha256}"
+        if found.closed
+        else "open"
+    )
+    click.echo(f"{span.code} ({span.starts_on} to {span.ends_on}), {state}; score {_score_text(found.score)}")
+    click.echo("measures: " + ", ".join(f"{m.code} {m.weight}" for m in found.measures))
+    for title, lines in (("departments", found.departments), ("people", found.people)):
+        click.echo(f"{title}:")
+        for line in lines:
+            figures = "  ".join(f"{code}={f.good}/{f.total}" for code, f in sorted(line.figures.items()))
+            click.echo(f"  {line.rank or '-':>3}  {line.code:16}  {_score_text(line.score):>5}  {figures}")
+    if found.unheld.records:
+        click.echo(f"records nobody answered for: {found.unheld.records}")
+
+
+def _score_text(score: float | None) -> str:
+    return "-" if score is None else f"{score:.1f}"
+
+
+@appraisal.command("close")
+@click.argument("period")
+@click.option("--as", "username", required=True, metavar="USERNAME", help="The city's leader who closes it.")
+@click.pass_context
+def appraisal_close(ctx: click.Context, period: str, username: str) -> None:
+    """Close a period that has ended: its figures are stored as they stand, audited with their
+    SHA-256, and no longer change."""
+    app = app_of(ctx)
+    measures = app.extensions["secgov_registry"].measures
+    with app.app_context():
+        try:
+            with transaction(app) as session:
+                who = acting(session, username, tuple(appraisals.CLOSERS))
+                user = auth.find_user(session, username)
+                row = appraisals.close(session, who, user.roles, measures, period, config_of(app))
+                code, digest = row.code, row.sha256
+        except ServiceError as exc:
+            fail(exc.message, 2)
+    click.echo(f"closed {code}: sha256 {digest}")
 
 
 # --- registers: import and export -------------------------------------------------------------

@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from secgov import auth, responsibility
+from secgov import auth, localtime, responsibility
+from secgov.accountability import appraisal
+from secgov.accountability.measures import Measure
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.directory import DepartmentCreate, UserCreate, UserUpdate, create_department, create_user, update_user
@@ -65,10 +67,11 @@ HEADS = [
 
 
 def load_demo(
-    session: Session, config: ServiceConfig, loaders: Sequence[DemoLoader]
+    session: Session, config: ServiceConfig, loaders: Sequence[DemoLoader], measures: Sequence[Measure] = ()
 ) -> list[tuple[str, str, str, str]]:
     """Create what is missing and reset the demo users' passwords, then run each domain's demo
-    loader (the registry's), in the caller's transaction. Returns the logins to print."""
+    loader (the registry's), in the caller's transaction; then the deputy mayor closes the last
+    quarter's appraisal (with the registry's measures). Returns the logins to print."""
     actor = Actor.system("cli")
     logins = []
     existing = {d.code for d in session.exec(select(Department)).all()}
@@ -103,7 +106,21 @@ def load_demo(
     _accountability(session, actor)
     for load in loaders:
         load(session, actor, config)
+    if measures:
+        _closed_appraisal(session, config, measures)
     return logins
+
+
+def _closed_appraisal(session: Session, config: ServiceConfig, measures: Sequence[Measure]) -> None:
+    """The last quarter's appraisal, closed by the deputy mayor (once: a later run of the demo
+    finds it closed and leaves it)."""
+    today = localtime.local(datetime.now(UTC), config.timezone).date()
+    first = today.replace(day=1, month=3 * ((today.month - 1) // 3) + 1)
+    code = appraisal.quarter_of(first - timedelta(days=1))
+    if appraisal.stored_period(session, code) is not None:
+        return
+    leader = auth.find_user(session, "leader")
+    appraisal.close(session, Actor.of(leader, "cli"), leader.roles, measures, code, config)
 
 
 def _accountability(session: Session, actor: Actor) -> None:

@@ -31,7 +31,7 @@ def config_of(app) -> ServiceConfig:
 def load_demo_city(app) -> list[tuple[str, str, str, str]]:  # (username, roles, department, password)
     """The demo city, loaded as `python -m secgov demo` does (one transaction); its logins."""
     with app.app_context(), write_session(app.extensions["secgov_engine"]) as session:
-        return load_demo(session, config_of(app), domains.registry().demos)
+        return load_demo(session, config_of(app), domains.registry().demos, domains.registry().measures)
 
 
 def store(app, row):

@@ -259,3 +259,33 @@ def test_demo_city_has_a_chief_heads_and_a_history_of_terms(app, session):
         == 1
     )
     assert audit.verify(session).ok
+
+
+def test_demo_city_has_last_quarters_appraisal_closed_with_good_and_poor_records(app, session):
+    import hashlib
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from secgov import domains, localtime
+    from secgov.accountability import appraisal
+    from secgov.authz import Actor
+    from secgov.models import AppraisalPeriod, AuditEntry, User
+
+    load_demo_city(app)
+    load_demo_city(app)  # closed once
+    (row,) = session.exec(select(AppraisalPeriod)).all()
+    today = localtime.local(datetime.now(UTC), config_of(app).timezone).date()
+    assert row.ends_on < today and row.ends_on >= today - timedelta(days=93) and row.closed_by == "leader"
+    assert hashlib.sha256(row.data.encode()).hexdigest() == row.sha256
+    data = json.loads(row.data)
+    measures = {o["measure"] for o in data["outcomes"]}
+    assert measures == {m.code for m in domains.registry().measures}, "every measure has records in the demo"
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "appraisal.closed")).one()
+    assert json.loads(entry.detail)["stored_sha256"] == row.sha256
+    leader = session.exec(select(User).where(User.username == "leader")).one()
+    found = appraisal.appraise(
+        session, Actor.of(leader), leader.roles, domains.registry().measures, row.code, config_of(app)
+    )
+    scores = [line.score for line in found.people if line.score is not None]
+    assert len(scores) >= 5 and min(scores) < 60 and max(scores) >= 90, "a realistic mix of good and poor records"
+    assert audit.verify(session).ok
