@@ -135,24 +135,24 @@ def first_triaged(session: Session, findings: Sequence[ScanFinding]) -> dict[int
     """When each of these findings first left "open", for those that did: its first triage in the
     audit trail (`triaged_at` keeps only the latest, and a finding acknowledged, then resolved, was
     triaged at the first), or its promotion (its risk's creation). One statement per 500 findings,
-    and one for the risks."""
-    found: dict[int, datetime] = {}
+    and one per 500 promoted ones."""
+    first: dict[int, datetime] = {}
+    found_at = {finding.id: finding.created_at for finding in findings}
 
     def seen(finding_id: int, at: datetime | None) -> None:
-        if at is not None and (finding_id not in found or at < found[finding_id]):
-            found[finding_id] = at
+        # A moment before the finding was found is about an earlier one of the same id (deleted).
+        if at is not None and at >= found_at[finding_id] and (finding_id not in first or at < first[finding_id]):
+            first[finding_id] = at
 
     for finding in findings:
         seen(finding.id, finding.triaged_at)
     for chunk in chunks([str(f.id) for f in findings]):
         rows = session.exec(
-            select(AuditEntry.object_id, func.min(AuditEntry.created_at))
-            .where(
+            select(AuditEntry.object_id, AuditEntry.created_at).where(
                 AuditEntry.action == "scan_finding.triaged",
                 AuditEntry.object_type == "scan_finding",
                 AuditEntry.object_id.in_(chunk),
             )
-            .group_by(AuditEntry.object_id)
         ).all()
         for object_id, created_at in rows:
             seen(int(object_id), instant(created_at))
@@ -160,7 +160,7 @@ def first_triaged(session: Session, findings: Sequence[ScanFinding]) -> dict[int
     for chunk in chunks(sorted(by_risk)):
         for risk_id, created_at in session.exec(select(Risk.id, Risk.created_at).where(Risk.id.in_(chunk))).all():
             seen(by_risk[risk_id], created_at)
-    return found
+    return first
 
 
 def promote(session: Session, actor: Actor, finding_id: int, data: FindingPromotion, method: Method) -> risks.Risk:
