@@ -9,6 +9,7 @@ from drills import (
     accountability,
     actions,
     api,
+    appraisal,
     audit_terms,
     chapters,
     cli,
@@ -46,6 +47,7 @@ DOMAIN = Domain(
     report_kinds=aar.REPORT_KINDS,
     registers=(exchange.DRILLS, exchange.ACTIONS),
     matrix_columns=accountability.COLUMNS,
+    measures=appraisal.MEASURES,
     menu=(MenuItem("drills.index", N_("Drills")),),
 )
 

@@ -31,7 +31,9 @@ LAPSING_DAYS = 30
 
 
 @dataclass
-class _Seen:
+class Seen:
+    """The drills seen for one item that must be covered."""
+
     last: tuple[date, int] | None = None  # (ended on, drill id) of the latest completed drill
     next: tuple[datetime, int] | None = None  # (planned start, drill id) of the earliest planned one
 
@@ -44,9 +46,26 @@ class _Seen:
             self.next = (start, drill_id)
 
 
-def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date | None = None) -> CoverageRead:
-    """What must be covered in the actor's scope, what is, and the gaps (assets first, by code;
-    then departments, by path)."""
+@dataclass(frozen=True)
+class Required:
+    """What must be covered as of a day in a scope, each item with the drills seen for it: the CII
+    assets (by code) and the departments holding an operational system (by path)."""
+
+    months: int
+    since: date
+    assets: list[tuple[Asset, Seen]]
+    departments: list[tuple[Department, Seen]]
+    every_department: dict[int, Department]  # by id, all of them (the assets' departments)
+
+    def covered(self, seen: Seen) -> bool:
+        """Whether an item is covered: its latest completed drill ended within the period."""
+        return seen.last is not None and seen.last[0] >= self.since
+
+
+def required(session: Session, actor: Actor, config: ServiceConfig, today: date | None = None) -> Required:
+    """Every item that must be covered in the actor's scope as of `today` (an asset registered
+    later is not required yet), with its latest completed drill (ended by the end of `today`) and
+    its earliest planned one: the one rule behind the coverage page and the appraisal."""
     today = today or today_utc()
     months = settings.get(session, COVERAGE_MONTHS, config)
     since = rule.coverage_since(today, months)
@@ -54,12 +73,14 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
     until = day_start(today + timedelta(days=1), config.timezone)
     departments = {d.id: d for d in session.exec(select(Department)).all()}
     cii = session.exec(
-        select(Asset).where(Asset.is_cii, in_scope(Asset.department_id, actor)).order_by(Asset.code)
+        select(Asset)
+        .where(Asset.is_cii, Asset.created_at < until, in_scope(Asset.department_id, actor))
+        .order_by(Asset.code)
     ).all()
     holding = set(
         session.exec(
             select(Asset.department_id)
-            .where(Asset.lifecycle == "operational", in_scope(Asset.department_id, actor))
+            .where(Asset.lifecycle == "operational", Asset.created_at < until, in_scope(Asset.department_id, actor))
             .distinct()
         ).all()
     )
@@ -81,28 +102,39 @@ def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date 
             Asset, Asset.id == DrillAsset.asset_id
         ),
     ).subquery()
-    seen_assets: dict[int, _Seen] = {}
-    seen_departments: dict[int, _Seen] = {}
+    seen_assets: dict[int, Seen] = {}
+    seen_departments: dict[int, Seen] = {}
     lines = {i: [int(p) for p in d.path.strip("/").split("/") if p] for i, d in departments.items()}
     for links, target, upwards in ((asset_links, seen_assets, False), (department_links, seen_departments, True)):
         for key, drill_id, ended_at in _first(session, links, "completed", until):
             day = local(ended_at, config.timezone).date()
             for each in lines.get(key, [key]) if upwards else [key]:
-                target.setdefault(each, _Seen()).completed(day, drill_id)
+                target.setdefault(each, Seen()).completed(day, drill_id)
         for key, drill_id, start in _first(session, links, "planned"):
             for each in lines.get(key, [key]) if upwards else [key]:
-                target.setdefault(each, _Seen()).planned(start, drill_id)
+                target.setdefault(each, Seen()).planned(start, drill_id)
+    return Required(
+        months=months,
+        since=since,
+        assets=[(asset, seen_assets.get(asset.id, Seen())) for asset in cii],
+        departments=[(dept, seen_departments.get(dept.id, Seen())) for dept in required_departments],
+        every_department=departments,
+    )
+
+
+def coverage(session: Session, actor: Actor, config: ServiceConfig, today: date | None = None) -> CoverageRead:
+    """What must be covered in the actor's scope, what is, and the gaps (assets first, by code;
+    then departments, by path)."""
+    found = required(session, actor, config, today)
     gaps: list[CoverageGap] = []
-    for asset in cii:
-        seen = seen_assets.get(asset.id, _Seen())
-        if seen.last is None or seen.last[0] < since:
-            gaps.append(_gap("asset", asset.code, asset.name, departments[asset.department_id].code, seen))
-    for dept in required_departments:
-        seen = seen_departments.get(dept.id, _Seen())
-        if seen.last is None or seen.last[0] < since:
+    for asset, seen in found.assets:
+        if not found.covered(seen):
+            gaps.append(_gap("asset", asset.code, asset.name, found.every_department[asset.department_id].code, seen))
+    for dept, seen in found.departments:
+        if not found.covered(seen):
             gaps.append(_gap("department", dept.code, dept.name, dept.code, seen))
-    required = len(cii) + len(required_departments)
-    return CoverageRead(months=months, since=since, required=required, covered=required - len(gaps), gaps=gaps)
+    total = len(found.assets) + len(found.departments)
+    return CoverageRead(months=found.months, since=found.since, required=total, covered=total - len(gaps), gaps=gaps)
 
 
 def _first(session: Session, links, status: str, until: datetime | None = None) -> list[tuple[int, int, datetime]]:
@@ -129,7 +161,7 @@ def _first(session: Session, links, status: str, until: datetime | None = None) 
     return list(session.execute(select(ranked.c.key, ranked.c.drill_id, ranked.c.at).where(ranked.c.n == 1)).all())
 
 
-def _gap(kind: str, code: str, name: str, department: str, seen: _Seen) -> CoverageGap:
+def _gap(kind: str, code: str, name: str, department: str, seen: Seen) -> CoverageGap:
     return CoverageGap(
         kind=kind,
         code=code,
@@ -183,12 +215,12 @@ def asset_coverage(
             .where(DrillAsset.asset_id.in_(cii))
             .subquery()
         )
-        seen: dict[int, _Seen] = {}
+        seen: dict[int, Seen] = {}
         for key, drill_id, ended_at in _first(session, links, "completed", until):
-            seen.setdefault(key, _Seen()).completed(local(ended_at, config.timezone).date(), drill_id)
+            seen.setdefault(key, Seen()).completed(local(ended_at, config.timezone).date(), drill_id)
         for key, drill_id, start in _first(session, links, "planned"):
-            seen.setdefault(key, _Seen()).planned(start, drill_id)
+            seen.setdefault(key, Seen()).planned(start, drill_id)
         for asset_id in cii:
-            each = seen.get(asset_id, _Seen())
+            each = seen.get(asset_id, Seen())
             found[asset_id] = AssetCoverage(months, each.last, each.next)
     return found

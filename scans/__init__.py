@@ -5,6 +5,7 @@ here."""
 
 from scans import (
     api,
+    appraisal,
     audit_terms,
     chapters,
     cli,
@@ -18,6 +19,7 @@ from scans import (
     models,
     section,
     services,
+    settings,
     trace,
     views,
 )
@@ -30,6 +32,7 @@ DOMAIN = Domain(
     api_blueprints=api.blueprints,
     commands=cli.COMMANDS,
     codes=codes.ALL,
+    settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
     trace_sources=trace.SOURCES,
     jobs=jobs.JOBS,
@@ -38,6 +41,7 @@ DOMAIN = Domain(
     chapters=chapters.CHAPTERS,
     registers=(exchange.FINDINGS, exchange.SCANS),
     demo=demo.load,
+    measures=appraisal.MEASURES,
     menu=(MenuItem("scans.index", N_("Scans")),),
     asset_sections=(AssetSection(section.TEMPLATE, section.asset_scans),),
 )

@@ -147,6 +147,19 @@ def test_a_bad_value_on_the_page_is_named_and_changes_nothing(app, client, admin
     assert stored(app) == {}
 
 
+def test_the_finding_triage_days_on_the_page(app, client, admins):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, admins["city"])
+    assert 'name="finding_triage_days" value="7"' in client.get("/admin/settings").get_data(as_text=True)
+    for bad in ("0", "91", "seven"):
+        response = post_setting(client, "finding_triage_days", finding_triage_days=bad)
+        assert response.status_code == 422
+        assert "The triage time is a whole number of days from 1 to 90." in response.get_data(as_text=True)
+    assert stored(app) == {} and entries(app, "setting.changed") == []
+    assert post_setting(client, "finding_triage_days", finding_triage_days="14").status_code == 302
+    assert stored(app) == {"finding_triage_days": 14}
+
+
 # --- the API -------------------------------------------------------------------------------------
 
 
@@ -158,6 +171,7 @@ def test_settings_are_read_as_code(client, admins, make_user, api_token):
         "scan_allowed_networks": ["127.0.0.0/8"],
         "vendor_origin_policy": DEFAULT_POLICY,
         **ASSESSMENT_DEFAULTS,
+        "finding_triage_days": 7,
         "drill_coverage_months": 12,
     }
     auditor = {"Authorization": f"Bearer {api_token(make_user('audrey', roles=('auditor',), department='b'))}"}
@@ -197,6 +211,7 @@ def test_patch_is_all_or_nothing_and_audited(app, client, admins):
         "scan_allowed_networks": ["127.0.0.0/24"],  # normalised
         "vendor_origin_policy": policy,
         **ASSESSMENT_DEFAULTS,
+        "finding_triage_days": 7,
         "drill_coverage_months": 12,
     }
     changes = {e.object_id: json.loads(e.detail) for e in entries(app, "setting.changed")}
@@ -229,6 +244,8 @@ def test_patch_is_all_or_nothing_and_audited(app, client, admins):
         ),
         ({"vendor_origin_policy": {**DEFAULT_POLICY, "enabled": "maybe"}}, "vendor_origin_policy.enabled"),
         ({"vendor_origin_policy": {"enabled": False}}, "vendor_origin_policy.critical_sectors"),
+        ({"finding_triage_days": 0}, "finding_triage_days"),
+        ({"finding_triage_days": 91}, "finding_triage_days"),
         ({"no_such_setting": 1}, "no_such_setting"),
     ],
 )
