@@ -31,6 +31,8 @@ def test_every_domain_package_is_registered_by_its_own_declaration(app):
         "drills",
         "corrective_actions",
         "accountability_matrix",  # the core's, from the domains' rows and columns
+        "appraisal",  # the core's appraisal: its ranking and its records, from the domains' measures
+        "appraisal_records",
     }
     assert "vendor_origin_policy" in {setting.key for setting in registry.settings}
     assert registry.catalogs, "the asset domain syncs the control catalog"

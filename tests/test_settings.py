@@ -163,6 +163,33 @@ def test_the_finding_triage_days_on_the_page(app, client, admins):
 # --- the API -------------------------------------------------------------------------------------
 
 
+APPRAISAL_WEIGHTS = {
+    "assessments_on_time": 20,
+    "risks_treated_on_time": 20,
+    "remediation_time": 10,
+    "drills_held": 20,
+    "actions_on_time": 15,
+    "findings_triaged": 15,
+}
+
+
+def test_the_appraisal_weights_on_the_page_add_up_to_100(app, client, admins):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, admins["city"])
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert 'name="appraisal_weights.drills_held" value="20"' in page and "Drills held as required" in page
+    fields = {f"appraisal_weights.{code}": str(weight) for code, weight in APPRAISAL_WEIGHTS.items()}
+    response = post_setting(client, "appraisal_weights", **{**fields, "appraisal_weights.drills_held": "25"})
+    assert response.status_code == 422
+    assert "The weights must add up to 100; these add up to 105." in response.get_data(as_text=True)
+    response = post_setting(client, "appraisal_weights", **{**fields, "appraisal_weights.drills_held": "x"})
+    assert response.status_code == 422 and "whole number from 0 to 100" in response.get_data(as_text=True)
+    assert stored(app) == {} and entries(app, "setting.changed") == []
+    changed = {**fields, "appraisal_weights.drills_held": "30", "appraisal_weights.findings_triaged": "5"}
+    assert post_setting(client, "appraisal_weights", **changed).status_code == 302
+    assert stored(app) == {"appraisal_weights": {**APPRAISAL_WEIGHTS, "drills_held": 30, "findings_triaged": 5}}
+
+
 def test_settings_are_read_as_code(client, admins, make_user, api_token):
     got = client.get("/api/v1/settings", headers=admins["bureau_token"])
     assert got.status_code == 200
@@ -173,6 +200,7 @@ def test_settings_are_read_as_code(client, admins, make_user, api_token):
         **ASSESSMENT_DEFAULTS,
         "finding_triage_days": 7,
         "drill_coverage_months": 12,
+        "appraisal_weights": APPRAISAL_WEIGHTS,
     }
     auditor = {"Authorization": f"Bearer {api_token(make_user('audrey', roles=('auditor',), department='b'))}"}
     assert client.get("/api/v1/settings", headers=auditor).json == got.json
@@ -213,6 +241,7 @@ def test_patch_is_all_or_nothing_and_audited(app, client, admins):
         **ASSESSMENT_DEFAULTS,
         "finding_triage_days": 7,
         "drill_coverage_months": 12,
+        "appraisal_weights": APPRAISAL_WEIGHTS,
     }
     changes = {e.object_id: json.loads(e.detail) for e in entries(app, "setting.changed")}
     assert changes["scan_allowed_networks"] == {
