@@ -84,6 +84,8 @@ NOT_PAGES = {
     "registers.export_drills": "a file download (CSV or XLSX), not a page",
     "registers.export_corrective_actions": "a file download (CSV or XLSX), not a page",
     "registers.export_accountability_matrix": "a file download (CSV or XLSX), not a page",
+    "registers.export_appraisal": "a file download (CSV or XLSX), not a page",
+    "registers.export_appraisal_records": "a file download (CSV or XLSX), not a page",
     "reports.download": "a file download (the report's PDF), not a page",
     "reports.attachment": "a file download (a full register that goes with a report), not a page",
     "scans.xml": "a file download (a scan's raw nmap XML), not a page",
