@@ -183,6 +183,7 @@ def _stored(outcomes: Iterable[Outcome], session: Session) -> list[dict[str, Any
     found = list(outcomes)
     users = {u.id: u for u in _rows(session, User, {o.user_id for o in found if o.user_id is not None})}
     departments = {d.id: d for d in _rows(session, Department, {o.department_id for o in found})}
+    departments_of_users = {d.id: d.code for d in _rows(session, Department, {u.department_id for u in users.values()})}
     rows = []
     for o in found:
         user, dept = users.get(o.user_id), departments.get(o.department_id)
@@ -200,6 +201,7 @@ def _stored(outcomes: Iterable[Outcome], session: Session) -> list[dict[str, Any
                 "department_path": dept.path if dept else "",
                 "user_id": o.user_id,
                 "username": user.username if user else None,
+                "user_department": _code_of(departments_of_users, user) if user else None,
                 "user_name": (user.display_name or user.username) if user else None,
                 "good": bool(o.good),
                 "value": o.value,
@@ -208,6 +210,10 @@ def _stored(outcomes: Iterable[Outcome], session: Session) -> list[dict[str, Any
         )
     rows.sort(key=lambda r: (r["measure"], r["at"], r["record_type"], r["record_id"]))
     return rows
+
+
+def _code_of(codes: dict[int, str], user: User) -> str:
+    return codes.get(user.department_id, "")
 
 
 def _rows(session: Session, model, ids: set[int]) -> list:
@@ -264,7 +270,7 @@ class Line:
     code: str  # username or department code
     name: str
     name_en: str = ""  # a department's English name, when it has one
-    department: str = ""  # a person's: the department of most of their records
+    department: str = ""  # a person's own department (when the records were read)
     figures: dict[str, Figure] = field(default_factory=dict)
     score: float | None = None
     rank: int | None = None
@@ -380,7 +386,6 @@ def summarise(
     own_only: bool = False,
 ) -> Appraisal:
     people: dict[int, Line] = {}
-    homes: dict[int, dict[str, int]] = {}
     departments: dict[int, Line] = {}
     unheld = Line(None, "", "")
     for row in rows:
@@ -392,13 +397,11 @@ def summarise(
         if row["user_id"] is None:
             _add(unheld, row)
             continue
-        person = people.setdefault(row["user_id"], Line(row["user_id"], row["username"], row["user_name"]))
+        person = people.setdefault(
+            row["user_id"],
+            Line(row["user_id"], row["username"], row["user_name"], department=row.get("user_department") or ""),
+        )
         _add(person, row)
-        home = homes.setdefault(row["user_id"], {})
-        home[row["department"]] = home.get(row["department"], 0) + 1
-    for user_id, line in people.items():
-        counts = homes[user_id]
-        line.department = max(sorted(counts), key=lambda code: counts[code])
     unheld.score = _score(unheld, measures)
     return Appraisal(
         period=span,

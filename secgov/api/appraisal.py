@@ -59,7 +59,7 @@ class LineRead(BaseModel):
     rank: int | None = Field(description="1 is the best; equal scores share a rank; null without records.")
     code: str = Field(description="The user name, or the department's code.")
     name: str
-    department: str | None = Field(description="A person's: the department of most of their records.")
+    department: str | None = Field(description="A person's own department (its code).")
     score: float | None = Field(description="0-100: the measures' scores weighed, those without records left out.")
     records: int
     figures: dict[str, FigureRead] = Field(description="By measure code.")
