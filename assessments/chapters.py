@@ -178,6 +178,10 @@ def _risk_item(kind: str, risk: Risk, code, name, department, due: date, today: 
         "due": due.isoformat(),
         "days_late": (today - due).days,
         "owner": _person(owner),
+        # the duty that answers for it (the accountability trace's: the risk's remediation owner)
+        "subject_type": risks.SUBJECT,
+        "subject_id": risk.id,
+        "duty": risks.OWNER,
     }
 
 

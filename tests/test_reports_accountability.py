@@ -167,10 +167,11 @@ def test_the_pdf_names_who_answered_when_an_item_fell_overdue(app, world):
     squeezed = re.sub(r"\s+", " ", row)
     # when it fell overdue, 10 days ago: officer.a owned it, head.a headed a (head.a2 came this
     # month, which may be after); the chief; now p.a2 answers for it
-    then = squeezed[: squeezed.index(names["p.a2"])]
-    assert f"Owner: {names['officer.a']}" in then
-    assert f"Chief: {names['leader']}" in then
-    assert names["head.a"] in then or names["head.a2"] in then
+    now, _sep, then = squeezed.partition("Responsible when it fell overdue:")
+    then = then[: then.index(f"Chief {names['leader']}") + len(names["leader"]) + 6]
+    assert names["p.a2"] in now and names["officer.a"] not in now
+    assert f"Owner {names['officer.a']} ·" in then and names["p.a2"] not in then
+    assert f"Head {names['head.a']} ·" in then or f"Head {names['head.a2']} ·" in then
     accountability = text[text.rindex("Accountability and appraisal") : text.rindex("Overdue items and the people")]
     flat = re.sub(r"\s+", " ", accountability)
     assert names["head.a2"] in flat and names["leader"] in flat
