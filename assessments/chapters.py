@@ -21,6 +21,8 @@ from assessments.codes import LEVELS, SCHEDULED_KINDS, SEVERE
 from assessments.models import Risk
 from assets.chapters import _listed as listed
 from assets.models import Asset
+from assets.services import OWNER as ASSET_OWNER
+from assets.services import SUBJECT as ASSET
 from secgov import responsibility
 from secgov.authz import Actor, in_scope
 from secgov.codes import N_
@@ -176,6 +178,10 @@ def _risk_item(kind: str, risk: Risk, code, name, department, due: date, today: 
         "due": due.isoformat(),
         "days_late": (today - due).days,
         "owner": _person(owner),
+        # the duty that answers for it (the accountability trace's: the risk's remediation owner)
+        "subject_type": risks.SUBJECT,
+        "subject_id": risk.id,
+        "duty": risks.OWNER,
     }
 
 
@@ -218,6 +224,10 @@ def compliance(session: Session, scope: Scope, period: Period, config: Mapping[s
             "due": s.due.due_on.isoformat(),
             "days_late": (today - s.due.due_on).days,
             "owner": _person(owners.get(s.asset.id)),
+            # the duty that answers for it (the accountability trace's: the asset's owner)
+            "subject_type": ASSET,
+            "subject_id": s.asset.id,
+            "duty": ASSET_OWNER,
             "last_on": s.due.last_on.isoformat() if s.due.last_on else None,
             "level": s.asset.mlps_level,
             "cii": s.asset.is_cii,

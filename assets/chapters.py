@@ -17,6 +17,7 @@ from assets.controls import coverage_by_area, coverage_tree
 from assets.models import Asset
 from assets.overdue import overdue
 from assets.policy import compliance
+from assets.services import OWNER, SUBJECT
 from secgov import catalog
 from secgov.authz import in_scope
 from secgov.codes import AREA, N_
@@ -148,7 +149,12 @@ def vendor_origin(session: Session, scope: Scope, period: Period, config: Mappin
         ],
         # The asset registers' overdue duties (filing, lapsed exemptions): the report's overdue
         # chapter gathers every domain's; computed here, where the violations are at hand.
-        "overdue": [dict(item.as_dict(), what=OVERDUE_WHAT[item.kind]) for item in late],
+        "overdue": [
+            dict(
+                item.as_dict(), what=OVERDUE_WHAT[item.kind], subject_type=SUBJECT, subject_id=item.asset_id, duty=OWNER
+            )
+            for item in late
+        ],
         "enabled": report.policy.enabled,
         "violations": _listed([_finding(r) for r in report.violations]),
         "warnings": _listed([_finding(r) for r in report.warnings]),

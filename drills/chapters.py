@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from assets.chapters import _listed as listed
 from assets.models import Asset
-from drills import coverage, readiness
+from drills import actions, coverage, readiness
 from drills.models import CorrectiveAction, Drill
 from secgov.authz import Actor, in_scope
 from secgov.codes import N_
@@ -173,6 +173,9 @@ def drill_readiness(session: Session, scope: Scope, period: Period, config: Mapp
                 "due": action.due_date.isoformat(),
                 "days_late": (today - action.due_date).days,
                 "owner": _person(owner),
+                "subject_type": actions.SUBJECT,
+                "subject_id": action.id,
+                "duty": actions.OWNER,
             }
             for action, drill_title, owner, code, name in late
         ],

@@ -18,6 +18,8 @@ from flask import Blueprint
 
 from secgov import audit_terms, codes, jobs, runs, schedules, settings
 from secgov.accountability import appraisal, appraisal_export, matrix, matrix_export
+from secgov.accountability import chapter as accountability_chapter
+from secgov.accountability import dashboard as accountability_dashboard
 from secgov.accountability import duties as accountability
 from secgov.accountability.duties import Duty
 from secgov.accountability.matrix import Column, Rows
@@ -177,19 +179,38 @@ class Registry:
 
     @property
     def figures(self) -> list[Figure]:
-        """Every domain's headline figures, which the daily snapshot takes (secgov.snapshots)."""
-        return [figure for domain in self.domains for figure in domain.figures]
+        """Every domain's headline figures, then the core's (the accountability gaps), which the
+        daily snapshot takes (secgov.snapshots)."""
+        found = [figure for domain in self.domains for figure in domain.figures]
+        return [*found, accountability_dashboard.gaps_figure(tuple(self.duties.values()))]
 
     @property
     def tiles(self) -> list[Tile]:
-        return [tile for domain in self.domains for tile in domain.tiles]
+        """Every domain's tiles, then the core's accountability tile (it reads the domains' duties,
+        matrix and measures)."""
+        return [*(tile for domain in self.domains for tile in domain.tiles), self.accountability_tile]
+
+    @cached_property
+    def accountability_tile(self) -> Tile:
+        return accountability_dashboard.tile(
+            tuple(self.duties.values()), self.matrix_rows, self.matrix_columns, self.measures
+        )
 
     @property
     def chapters(self) -> list[Chapter]:
         """The chapters of every kind of report in order (each report takes those of its kind):
-        the core's summary, every domain's, the methodology."""
-        found = [*report_chapters.CORE, *(c for domain in self.domains for c in domain.chapters)]
+        the core's summary, every domain's, the core's accountability and appraisal, the overdue
+        items, the methodology."""
+        found = [
+            *report_chapters.CORE,
+            self.accountability_chapter,
+            *(c for domain in self.domains for c in domain.chapters),
+        ]
         return sorted(found, key=lambda chapter: chapter.order)
+
+    @cached_property
+    def accountability_chapter(self) -> Chapter:
+        return accountability_chapter.chapter(tuple(self.duties.values()), self.measures)
 
     @cached_property
     def report_kinds(self) -> Mapping[str, ReportKind]:

@@ -78,8 +78,11 @@ def test_take_stores_each_departments_own_values(app, session, world):
         ).one()
         assert required > 0
         assert rows[(code, "controls.required")] == required
-    # The root department holds no system: its rows are there, at 0, for every figure.
-    assert all(rows[("city", figure.code)] == 0 for figure in FIGURES)
+    # The root department holds no system: its rows are there, at 0, for every figure of systems;
+    # its own accountability gaps are the city's chief and its head (nobody holds either).
+    assert all(rows[("city", figure.code)] == 0 for figure in FIGURES if figure.code != "accountability.gaps")
+    assert rows[("city", "accountability.gaps")] == 2
+    assert rows[("a", "accountability.gaps")] == 1 and rows[("b", "accountability.gaps")] == 1  # their heads
     # Other zero values are not stored.
     assert 0 not in {value for (code, _f), value in rows.items() if code != "city"}
 

@@ -146,6 +146,24 @@ def ordered(columns: Sequence[Column]) -> tuple[Column, ...]:
     return tuple(sorted(columns, key=lambda c: (c.order, c.code)))
 
 
+def lines(
+    session: Session,
+    actor: Actor,
+    config: ServiceConfig,
+    rows: Rows | None,
+    columns: Sequence[Column],
+    filters: Filters,
+    today: date,
+) -> list[Line]:
+    """Every row the department and sector filters select in the actor's scope, with every
+    column's cells (each column asked once, for all of them); the state filter aside."""
+    columns = ordered(columns)
+    found = rows.select(session, actor, filters.department, filters.sector) if rows is not None else []
+    ids = [row.id for row in found]
+    cells = [column.cells(session, config, ids, today) for column in columns]
+    return [Line(row, tuple(by_id.get(row.id, NOTHING) for by_id in cells)) for row in found]
+
+
 def matrix(
     session: Session,
     actor: Actor,
@@ -159,18 +177,37 @@ def matrix(
     page_size: int = 50,
 ) -> Matrix:
     """One page of the matrix in the actor's scope: the rows the department and sector filters
-    select, every column's cells for them (each column asked once, for all of them: the state
-    filter and the totals need every row's cells), the rows with a cell in `filters.state`."""
+    select, every column's cells for them (`lines`: the state filter and the totals need every
+    row's cells), the rows with a cell in `filters.state`."""
     columns = ordered(columns)
-    found = rows.select(session, actor, filters.department, filters.sector) if rows is not None else []
-    ids = [row.id for row in found]
-    cells = [column.cells(session, config, ids, today) for column in columns]
-    lines = [Line(row, tuple(by_id.get(row.id, NOTHING) for by_id in cells)) for row in found]
+    found = lines(session, actor, config, rows, columns, filters, today)
     totals = dict.fromkeys(STATES, 0)
-    for line in lines:
+    for line in found:
         for state in {cell.state for cell in line.cells}:
             totals[state] += 1
     if filters.state:
-        lines = [line for line in lines if any(cell.state == filters.state for cell in line.cells)]
+        found = [line for line in found if any(cell.state == filters.state for cell in line.cells)]
     start = (page - 1) * page_size
-    return Matrix(columns, lines[start : start + page_size], len(lines), page, page_size, totals)
+    return Matrix(columns, found[start : start + page_size], len(found), page, page_size, totals)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A person with overdue cells in the matrix: how many cells (a duty on an asset) are overdue."""
+
+    user_id: int
+    username: str
+    overdue: int
+
+
+def overdue_by_holder(found: Sequence[Line]) -> list[Holder]:
+    """The people named by overdue cells, the most first (then by user name). A cell whose duty has
+    no active holder is a gap, not overdue, so every overdue cell names someone."""
+    counts: dict[tuple[int, str], int] = {}
+    for line in found:
+        for cell in line.cells:
+            if cell.state == "overdue" and cell.user_id is not None:
+                key = (cell.user_id, cell.username or "")
+                counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0][1]))
+    return [Holder(user_id, username, n) for (user_id, username), n in ranked]

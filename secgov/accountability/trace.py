@@ -12,9 +12,10 @@ later corrected is shown with its correction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlmodel import Session, select
@@ -24,6 +25,7 @@ from secgov.accountability.duties import CHIEF, HEAD
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.errors import Invalid, NotFound
+from secgov.localtime import day_start
 from secgov.models import Department, Responsibility, User
 
 
@@ -133,38 +135,75 @@ def trace(
     department = session.get(Department, lapse.department_id)
     if department is None:  # removed since the look-up
         raise NotFound(_("Not found."))
-    chain = [
-        _link(
-            session,
-            "sub_item",
-            lapse.duty_label,
-            lapse.title,
-            _term_at(session, lapse.subject_type, lapse.subject_id, lapse.duty, lapse.at),
-        )
-    ]
-    # The head of the record's department; where it had none then, the nearest department above
-    # that had one (the chain names whose head it was).
+    links = chain(
+        session, department, lapse.subject_type, lapse.subject_id, lapse.duty, lapse.duty_label, lapse.title, lapse.at
+    )
+    return Trace(lapse, source.label, department, links)
+
+
+def chain(
+    session: Session,
+    department: Department,
+    subject_type: str,
+    subject_id: int,
+    duty: str,
+    duty_label: str,
+    held_for: str,
+    at: datetime,
+) -> list[Link]:
+    """The people responsible at `at` for a duty on a subject of `department`: the sub-item
+    holder, the head of the department (or of the nearest department above it that had one: the
+    link names whose head it was), the city's chief. The report's overdue chapter asks it too."""
+    links = [_link(session, "sub_item", duty_label, held_for, _term_at(session, subject_type, subject_id, duty, at))]
     ancestors = [int(part) for part in department.path.strip("/").split("/") if part]
     departments = {d.id: d for d in session.exec(select(Department).where(Department.id.in_(ancestors))).all()}
     head = None
     for dept_id in reversed(ancestors):
-        found = _term_at(session, "department", dept_id, "head", lapse.at)
+        found = _term_at(session, "department", dept_id, "head", at)
         if found[0] is not None:
             head = (departments[dept_id], found)
             break
     if head is None:
-        chain.append(_link(session, "head", HEAD.label, department.name, (None, None)))
+        links.append(_link(session, "head", HEAD.label, department.name, (None, None)))
     else:
-        chain.append(_link(session, "head", HEAD.label, head[0].name, head[1]))
+        links.append(_link(session, "head", HEAD.label, head[0].name, head[1]))
     root = departments.get(ancestors[0]) if ancestors else None
     if root is not None:
-        chain.append(
-            _link(
-                session,
-                "chief",
-                CHIEF.label,
-                root.name,
-                _term_at(session, "city", root.id, "chief", lapse.at),
-            )
+        links.append(_link(session, "chief", CHIEF.label, root.name, _term_at(session, "city", root.id, "chief", at)))
+    return links
+
+
+def when_overdue(session: Session, items: Sequence[Mapping[str, Any]], tz: str) -> list[list[dict[str, Any]]]:
+    """For each overdue item of the report's overdue chapter that names its duty (`subject_type`,
+    `subject_id`, `duty`) and its department's code (`department`), the people responsible when it
+    fell overdue — the start of the day after its due date (`due`), as every lapse of the trace —
+    as `chain` finds them: [{level, user, name, held_for, corrected_to}]; [] for an item that names
+    no duty."""
+    codes = {item["department"] for item in items if item.get("subject_type")}
+    departments = {
+        d.code: d
+        for d in (session.exec(select(Department).where(Department.code.in_(sorted(codes)))).all() if codes else [])
+    }
+    found = []
+    for item in items:
+        department = departments.get(item.get("department", ""))
+        if not item.get("subject_type") or department is None:
+            found.append([])
+            continue
+        at = day_start(date.fromisoformat(item["due"]) + timedelta(days=1), tz)
+        links = chain(session, department, item["subject_type"], item["subject_id"], item["duty"], "", "", at)
+        found.append(
+            [
+                {
+                    "level": link.level,
+                    "user": link.holder.username if link.holder else None,
+                    "name": (link.holder.display_name or link.holder.username) if link.holder else None,
+                    "held_for": link.held_for,
+                    "corrected_to": (link.corrected_to.display_name or link.corrected_to.username)
+                    if link.corrected_to
+                    else None,
+                }
+                for link in links
+            ]
         )
-    return Trace(lapse, source.label, department, chain)
+    return found

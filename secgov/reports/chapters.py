@@ -63,6 +63,14 @@ class Chapter:
     report: str = "compliance"  # the kind of report it belongs to
 
 
+LIST_LIMIT = 50  # rows of a chapter's list (a PDF table holds no more; the count is given)
+
+
+def listed(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chapter's list cut at LIST_LIMIT rows, with the number left out and the whole count."""
+    return {"rows": rows[:LIST_LIMIT], "more": max(0, len(rows) - LIST_LIMIT), "total": len(rows)}
+
+
 def share(part: float, whole: float) -> float | None:
     """part of whole in per cent (0-100, one decimal); None when there is no whole."""
     return round(100 * part / whole, 1) if whole else None
@@ -119,6 +127,12 @@ OVERDUE = Chapter(
         N_(
             "Overdue items: duties whose date has passed on the report's last day, with the person responsible"
             " for the system now (its owner); the oldest come first."
+        ),
+        N_(
+            "Responsible then: the holder of the item's duty, the head of its department (or of the nearest"
+            " department above that had one) and the city's chief whose terms were in force when it fell overdue,"
+            " at the start of the day after its due date, as the accountability trace names them; a term later"
+            " corrected is shown with the person it was corrected to."
         ),
         N_(
             "Filing: a system graded at level 2 or above is filed with the public security organs within 30 days"

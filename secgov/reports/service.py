@@ -34,6 +34,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from secgov import audit, checkpoints, runs, snapshots
+from secgov.accountability import trace
 from secgov.authz import CITY, Actor, deny_out_of_scope, in_scope, path_in_scope
 from secgov.codes import N_
 from secgov.config import ServiceConfig
@@ -339,8 +340,12 @@ def build_input(
         key=lambda item: (item["due"], item["asset"]),
     )
     if "overdue" in built:
+        shown = late[:OVERDUE_LIMIT]
+        # Who answered for each when it fell overdue (the accountability trace's chain), beside
+        # who answers now (the item's owner).
+        then = trace.when_overdue(session, shown, ServiceConfig.from_mapping(config).timezone)
         built["overdue"] = {
-            "items": late[:OVERDUE_LIMIT],
+            "items": [dict(item, then=chain) for item, chain in zip(shown, then, strict=True)],
             "more": max(0, len(late) - OVERDUE_LIMIT),
             "total": len(late),
             "without_owner": sum(1 for item in late if not item["owner"]),
