@@ -1,10 +1,11 @@
 """The demo city's critical systems, vendors, engagements and exemptions, loaded from the data
 files in assets/data/ (in the import format) through the same services as real records.
 
-About sixty systems across the sectors, with owners, grades and controls in varied states; their
-network targets are loopback addresses (127.0.x.y), so demo scans stay on this machine. Vendors of
-all three origins; engagements that give two violations, four warnings, an approved and a pending
-exemption."""
+About sixty systems across the sectors, owned by their bureau's security officer (registered
+months ago; the police and metro systems handed over in the middle of the last quarter, HANDOVERS),
+with grades and controls in varied states; their network targets are loopback addresses
+(127.0.x.y), so demo scans stay on this machine. Vendors of all three origins; engagements that
+give two violations, four warnings, an approved and a pending exemption."""
 
 from __future__ import annotations
 
