@@ -365,7 +365,7 @@ def _specs(session: Session, world: _World) -> list[_Spec]:
                     status,
                     finished,
                     asset.id in severe_first and not index,
-                )  # fmt: skip
+                )
             )
     return specs
 
