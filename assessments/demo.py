@@ -9,11 +9,17 @@ adds nothing).
   assessed more than an interval ago), a few are due within the month. Some conclusions are
   poor: a low agency score, or a high risk found by the assessment still open when it was
   approved.
-- **150 risks** on those systems, owned by the officers who own the systems: open (some past
+- **150 risks** on those systems, each owned by its system's owner when it was registered (and
+  handed over with the system, if it was before the risk was closed): open (some past
   their review), in treatment (some past their due date; residual likelihood and impact),
   accepted with an acceptance in force (high ones by the leader; a few expiring within the
   month) and with an acceptance that has lapsed (the daily job's `expire_acceptances` reopens
   them here), closed; a good part promoted from the assessments' findings.
+
+Each owner keeps their dates as often as `secgov.demo.diligence` says: a system's assessment due
+in the past was approved by its due date or after it, a risk closed by its due date or later; the
+systems never assessed since their grading are mostly the careless owners'. So the appraisal finds
+good and poor records, and the bureaus differ.
 
 The domain's own rules make them: drafts, submissions, returns, promotions, acceptances,
 reviews, closings and the lapse of acceptances go through the services, with `today=` the day
@@ -24,7 +30,7 @@ risks entered by hand are registered at once by `risks.create_risks`. (A service
 record would cost every loading of the demo several seconds.)
 
 Dates go back up to a year and a half: the moments the rows record (registered, created,
-submitted, decided, accepted, reviewed, closed, an owner's term) are moved back afterwards, as
+submitted, decided, accepted, reviewed, closed, the owners' terms) are moved back afterwards, as
 the asset demo moves its grading back. The audit trail keeps the moment of loading (it is
 append-only); `demo.assessments_loaded` says so."""
 
@@ -58,16 +64,20 @@ from assessments.schemas import (
     RiskCreate,
     RiskUpdate,
 )
-from assets.models import Asset, AssetControl, AssetGrade, Control
-from secgov import audit, auth
+from assets.demo import register_on
+from assets.models import Asset, AssetControl, Control
+from assets.services import OWNER as ASSET_OWNER
+from assets.services import SUBJECT as ASSET
+from secgov import audit, auth, responsibility
 from secgov.authz import Actor
 from secgov.codes import AREA
 from secgov.config import ServiceConfig
-from secgov.models import AuditEntry, Department, Responsibility
+from secgov.db import chunks
+from secgov.demo import diligence
+from secgov.localtime import day_start
+from secgov.models import AuditEntry, Department, Responsibility, User
 
 LEADER = "leader"
-# Systems of these bureaus are the transport officer's; the city's officer owns the others.
-TRANSPORT = "transport"
 
 AGENCIES = (
     ("海滨市网络安全等级测评中心 Haibin MLPS Evaluation Centre", "HBCP"),
@@ -132,15 +142,19 @@ RETURN_REASONS = (
 
 @dataclass
 class _World:
-    """What the loader works with: the day, the people acting, the systems and the method."""
+    """What the loader works with: the day, the people acting, the systems, their owners' terms
+    and the method; the risks made."""
 
     today: date
     rng: random.Random
     method: rule.Method
     leader: Actor
-    officers: dict[str, Actor]  # "city" and "transport"
     assets: list[tuple[Asset, str]]  # (asset, its department's path)
     graded: dict[int, date]
+    tz: str
+    terms: dict[int, list[Responsibility]]  # each asset's owners' terms, oldest first
+    people: dict[int, User]  # the owners, by id
+    made: list[int] = field(default_factory=list)  # the ids of the risks made
 
 
 def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
@@ -151,15 +165,16 @@ def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
         is not None
     ):
         return
-    people = {name: auth.find_user(session, name) for name in ("officer", "officer.transport", LEADER)}
-    if any(user is None for user in people.values()):
+    leader = auth.find_user(session, LEADER)
+    if leader is None:
         return
     _release(session)
-    world = _world(session, config, people)
+    world = _world(session, config, leader)
     if not world.assets:
         return
     assessments, promoted = _assessments(session, world)
     made = _risks(session, world, 150 - promoted)
+    _owners_since_registration(session, world, actor)
     reopened = risks.expire_acceptances(session, actor, world.today)
     audit.record(
         session, actor, "demo.assessments_loaded", object_type="assessment", assessments=assessments,
@@ -168,7 +183,7 @@ def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
     )  # fmt: skip
 
 
-def _world(session: Session, config: ServiceConfig, people: dict) -> _World:
+def _world(session: Session, config: ServiceConfig, leader: User) -> _World:
     rows = session.exec(
         select(Asset, Department.path)
         .join(Department, Department.id == Asset.department_id)
@@ -176,14 +191,28 @@ def _world(session: Session, config: ServiceConfig, people: dict) -> _World:
         .order_by(Asset.code)
     ).all()
     assets = [(a, path) for a, path in rows]
+    terms: dict[int, list[Responsibility]] = {}
+    for chunk in chunks([a.id for a, _p in assets]):
+        for term in session.exec(
+            select(Responsibility)
+            .where(Responsibility.subject_type == ASSET, Responsibility.duty == ASSET_OWNER)
+            .where(Responsibility.subject_id.in_(chunk))
+            .order_by(Responsibility.valid_from, Responsibility.id)
+        ).all():
+            terms.setdefault(term.subject_id, []).append(term)
+    people = {
+        u.id: u for u in session.exec(select(User).where(User.id.in_({t.user_id for ts in terms.values() for t in ts})))
+    }
     return _World(
         today=services.today_utc(),
         rng=random.Random(2012),  # noqa: S311 - demo data, not security: the same city every time
         method=rule.method(session, config),
-        leader=Actor.of(people[LEADER], "cli"),
-        officers={"city": Actor.of(people["officer"], "cli"), TRANSPORT: Actor.of(people["officer.transport"], "cli")},
-        assets=assets,
+        leader=Actor.of(leader, "cli"),
+        assets=[(a, path) for a, path in assets if a.id in terms],
         graded=schedule.graded_on(session, [a.id for a, _p in assets]),
+        tz=config.timezone,
+        terms=terms,
+        people=people,
     )
 
 
@@ -203,9 +232,17 @@ def _release(session: Session) -> None:
             session.expunge(obj)
 
 
-def _officer(world: _World, path: str) -> Actor:
-    transport = world.officers[TRANSPORT]
-    return transport if path.startswith(transport.scope) else world.officers["city"]
+def _owner(world: _World, asset_id: int, day: date) -> Actor:
+    """The asset's owner on that day (its first owner before it was registered), acting."""
+    at = _moment(day, 12)
+    terms = world.terms[asset_id]
+    term = next((t for t in terms if responsibility.in_force(t, at)), terms[0])
+    return Actor.of(world.people[term.user_id], "cli")
+
+
+def _careful(world: _World, asset_id: int, day: date) -> bool:
+    """Whether the asset's owner on that day met a date due then (`secgov.demo.diligence`)."""
+    return world.rng.random() < diligence(_owner(world, asset_id, day).username)
 
 
 def _moment(day: date, hour: int = 10) -> datetime:
@@ -224,9 +261,8 @@ def _between(world: _World, start: date, end: date) -> date:
 def _regrade_long_ago(session: Session, world: _World, asset: Asset) -> date:
     """An overdue system: graded 16 to 21 months ago (its CII designation too)."""
     graded = world.today - timedelta(days=world.rng.randint(480, 640))
-    for grade in session.exec(select(AssetGrade).where(AssetGrade.asset_id == asset.id)).all():
-        grade.changed_at = _moment(graded)
-        session.add(grade)
+    register_on(session, asset, _moment(graded))
+    world.terms[asset.id][0].valid_from = _moment(graded)  # as register_on left it
     world.graded[asset.id] = graded
     return graded
 
@@ -278,14 +314,16 @@ def _assessments(session: Session, world: _World) -> tuple[int, int]:
 def _specs(session: Session, world: _World) -> list[_Spec]:
     rng = world.rng
     eligible = [(a, p) for a, p in world.assets if _plan(world, a) and a.id in world.graded]
-    overdue = set(rng.sample([a.id for a, _p in eligible], k=min(8, len(eligible))))
+    # Never assessed since grading (or not since the first): mostly the careless owners' systems.
+    careless = {a.id: rng.random() * diligence(_owner(world, a.id, world.today).username) for a, _p in eligible}
+    overdue = set(sorted(careless, key=careless.__getitem__)[:8])
     others = [a.id for a, _p in eligible if a.id not in overdue]
     workflow = rng.sample(others, k=min(12, len(others)))
     states = dict(zip(workflow, ["draft"] * 4 + ["submitted"] * 4 + ["returned"] * 4, strict=False))
     severe_first = set(rng.sample(others, k=min(6, len(others))))
     soon = set(rng.sample([i for i in others if i not in states], k=min(3, len(others) - len(states))))
     specs = []
-    for asset, path in eligible:
+    for asset, _path in eligible:
         graded = world.graded[asset.id]
         if asset.is_cii and asset.cii_designated_on is not None and asset.cii_designated_on > graded:
             asset.cii_designated_on = graded  # designated when it was graded, not when the demo loaded
@@ -312,9 +350,21 @@ def _specs(session: Session, world: _World) -> list[_Spec]:
             else:
                 earliest = max(graded + timedelta(days=7), world.today - timedelta(days=months * 30 - 10))
                 finished = _between(world, earliest, world.today - timedelta(days=12))
+                due = rule.add_months(graded, months)
+                if due <= world.today - timedelta(days=15):  # approved by its due date, or late
+                    if _careful(world, asset.id, due):
+                        finished = _between(world, max(earliest, due - timedelta(days=60)), due - timedelta(days=13))
+                    else:
+                        finished = _between(world, due + timedelta(days=3), world.today - timedelta(days=12))
             specs.append(
                 _spec(
-                    world, asset, _officer(world, path), kind, status, finished, asset.id in severe_first and not index
+                    world,
+                    asset,
+                    _owner(world, asset.id, finished),
+                    kind,
+                    status,
+                    finished,
+                    asset.id in severe_first and not index,
                 )
             )
     return specs
@@ -359,7 +409,7 @@ def _in_workflow(session: Session, world: _World, spec: _Spec) -> None:
     a = services.create_assessment(
         session,
         AssessmentCreate(
-            asset_id=spec.asset.id, kind=spec.kind, title=spec.title, assessors=[_assessor(author)],
+            asset_id=spec.asset.id, kind=spec.kind, title=spec.title, assessors=[_assessor(world, author)],
             started_on=spec.started, finished_on=None if spec.status == "draft" else spec.finished,
             agency=spec.agency, report_number=spec.report_number, agency_score=spec.agency_score,
         ),
@@ -385,7 +435,7 @@ def _approved(session: Session, world: _World, specs: list[_Spec]) -> int:
     for spec in specs:
         a = Assessment(
             asset_id=spec.asset.id, kind=spec.kind, status="submitted", title=spec.title,
-            assessors=[_assessor(spec.author)], started_on=spec.started, finished_on=spec.finished,
+            assessors=[_assessor(world, spec.author)], started_on=spec.started, finished_on=spec.finished,
             agency=spec.agency, report_number=spec.report_number, agency_score=spec.agency_score,
             summary="见评估报告 See the assessment report", created_by=spec.author.username,
             submitted_by=spec.author.username, submitted_at=_moment(spec.finished + timedelta(days=1), 11),
@@ -415,7 +465,7 @@ def _approved(session: Session, world: _World, specs: list[_Spec]) -> int:
     severe_since: dict[int, date] = {}
     for spec, group in zip(specs, findings, strict=True):
         if spec.severe and group:
-            _promote(session, world, spec.author, group[0], spec.finished)
+            _promote(session, world, spec.asset, group[0], spec.finished)
             promoted += 1
             day = severe_since.get(spec.asset.id)
             severe_since[spec.asset.id] = min(day, spec.finished) if day else spec.finished
@@ -455,13 +505,13 @@ def _approved(session: Session, world: _World, specs: list[_Spec]) -> int:
             )  # fmt: skip
         )
     session.flush()
-    actors = {actor.username: actor for actor in (*world.officers.values(), world.leader)}
+    actors = {spec.author.username: spec.author for spec in specs} | {LEADER: world.leader}
     for username, batch in events.items():
         audit.record_many(session, actors[username], batch)
     for spec, group in zip(specs, findings, strict=True):
         for finding in group[1 if spec.severe else 0 :]:
             if world.rng.random() < 0.7:
-                _promote(session, world, spec.author, finding, spec.decided)
+                _promote(session, world, spec.asset, finding, spec.decided)
                 promoted += 1
     return promoted
 
@@ -481,8 +531,9 @@ def _ratings(session: Session, asset_ids: set[int]) -> dict[int, dict[str, float
     }
 
 
-def _assessor(author: Actor) -> str:
-    return {"officer": "王安 Wang An", "officer.transport": "李通 Li Tong"}.get(author.username, author.username)
+def _assessor(world: _World, author: Actor) -> str:
+    """The author as the assessment names its assessors: the display name without the post."""
+    return world.people[author.user_id].display_name.split(" (")[0]
 
 
 def _scale(rng: random.Random) -> tuple[int, int]:
@@ -490,12 +541,14 @@ def _scale(rng: random.Random) -> tuple[int, int]:
     return rng.choices(range(1, 6), weights)[0], rng.choices(range(1, 6), weights)[0]
 
 
-def _promote(session: Session, world: _World, author: Actor, finding, day: date) -> Risk:
-    risk = risks.promote(
-        session, Promotion(source="assessment_finding", source_id=finding.id), author, world.method, today=day
-    )
+def _promote(session: Session, world: _World, asset: Asset, finding, day: date) -> Risk:
+    """The finding promoted on that day by the asset's owner then, who owns the risk."""
+    author = _owner(world, asset.id, day)
+    promotion = Promotion(source="assessment_finding", source_id=finding.id, owner=author.username)
+    risk = risks.promote(session, promotion, author, world.method, today=day)
     risk.created_at = risk.updated_at = _moment(day, 15)
     session.add(risk)
+    world.made.append(risk.id)
     return risk
 
 
@@ -512,33 +565,34 @@ def _backdate_assessment(a: Assessment, started: date, finished: date | None, de
 
 # How the risks entered by hand are spread over the states (the rest stay open).
 STATES = (
-    ("closed", 18),
+    ("closed", 36),
     ("accepted", 13),
     ("accepted_expiring", 3),
     ("accepted_lapsed", 8),
-    ("in_treatment", 30),
+    ("in_treatment", 24),
     ("in_treatment_late", 12),
 )
 
 
 def _risks(session: Session, world: _World, total: int) -> int:
     """Risks entered by hand over the past year, in every state (see the module docstring): all
-    registered at once by `risks.create_risks` (checked as of the earliest day, then each moved
-    to its own), then accepted, reviewed and closed through the services, on their days."""
+    registered by `risks.create_risks`, a batch for each owner (checked as of the earliest day,
+    then each moved to its own), then accepted, reviewed and closed through the services, on
+    their days."""
     rng = world.rng
     states = [state for state, n in STATES for _ in range(n)]
     states += ["open"] * max(0, total - len(states))
     rng.shuffle(states)
     plans = [_risk_plan(world, state) for state in states[:total]]
-    for author in world.officers.values():
-        mine = [p for p in plans if _officer(world, p.path) is author]
-        if not mine:
-            continue
+    authors = {p.data.owner: _owner(world, p.data.asset_id, p.created) for p in plans}
+    for owner, author in sorted(authors.items()):
+        mine = [p for p in plans if p.data.owner == owner]
         made = risks.create_risks(
             session, [p.data for p in mine], author, world.method, today=min(p.created for p in mine)
         )
         for plan, risk in zip(mine, made, strict=True):
             plan.risk_id = risk.id
+            world.made.append(risk.id)
             risk.created_on, risk.created_at = plan.created, _moment(plan.created, 10)
             risk.updated_at = risk.created_at
             session.add(risk)
@@ -547,19 +601,41 @@ def _risks(session: Session, world: _World, total: int) -> int:
         if plan.state.startswith("accepted") or plan.state == "closed" or rng.random() < 0.25:
             _follow_up(session, world, plan)
             _release(session)
-    # The owners' terms began when their risks were registered.
-    session.exec(
-        update(Responsibility)
-        .where(Responsibility.subject_type == risks.SUBJECT, Responsibility.subject_id.in_([p.risk_id for p in plans]))
-        .values(valid_from=select(Risk.created_at).where(Risk.id == Responsibility.subject_id).scalar_subquery())
-    )
     return len(plans)
+
+
+def _owners_since_registration(session: Session, world: _World, actor: Actor) -> None:
+    """The risks' owners' terms begin when the risks were registered; a risk still open when its
+    system was handed over went with it, at that moment (`secgov.responsibility.assign`: the
+    system writing the demo's history)."""
+    for chunk in chunks(world.made):
+        session.exec(
+            update(Responsibility)
+            .where(Responsibility.subject_type == risks.SUBJECT, Responsibility.subject_id.in_(chunk))
+            .values(valid_from=select(Risk.created_at).where(Risk.id == Responsibility.subject_id).scalar_subquery())
+        )
+    _release(session)
+    now = datetime.now(UTC)
+    for chunk in chunks(world.made):
+        rows = session.exec(
+            select(Risk.id, Risk.asset_id, Risk.created_at, Risk.closed_at, Asset.department_id)
+            .join(Asset, Asset.id == Risk.asset_id)
+            .where(Risk.id.in_(chunk))
+            .order_by(Risk.id)
+        ).all()
+        for row in rows:
+            ended = row.closed_at or now
+            for term in world.terms[row.asset_id]:
+                if row.created_at < term.valid_from < ended:
+                    responsibility.assign(
+                        session, risks.SUBJECT, row.id, risks.OWNER, world.people[term.user_id], actor,
+                        reason=term.reason, department_id=row.department_id, at=term.valid_from,
+                    )  # fmt: skip
 
 
 @dataclass
 class _RiskPlan:
     state: str
-    path: str
     created: date
     data: RiskCreate
     risk_id: int = 0
@@ -567,17 +643,23 @@ class _RiskPlan:
 
 def _risk_plan(world: _World, state: str) -> _RiskPlan:
     rng, today = world.rng, world.today
-    asset, path = rng.choice(world.assets)
-    title, area, threat, vulnerability = rng.choice(RISKS)
-    likelihood, impact = _scale(rng)
-    if state.startswith("accepted") and rng.random() < 0.35:
-        likelihood, impact = rng.randint(4, 5), rng.randint(4, 5)  # a high risk, accepted by the leader
     if state == "accepted_lapsed":
         created = today - timedelta(days=rng.randint(300, 380))
     elif state in ("closed", "in_treatment_late"):
         created = today - timedelta(days=rng.randint(120, 360))
     else:
         created = today - timedelta(days=rng.randint(10, 360))
+    # On a system registered by then; left untreated past its due date: mostly a careless owner's.
+    systems = [a for a, _path in world.assets if a.created_at.date() < created] or [a for a, _p in world.assets]
+    if state == "in_treatment_late":
+        careless = [1.02 - diligence(_owner(world, a.id, today).username) for a in systems]
+        asset = rng.choices(systems, careless)[0]
+    else:
+        asset = rng.choice(systems)
+    title, area, threat, vulnerability = rng.choice(RISKS)
+    likelihood, impact = _scale(rng)
+    if state.startswith("accepted") and rng.random() < 0.35:
+        likelihood, impact = rng.randint(4, 5), rng.randint(4, 5)  # a high risk, accepted by the leader
     treated = state.startswith("in_treatment") or state == "closed"
     due = None
     if state == "in_treatment_late":
@@ -586,24 +668,26 @@ def _risk_plan(world: _World, state: str) -> _RiskPlan:
         due = today + timedelta(days=rng.randint(10, 200))
     elif state == "closed":
         due = created + timedelta(days=rng.randint(30, 90))
+    owner = _owner(world, asset.id, created).username
     residual = (max(1, likelihood - rng.randint(1, 2)), max(1, impact - rng.randint(0, 1))) if treated else (None, None)
     data = RiskCreate(
         asset_id=asset.id, title=title, area=area, threat=threat, vulnerability=vulnerability,
         likelihood=likelihood, impact=impact, treatment="reduce", treatment_plan=rng.choice(PLANS) if treated else "",
         due_date=due, status="in_treatment" if treated else "open", residual_likelihood=residual[0],
-        residual_impact=residual[1],
+        residual_impact=residual[1], owner=owner,
     )  # fmt: skip
-    return _RiskPlan(state, path, created, data)
+    return _RiskPlan(state, created, data)
 
 
 def _follow_up(session: Session, world: _World, plan: _RiskPlan) -> None:
     """What became of a risk after its registration: accepted, reviewed or closed, on its day."""
     rng, today, state = world.rng, world.today, plan.state
     risk = session.get(Risk, plan.risk_id)
-    author = _officer(world, plan.path)
+    asset_id = plan.data.asset_id
     last = plan.created
     if state.startswith("accepted"):
         accepted_on = plan.created + timedelta(days=rng.randint(5, 30))
+        author = _owner(world, asset_id, accepted_on)
         if state == "accepted_lapsed":
             expires = today - timedelta(days=rng.randint(5, 60))
         elif state == "accepted_expiring":
@@ -622,18 +706,24 @@ def _follow_up(session: Session, world: _World, plan: _RiskPlan) -> None:
         reviewed = plan.created + timedelta(days=rng.randint(20, 120))
         if reviewed < today:
             row = risks.review(
-                session, risk, ReviewCreate(note="已复查，措施推进中 Reviewed; work in progress"), author,
+                session, risk, ReviewCreate(note="已复查，措施推进中 Reviewed; work in progress"),
+                _owner(world, asset_id, reviewed),
                 world.method, today=reviewed,
             )  # fmt: skip
             row.created_at = _moment(reviewed, 11)
             session.add(row)
             last = reviewed
     if state == "closed":
+        # By its due date (its owner then careful), or some weeks late.
+        due = plan.data.due_date
+        if _careful(world, asset_id, due):
+            last = max(plan.created + timedelta(days=7), due - timedelta(days=rng.randint(0, 25)))
+        else:
+            last = min(due + timedelta(days=rng.randint(5, 45)), today - timedelta(days=1))
         risks.update_risk(
-            session, risk, RiskUpdate(version=risk.version, status="closed", reason="整改完成 Remedied"), author,
-            world.method,
+            session, risk, RiskUpdate(version=risk.version, status="closed", reason="整改完成 Remedied"),
+            _owner(world, asset_id, last), world.method,
         )  # fmt: skip
-        last = min(plan.data.due_date, today - timedelta(days=1))
-        risk.closed_at = _moment(last, 17)
+        risk.closed_at = day_start(last, world.tz) + timedelta(hours=16)  # in the afternoon, the city's time
     risk.updated_at = _moment(last, 17)
     session.add(risk)

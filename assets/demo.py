@@ -1,10 +1,11 @@
 """The demo city's critical systems, vendors, engagements and exemptions, loaded from the data
 files in assets/data/ (in the import format) through the same services as real records.
 
-About sixty systems across the sectors, with owners, grades and controls in varied states; their
-network targets are loopback addresses (127.0.x.y), so demo scans stay on this machine. Vendors of
-all three origins; engagements that give two violations, four warnings, an approved and a pending
-exemption."""
+About sixty systems across the sectors, owned by their bureau's security officer (registered
+months ago; the police and metro systems handed over in the middle of the last quarter, HANDOVERS),
+with grades and controls in varied states; their network targets are loopback addresses
+(127.0.x.y), so demo scans stay on this machine. Vendors of all three origins; engagements that
+give two violations, four warnings, an approved and a pending exemption."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ from assets import controls, policy, vendors
 from assets.exchange import ASSETS, VENDORS
 from assets.models import Asset, AssetControl, AssetGrade, Control, Engagement, Vendor
 from assets.schemas import EngagementCreate, ExemptionCreate, ExemptionDecision
-from secgov import audit, auth, exchange, tabular
+from assets.services import OWNER, SUBJECT
+from secgov import audit, auth, exchange, responsibility, tabular
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
+from secgov.demo import last_quarter
 from secgov.errors import Invalid
+from secgov.localtime import day_start, local
+from secgov.models import Department, Responsibility
 
 DATA = Path(__file__).parent / "data"
 # A system after its MLPS evaluation: most areas in good order, one or two weak ones where the
@@ -31,6 +36,13 @@ STRONG = (("implemented", 72), ("partial", 18), ("planned", 5), ("not_applicable
 WEAK = (("implemented", 30), ("partial", 20), ("planned", 18), ("not_implemented", 30), ("not_applicable", 2))
 EVIDENCE = "2026年度等级测评报告 / 2026 MLPS assessment report"
 EVALUATOR = "officer"
+# Systems handed over to a new owner in the middle of the last quarter: department, new owner,
+# reason. The police systems were the city's officer's until the bureau had its own; the metro
+# operations centre got its own officer, and the transport officer handed its systems over.
+HANDOVERS = (
+    ("police", "officer.police", "Security officer appointed at the bureau; the city's officer hands over"),
+    ("transport-metro", "officer.metro", "The metro operations centre has its own security officer now"),
+)
 
 
 def load(session: Session, actor: Actor, config: ServiceConfig) -> None:
@@ -72,21 +84,69 @@ def _load_assets(session: Session, actor: Actor, config: ServiceConfig) -> int:
     for asset in new:
         _vary_controls(session, asset, rng)
     controls.recount(session, [asset.id for asset in new])
-    _backdate_grading(session, new)
+    _backdate_registration(session, new, config)
+    _hand_over(session, actor, new, config)
     return created
 
 
-def _backdate_grading(session: Session, assets: list[Asset]) -> None:
-    """The demo systems were graded months ago, not at the demo's loading: their grade history's
-    entries move back 45 to 400 days (so a system still without its filing number is overdue).
-    A generator of its own keeps the control statuses above as they always were."""
+def handed_over_on(today: date) -> date:
+    """The day the handovers (HANDOVERS) took place: the middle of the last quarter."""
+    first, last = last_quarter(today)
+    return first + timedelta(days=(last - first).days // 2)
+
+
+def _backdate_registration(session: Session, assets: list[Asset], config: ServiceConfig) -> None:
+    """The demo systems were registered and graded months ago, not at the demo's loading: each
+    one's registration (`register_on`) moves back 45 to 400 days (so a system still without its
+    filing number is overdue); the systems handed over (HANDOVERS) were registered at least a
+    month before the handover. A generator of its own keeps the control statuses above as they
+    always were."""
     rng = random.Random(1994)  # noqa: S311 - demo data, not security
     now = datetime.now(UTC)
+    handed = (vendors.today_utc() - handed_over_on(local(now, config.timezone).date())).days + 30
+    codes = {code for code, _to, _reason in HANDOVERS}
+    departments = dict(session.exec(select(Department.id, Department.code)).all())
     for asset in assets:
-        graded = now - timedelta(days=rng.randint(45, 400))
-        for grade in session.exec(select(AssetGrade).where(AssetGrade.asset_id == asset.id)).all():
-            grade.changed_at = graded
-            session.add(grade)
+        days = rng.randint(45, 400)
+        if departments[asset.department_id] in codes:
+            days = max(days, handed + days % 60)
+        register_on(session, asset, now - timedelta(days=days))
+
+
+def register_on(session: Session, asset: Asset, moment: datetime) -> None:
+    """Move an asset's registration back to moment: its creation, its grade history's entries and
+    the beginning of its owner's first term (the system, writing the demo's history)."""
+    asset.created_at = asset.updated_at = moment
+    session.add(asset)
+    for grade in session.exec(select(AssetGrade).where(AssetGrade.asset_id == asset.id)).all():
+        grade.changed_at = moment
+        session.add(grade)
+    first = session.exec(
+        select(Responsibility)
+        .where(Responsibility.subject_type == SUBJECT, Responsibility.subject_id == asset.id)
+        .where(Responsibility.duty == OWNER)
+        .order_by(Responsibility.valid_from)
+    ).first()
+    if first is not None:
+        first.valid_from = moment
+        session.add(first)
+
+
+def _hand_over(session: Session, actor: Actor, assets: list[Asset], config: ServiceConfig) -> None:
+    """The handovers of HANDOVERS: each department's systems pass to their new owner in the middle
+    of the last quarter, at ten in the morning (`secgov.responsibility.assign` with that moment:
+    the system writes the demo's history; people may not backdate)."""
+    day = handed_over_on(local(datetime.now(UTC), config.timezone).date())
+    moment = day_start(day, config.timezone) + timedelta(hours=10)
+    departments = {d.id: d.code for d in session.exec(select(Department)).all()}
+    for code, username, reason in HANDOVERS:
+        user = auth.find_user(session, username)
+        mine = [a for a in assets if departments[a.department_id] == code]
+        if user is None or not mine:
+            continue
+        responsibility.assign_many(
+            session, SUBJECT, OWNER, [(a.id, user, a.department_id) for a in mine], actor, reason=reason, at=moment
+        )
 
 
 def _vary_controls(session: Session, asset: Asset, rng: random.Random) -> None:

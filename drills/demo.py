@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from assessments import risks
@@ -38,7 +39,7 @@ from assessments import rule as assessment_rule
 from assessments.schemas import Promotion
 from assets.models import Asset
 from drills import actions, requests, rule, services
-from drills.models import Drill, DrillComment, DrillRequest, DrillTimelineEntry
+from drills.models import CorrectiveAction, Drill, DrillComment, DrillRequest, DrillTimelineEntry
 from drills.schemas import (
     ActionCreate,
     ActionUpdate,
@@ -59,7 +60,7 @@ from secgov import audit, auth, directory
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.localtime import zone
-from secgov.models import AuditEntry, Department
+from secgov.models import AuditEntry, Department, Responsibility
 
 TEAM, ADMIN, LEADER, OFFICER, TRANSPORT = "drill", "admin", "leader", "officer", "officer.transport"
 HOME = "cyber"  # the drill team's office: its drills are the city's
@@ -1083,6 +1084,17 @@ def _backdate(world: _World) -> None:
         drill.created_at = request.decided_at
         session.add_all([request, drill])
     session.flush()
+    # The leads and the actions' owners held their duties from the records' making (each has one term).
+    made = select(CorrectiveAction.id).where(CorrectiveAction.drill_id.in_(world.made))
+    for model, subject, ids in (
+        (Drill, services.SUBJECT, world.made),
+        (CorrectiveAction, actions.SUBJECT, session.exec(made).all()),
+    ):
+        session.exec(
+            update(Responsibility)
+            .where(Responsibility.subject_type == subject, Responsibility.subject_id.in_(ids))
+            .values(valid_from=select(model.created_at).where(model.id == Responsibility.subject_id).scalar_subquery())
+        )
 
 
 __all__ = ["PLANS", "load"]

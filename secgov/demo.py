@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -65,6 +65,49 @@ HEADS = [
     ("head.utilities", "曹城 Cao Cheng (director)", "utilities"),
 ]
 
+# The bureaus' security officers, who own their bureau's systems and risks (the city's officer
+# keeps the cyberspace office's, the transport officer the transport bureau's): username, display
+# name, department. Like the heads they do not sign in in the demo (their passwords are not printed).
+OFFICERS = [
+    ("officer.egov", "杨政 Yang Zheng (e-government security officer)", "egov"),
+    ("officer.water", "林溪 Lin Xi (water security officer)", "water"),
+    ("officer.health", "黄医 Huang Yi (health security officer)", "health"),
+    ("officer.police", "马盾 Ma Dun (police security officer)", "police"),
+    ("officer.energy", "高峰 Gao Feng (energy security officer)", "energy"),
+    ("officer.finance", "钱立 Qian Li (finance security officer)", "finance"),
+    ("officer.utilities", "罗平 Luo Ping (urban management security officer)", "utilities"),
+    ("officer.metro", "宋轨 Song Gui (metro security officer)", "transport-metro"),
+]
+
+# How well each owner keeps their dates: the share of due dates (a risk's treatment, a scheduled
+# assessment) they meet. The domains' demos draw from it, so that the appraisal finds a realistic
+# mix of good and poor records and the bureaus' scores differ. Anyone else: DILIGENCE_DEFAULT.
+DILIGENCE = {
+    "officer": 0.6,
+    "officer.transport": 0.85,
+    "officer.egov": 0.95,
+    "officer.water": 0.9,
+    "officer.health": 0.9,
+    "officer.police": 0.95,
+    "officer.energy": 0.3,
+    "officer.finance": 0.45,
+    "officer.utilities": 0.3,
+    "officer.metro": 1.0,
+}
+DILIGENCE_DEFAULT = 0.8
+
+
+def diligence(username: str) -> float:
+    """How often this demo owner meets a due date (DILIGENCE)."""
+    return DILIGENCE.get(username, DILIGENCE_DEFAULT)
+
+
+def last_quarter(today: date) -> tuple[date, date]:
+    """The first and last days of the quarter before today's."""
+    first = today.replace(day=1, month=3 * ((today.month - 1) // 3) + 1)
+    last = first - timedelta(days=1)
+    return last.replace(day=1, month=3 * ((last.month - 1) // 3) + 1), last
+
 
 def load_demo(
     session: Session, config: ServiceConfig, loaders: Sequence[DemoLoader], measures: Sequence[Measure] = ()
@@ -93,16 +136,17 @@ def load_demo(
             auth.set_password(session, user, password, actor)
             update_user(session, user, UserUpdate(roles=roles, disabled=False, version=user.version), actor)
         logins.append((username, ",".join(roles), dept, password))
-    for username, display, dept in HEADS:
-        if auth.find_user(session, username) is None:
-            password = secrets.token_urlsafe(12)
-            create_user(
-                session,
-                UserCreate(
-                    username=username, display_name=display, department=dept, roles=["leader"], password=password
-                ),
-                actor,
-            )
+    for group, role in ((HEADS, "leader"), (OFFICERS, "officer")):
+        for username, display, dept in group:
+            if auth.find_user(session, username) is None:
+                password = secrets.token_urlsafe(12)
+                create_user(
+                    session,
+                    UserCreate(
+                        username=username, display_name=display, department=dept, roles=[role], password=password
+                    ),
+                    actor,
+                )
     _accountability(session, actor)
     for load in loaders:
         load(session, actor, config)
@@ -115,8 +159,7 @@ def _closed_appraisal(session: Session, config: ServiceConfig, measures: Sequenc
     """The last quarter's appraisal, closed by the deputy mayor (once: a later run of the demo
     finds it closed and leaves it)."""
     today = localtime.local(datetime.now(UTC), config.timezone).date()
-    first = today.replace(day=1, month=3 * ((today.month - 1) // 3) + 1)
-    code = appraisal.quarter_of(first - timedelta(days=1))
+    code = appraisal.quarter_of(last_quarter(today)[1])
     if appraisal.stored_period(session, code) is not None:
         return
     leader = auth.find_user(session, "leader")

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from secgov import audit, auth
 from secgov.db import alembic_config
-from secgov.demo import DEPARTMENTS, HEADS, USERS
+from secgov.demo import DEPARTMENTS, HEADS, OFFICERS, USERS
 from secgov.models import ApiToken, AuditEntry, Department, User
 
 NEW_PASSWORD = "a sufficiently long passphrase"
@@ -205,7 +205,10 @@ def test_demo_is_idempotent_and_prints_logins(database_url, app, session):
     assert set(first_passwords) == {u[0] for u in USERS}
     assert "daily snapshot and first compliance report are queued" in first.stdout
     counts = (_count(session, Department), _count(session, User))
-    assert counts == (len(DEPARTMENTS), len(USERS) + len(HEADS))  # heads: no password printed
+    assert counts == (
+        len(DEPARTMENTS),
+        len(USERS) + len(HEADS) + len(OFFICERS),
+    )  # heads, bureaus' officers: no password printed
 
     second = run_cli(database_url, "demo")
     assert second.exit_code == 0, second.stderr

@@ -221,6 +221,7 @@ def test_every_time_the_api_gives_carries_an_offset(app, client, session, api_to
         "/api/v1/scan-authorizations?page_size=200",
         "/api/v1/calendar-feed",
         "/api/v1/accountability/assignments?duty=department.head&page_size=200",  # a replaced head's term has ended
+        "/api/v1/appraisal",  # this quarter's, as of now
         *_assessment_paths(session),
         *_drill_paths(app, session),
     ):
