@@ -287,7 +287,15 @@ def test_demo_city_has_last_quarters_appraisal_closed_with_good_and_poor_records
     assert hashlib.sha256(row.data.encode()).hexdigest() == row.sha256
     data = json.loads(row.data)
     measures = {o["measure"] for o in data["outcomes"]}
-    assert measures == {m.code for m in domains.registry().measures}, "every measure has records in the demo"
+    # The demo's scans ran in the last two weeks: their findings count in this quarter, not the last.
+    every = {m.code for m in domains.registry().measures}
+    assert measures == every - {"findings_triaged"}, "every other measure has records in the closed quarter"
+    this_quarter = appraisal.quarter_of(today)
+    leader_now = session.exec(select(User).where(User.username == "leader")).one()
+    now = appraisal.appraise(
+        session, Actor.of(leader_now), leader_now.roles, domains.registry().measures, this_quarter, config_of(app)
+    )
+    assert {o["measure"] for o in now.outcomes} >= {"findings_triaged"}
     entry = session.exec(select(AuditEntry).where(AuditEntry.action == "appraisal.closed")).one()
     assert json.loads(entry.detail)["stored_sha256"] == row.sha256
     leader = session.exec(select(User).where(User.username == "leader")).one()
