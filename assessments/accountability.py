@@ -1,7 +1,7 @@
 """What the assessments domain brings to the accountability matrix (secgov.accountability.matrix):
-the asset's next required assessment (its owner answers for it; the due states are the schedule's)
-and the remediation of its live risks (the most urgent risk's remediation owner; the states are
-the risk register's)."""
+the asset's next required assessment (its assessment lead answers for it, else its owner; the due
+states are the schedule's) and the remediation of its live risks (the most urgent risk's
+remediation owner; the states are the risk register's)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from datetime import date
 from sqlmodel import Session
 
 from assessments import risks, rule, schedule
+from assessments.duties import ANSWERS
 from assessments.risks import OWNER as RISK_OWNER
 from assessments.risks import SUBJECT as RISK
 from assets.models import Asset
-from assets.services import OWNER as ASSET_OWNER
 from assets.services import SUBJECT as ASSET
 from secgov import responsibility
 from secgov.accountability.matrix import Cell, Column, judged
@@ -24,7 +24,7 @@ from secgov.db import chunks
 from secgov.models import User
 
 
-def _holders(session: Session, subject_type: str, ids: Sequence[int], duty: str) -> dict[int, User]:
+def _holders(session: Session, subject_type: str, ids: Sequence[int], duty: responsibility.Duties) -> dict[int, User]:
     found: dict[int, User] = {}
     for chunk in chunks(sorted(set(ids))):
         found.update(responsibility.holders(session, subject_type, chunk, duty))
@@ -33,20 +33,21 @@ def _holders(session: Session, subject_type: str, ids: Sequence[int], duty: str)
 
 def assessment_cells(session: Session, config: ServiceConfig, asset_ids: Sequence[int], today: date) -> dict[int, Cell]:
     """The asset's required assessments (assessments.schedule): the state and date of the earliest
-    due, the asset's owner answering for it; assets that need none are left out (`none`)."""
+    due, the asset's assessment lead answering for it (else its owner); assets that need none are
+    left out (`none`)."""
     method = rule.method(session, config)
     earliest: dict[int, list] = {}
     for chunk in chunks(list(asset_ids)):
         assets = schedule.assessed_assets(session, Asset.id.in_(chunk))
         for s in schedule.schedule(session, assets, method, ordered=False):
             earliest.setdefault(s.asset.id, []).append(s.due)
-    owners = _holders(session, ASSET, list(earliest), ASSET_OWNER)
+    leads = _holders(session, ASSET, list(earliest), ANSWERS)
     cells = {}
     for asset_id, dues in earliest.items():
         first = min(dues, key=lambda d: (d.due_on, d.kind))
         state = first.state(today, method.soon_days)
         cells[asset_id] = judged(
-            state, owners.get(asset_id), due_on=first.due_on, count=len(dues), kind="assessment_due", ids=(asset_id,)
+            state, leads.get(asset_id), due_on=first.due_on, count=len(dues), kind="assessment_due", ids=(asset_id,)
         )
     return cells
 

@@ -8,7 +8,8 @@ date, and how long remediation takes.
   before it (from the grading, the CII designation or the registration for the first); after the
   last one the next is still open. On time when an assessment of the kind was finished and
   approved by the due date; late when later; not done when nothing was approved by `as_of`. The
-  asset's owner when it fell due answers for it. The asset's facts (grade, CII status, lifecycle)
+  asset's assessment lead when it fell due answers for it, or its owner then when no lead was
+  named (`assessments.duties.ANSWERS`). The asset's facts (grade, CII status, lifecycle)
   are today's, as in the schedule.
 - Risks treated on time: each risk whose treatment fell due in the period, unless an acceptance
   was in force on its due date, or it was closed by then without treatment (its treatment is to
@@ -30,11 +31,11 @@ from sqlmodel import Session, select
 
 from assessments import rule, schedule
 from assessments.codes import SCHEDULED_KINDS
+from assessments.duties import ANSWERS
 from assessments.models import Assessment, Risk, RiskAcceptance
 from assessments.risks import OWNER as RISK_OWNER
 from assessments.risks import SUBJECT as RISK
 from assets.models import Asset
-from assets.services import OWNER as ASSET_OWNER
 from assets.services import SUBJECT as ASSET
 from secgov import responsibility
 from secgov.accountability.measures import Measure, Outcome, Period
@@ -111,7 +112,7 @@ def assessments_on_time(session: Session, period: Period, as_of: datetime, confi
             if due_on is not None and _counted(period, due_on, last_day):
                 found.append((asset, kind, due_on, None))
     moments = {(asset.id, due_on): day_start(due_on + timedelta(days=1), tz) for asset, _k, due_on, _d in found}
-    owners = responsibility.holders_at(session, ASSET, ASSET_OWNER, {(a, at) for (a, _due), at in moments.items()})
+    leads = responsibility.holders_at(session, ASSET, ANSWERS, {(a, at) for (a, _due), at in moments.items()})
     outcomes = []
     for asset, kind, due_on, done in found:
         at = moments[(asset.id, due_on)]
@@ -124,7 +125,7 @@ def assessments_on_time(session: Session, period: Period, as_of: datetime, confi
             record_type, record_id, good = "assessment", done.id, finished <= due_on
         outcomes.append(Outcome(
             measure="assessments_on_time", record_type=record_type, record_id=record_id, title=title, at=at,
-            department_id=asset.department_id, user_id=owners.get((asset.id, at)), good=good,
+            department_id=asset.department_id, user_id=leads.get((asset.id, at)), good=good,
         ))  # fmt: skip
     return outcomes
 
@@ -245,7 +246,8 @@ MEASURES = (
         label=N_("Assessments on time"),
         help=N_(
             "Each required assessment that fell due in the period counts: on time when an assessment of its kind "
-            "was finished and approved by its due date. The asset's owner on the due date answers for it."
+            "was finished and approved by its due date. The asset's assessment lead on the due date answers for "
+            "it, or its owner when no lead was named."
         ),
         kind="rate",
         weight=20,

@@ -1,7 +1,12 @@
-"""The risk register's duty (secgov.accountability): every live risk (open or in treatment) has a
-remediation owner, who is accountable for treating it by its due date; officers and admins
-assign owners in their scope (the risk's form writes through the same mechanism,
-secgov.responsibility)."""
+"""The assessments domain's duties (secgov.accountability).
+
+- An asset's assessment lead: who answers for the asset's required assessments. Nobody need be
+  named: the asset's owner answers unless someone is (`ANSWERS`, the duties in order of
+  precedence that every reader of the holder passes to secgov.responsibility). Assigned like the
+  owner, by officers and admins in their scope.
+- A risk's remediation owner: every live risk (open or in treatment) has one, who is accountable
+  for treating it by its due date; officers and admins assign owners in their scope (the risk's
+  form writes through the same mechanism, secgov.responsibility)."""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ from assessments.codes import LIVE_STATUSES
 from assessments.models import Risk
 from assessments.risks import OWNER, SUBJECT
 from assessments.services import WRITERS
+from assets import duties as asset_duties
 from assets.models import Asset
+from assets.services import OWNER as ASSET_OWNER
+from assets.services import SUBJECT as ASSET
 from secgov.accountability.duties import Duty, Subject
 from secgov.codes import N_
 from secgov.models import Department
@@ -44,6 +52,19 @@ def required(path: str) -> Select:
     return query
 
 
+LEAD = "assessment_lead"
+# Who answers for an asset's assessments: its assessment lead, else its owner.
+ANSWERS = (LEAD, ASSET_OWNER)
+
+ASSESSMENT_LEAD = Duty(
+    subject_type=ASSET,
+    duty=LEAD,
+    label=N_("Assessment lead"),
+    level="sub_item",
+    find=asset_duties.find,
+    required=asset_duties.named_required(LEAD),
+    assigners=asset_duties.OWNER_DUTY.assigners,
+)
 REMEDIATION_OWNER = Duty(
     subject_type=SUBJECT,
     duty=OWNER,
@@ -54,4 +75,4 @@ REMEDIATION_OWNER = Duty(
     assigners=frozenset(WRITERS),
 )
 
-DUTIES = (REMEDIATION_OWNER,)
+DUTIES = (ASSESSMENT_LEAD, REMEDIATION_OWNER)

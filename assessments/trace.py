@@ -1,7 +1,8 @@
 """The lapses of the assessments domain that the accountability trace follows
 (secgov.accountability.trace): a risk whose treatment is overdue (its remediation owner answers,
-from the day after its due date) and a required assessment that was missed (the asset's owner
-answers, from the day after it fell due)."""
+from the day after its due date) and a required assessment that was missed (the asset's
+assessment lead answers, from the day after it fell due, or its owner when no lead was named
+then)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from assessments import rule, schedule
+from assessments.duties import ANSWERS, ASSESSMENT_LEAD, LEAD
 from assessments.models import Risk
 from assessments.risks import OWNER, SUBJECT, get_risk, treatment_overdue
+from assets.duties import OWNER_DUTY
 from assets.models import Asset
-from assets.services import OWNER as ASSET_OWNER
 from assets.services import SUBJECT as ASSET
 from assets.services import get_asset
+from secgov import responsibility
 from secgov.accountability.trace import Lapse, TraceSource
 from secgov.authz import Actor
 from secgov.codes import N_
@@ -53,10 +56,12 @@ def missed_assessment(session: Session, actor: Actor, ref: str, config: ServiceC
     )
     if due is None or due.due_on >= today:
         return None
+    at = day_start(due.due_on + timedelta(days=1), config.timezone)
+    duty = responsibility.duty_answering(session, ASSET, asset.id, ANSWERS, at)
     return Lapse(
         kind="assessment_missed", record_type="asset", record_id=asset.id, title=f"{asset.code} {asset.name}: {kind}",
-        at=day_start(due.due_on + timedelta(days=1), config.timezone), department_id=asset.department_id,
-        subject_type=ASSET, subject_id=asset.id, duty=ASSET_OWNER, duty_label=N_("Asset owner"),
+        at=at, department_id=asset.department_id, subject_type=ASSET, subject_id=asset.id, duty=duty,
+        duty_label=(ASSESSMENT_LEAD if duty == LEAD else OWNER_DUTY).label,
     )  # fmt: skip
 
 

@@ -1,6 +1,8 @@
 """The asset domain's duty (secgov.accountability): each asset in the register, retired ones
 aside, has an owner, who is accountable for it; officers and admins assign owners in their scope
-(the asset's form and import write through the same mechanism, secgov.responsibility)."""
+(the asset's form and import write through the same mechanism, secgov.responsibility). The
+assessments and scans domains declare duties on an asset that fall back to its owner
+(`named_required`)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from sqlmodel import Session, select
 
 from assets.models import Asset
 from assets.services import OWNER, SUBJECT
-from secgov.accountability.duties import Duty, Subject
+from secgov.accountability.duties import Duty, Required, Subject
 from secgov.codes import N_
-from secgov.models import Department
+from secgov.models import Department, Responsibility
+from secgov.responsibility import covering
 
 
 def find(session: Session, ids: Sequence[int]) -> dict[int, Subject]:
@@ -35,6 +38,26 @@ def required(path: str) -> Select:
             Department.path.startswith(path, autoescape=True)
         )
     return query
+
+
+def named_required(duty: str) -> Required:
+    """The `required` of a duty on an asset that falls back to its owner (an assessment lead, a
+    scan owner): nobody need be named, so only the assets, not retired, in the subtree at path,
+    that have someone named for it in force now — a named holder who has since been disabled is
+    a gap until the duty is given to someone else or its term ends."""
+
+    def required(path: str) -> Select:
+        named = select(Responsibility.subject_id).where(
+            Responsibility.subject_type == SUBJECT, Responsibility.duty == duty, covering()
+        )
+        query = select(Asset.id).where(Asset.lifecycle != "retired", Asset.id.in_(named))
+        if path != "/":
+            query = query.join(Department, Department.id == Asset.department_id).where(
+                Department.path.startswith(path, autoescape=True)
+            )
+        return query
+
+    return required
 
 
 OWNER_DUTY = Duty(

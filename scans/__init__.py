@@ -4,6 +4,7 @@ the stored results, and the findings drawn from them. Its contributions to the a
 here."""
 
 from scans import (
+    accountability,
     api,
     appraisal,
     audit_terms,
@@ -12,6 +13,7 @@ from scans import (
     codes,
     dashboard,
     demo,
+    duties,
     exchange,
     figures,
     findings,
@@ -34,6 +36,8 @@ DOMAIN = Domain(
     codes=codes.ALL,
     settings=settings.SETTINGS,
     audit_terms=audit_terms.TERMS,
+    duties=duties.DUTIES,
+    matrix_columns=accountability.COLUMNS,
     trace_sources=trace.SOURCES,
     jobs=jobs.JOBS,
     tiles=dashboard.TILES,

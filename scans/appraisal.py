@@ -4,7 +4,8 @@
 Every finding first seen in the period whose triage deadline (the moment it was found, plus the
 city-wide `finding_triage_days`) has passed counts: good when it first left "open" (acknowledged,
 called a false positive, resolved, promoted to a risk: scans.findings.first_triaged) by its
-deadline. The owner of its asset when it was found answers; it counts for the asset's department."""
+deadline. The scan owner of its asset when it was found answers, or the asset's owner then when
+no scan owner was named (`scans.duties.ANSWERS`); it counts for the asset's department."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlmodel import Session, select
 from assets import services as asset_services
 from assets.models import Asset
 from scans import findings
+from scans.duties import ANSWERS
 from scans.models import ScanFinding
 from scans.settings import TRIAGE_DAYS
 from secgov import responsibility, settings
@@ -31,7 +33,7 @@ FINDINGS_TRIAGED = "findings_triaged"
 def triaged(session: Session, period: Period, as_of: datetime, config: ServiceConfig) -> Iterable[Outcome]:
     """One outcome per finding first seen in the period whose deadline passed by `as_of`,
     city-wide: the setting, one statement for the findings, and per 500 findings one for their
-    first triage and one for their assets' owners."""
+    first triage and one for their assets' scan owners and owners."""
     days = settings.get(session, TRIAGE_DAYS, config)
     allowed = timedelta(days=days)
     rows = session.exec(
@@ -46,7 +48,7 @@ def triaged(session: Session, period: Period, as_of: datetime, config: ServiceCo
     ).all()
     first = findings.first_triaged(session, [finding for finding, _dept in rows])
     owners = responsibility.holders_at(
-        session, asset_services.SUBJECT, asset_services.OWNER, [(f.asset_id, f.created_at) for f, _dept in rows]
+        session, asset_services.SUBJECT, ANSWERS, [(f.asset_id, f.created_at) for f, _dept in rows]
     )
     outcomes = []
     for finding, department_id in rows:
@@ -86,7 +88,8 @@ MEASURES = (
         help=N_(
             "Every scan finding first seen in the period, once its triage time (a city-wide setting) is over: good "
             "when it was acknowledged, called a false positive, resolved or promoted to a risk within that time. "
-            "The owner of its system when it was found answers."
+            "The scan owner of its system when it was found answers, or the system's owner when no scan owner "
+            "was named."
         ),
         kind="rate",
         weight=15,

@@ -1,7 +1,7 @@
 """The lapse of the scans domain that the accountability trace follows
 (secgov.accountability.trace): a scan refused because no authorization covered it (the audit
-entry `scan.refused`; the asset's owner answers for the asset being probed without cover, from
-the moment of the refusal)."""
+entry `scan.refused`; the asset's scan owner answers for the asset being probed without cover,
+or its owner when no scan owner was named then, from the moment of the refusal)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from assets.services import OWNER, SUBJECT, get_asset
+from assets.duties import OWNER_DUTY
+from assets.services import SUBJECT, get_asset
+from scans.duties import ANSWERS, DUTY, SCAN_OWNER
+from secgov import responsibility
 from secgov.accountability.trace import Lapse, TraceSource
 from secgov.authz import Actor
 from secgov.codes import N_
@@ -32,10 +35,12 @@ def refused_scan(session: Session, actor: Actor, ref: str, config: ServiceConfig
         raise NotFound(_("Not found."))
     if entry.action != "scan.refused":
         return None
+    at = instant(entry.created_at)
+    duty = responsibility.duty_answering(session, SUBJECT, asset.id, ANSWERS, at)
     return Lapse(
         kind="scan_refused", record_type="asset", record_id=asset.id, title=f"{asset.code} {asset.name}",
-        at=instant(entry.created_at), department_id=asset.department_id,
-        subject_type=SUBJECT, subject_id=asset.id, duty=OWNER, duty_label=N_("Asset owner"),
+        at=at, department_id=asset.department_id, subject_type=SUBJECT, subject_id=asset.id, duty=duty,
+        duty_label=(DUTY if duty == SCAN_OWNER else OWNER_DUTY).label,
     )  # fmt: skip
 
 

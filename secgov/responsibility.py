@@ -4,7 +4,12 @@ A term runs from `valid_from` until `valid_to` (None: until someone else takes t
 holder at a moment is the term that covers it (`covering`). Assigning a duty starts a new term,
 never in the past, and ends the term covering its start there; history is never overwritten.
 Every owner field of the domains (asset owners, risk owners, drill leads, action owners, the
-accountability's chief and department heads) reads and writes through this module."""
+accountability's chief and department heads) reads and writes through this module.
+
+Some duties fall back to another: an asset's owner answers for its assessments and scans unless
+someone is named for them (an assessment lead, a scan owner). The readers (`holders`,
+`holders_at`, `terms_at`) take such duties as a tuple in order of precedence, and `answering`
+states the rule once: the first duty with a term in force at the moment wins."""
 
 from __future__ import annotations
 
@@ -148,51 +153,99 @@ def assign_many(
     return results
 
 
+Duties = str | Sequence[str]
+
+
+def precedence(duty: Duties) -> tuple[str, ...]:
+    """A duty, or duties in order of precedence, as a tuple."""
+    return (duty,) if isinstance(duty, str) else tuple(duty)
+
+
+def answering(terms: Iterable[Responsibility], duty: Duties, at: datetime) -> Responsibility | None:
+    """The term that answers at `at` among one subject's terms: the term in force of the first of
+    the duties (in order of precedence) that has one. This is the rule of a duty that falls back to
+    another (an asset's assessment lead, else its owner): whoever is named for it in force then,
+    else the holder of the next duty in force then."""
+    duties = precedence(duty)
+    found = {term.duty: term for term in terms if term.duty in duties and in_force(term, at)}
+    return next((found[d] for d in duties if d in found), None)
+
+
 def holders(
-    session: Session, subject_type: str, subject_ids: Iterable[int], duty: str, at: datetime | None = None
+    session: Session, subject_type: str, subject_ids: Iterable[int], duty: Duties, at: datetime | None = None
 ) -> dict[int, User]:
-    """The holder of duty for each subject, now or at a past moment; one query."""
+    """The holder of duty for each subject, now or at a past moment; one query. `duty` may be
+    several duties in order of precedence: the holder of the first with a term in force
+    (`answering`)."""
     ids = list(subject_ids)
     if not ids:
         return {}
+    at = at or datetime.now(UTC)
+    duties = precedence(duty)
     where = [
         Responsibility.subject_type == subject_type,
         Responsibility.subject_id.in_(ids),
-        Responsibility.duty == duty,
+        Responsibility.duty.in_(duties),
+        covering(at),
     ]
-    where.append(covering(at))
-    rows = session.exec(
-        select(Responsibility.subject_id, User).join(User, User.id == Responsibility.user_id).where(*where)
-    ).all()
-    return {subject_id: user for subject_id, user in rows}
+    rows = session.exec(select(Responsibility, User).join(User, User.id == Responsibility.user_id).where(*where)).all()
+    terms: dict[int, list[Responsibility]] = {}
+    users: dict[int, User] = {}
+    for term, user in rows:
+        terms.setdefault(term.subject_id, []).append(term)
+        users[term.id] = user
+    found = {}
+    for subject_id, held in terms.items():
+        term = answering(held, duties, at)
+        if term is not None:
+            found[subject_id] = users[term.id]
+    return found
 
 
-def holders_at(
-    session: Session, subject_type: str, duty: str, moments: Iterable[tuple[int, datetime]]
-) -> dict[tuple[int, datetime], int]:
-    """The holder's user id of duty for each (subject id, moment) pair that had one then — each
-    pair its own moment (an appraisal asks who held an asset at each due date). One statement per
-    500 subjects: the subjects' terms are read and matched with `in_force`."""
+def terms_at(
+    session: Session, subject_type: str, duty: Duties, moments: Iterable[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], Responsibility]:
+    """The term that answers (`answering`) for each (subject id, moment) pair that had one then —
+    each pair its own moment (an appraisal asks who held an asset at each due date). `duty` may
+    be several duties in order of precedence. One statement per 500 subjects: the subjects' terms
+    are read and matched with `in_force`."""
     pairs = list(moments)
+    duties = precedence(duty)
     wanted = sorted({subject_id for subject_id, _at in pairs})
     terms: dict[int, list[Responsibility]] = {}
     for chunk in chunks(wanted):
         rows = session.exec(
             select(Responsibility).where(
                 Responsibility.subject_type == subject_type,
-                Responsibility.duty == duty,
+                Responsibility.duty.in_(duties),
                 Responsibility.subject_id.in_(chunk),
             )
         ).all()
         for term in rows:
             terms.setdefault(term.subject_id, []).append(term)
-    found: dict[tuple[int, datetime], int] = {}
+    found: dict[tuple[int, datetime], Responsibility] = {}
     for subject_id, at in pairs:
-        for term in terms.get(subject_id, ()):
-            if in_force(term, at):
-                found[(subject_id, at)] = term.user_id
-                break
+        term = answering(terms.get(subject_id, ()), duties, at)
+        if term is not None:
+            found[(subject_id, at)] = term
     return found
+
+
+def holders_at(
+    session: Session, subject_type: str, duty: Duties, moments: Iterable[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], int]:
+    """The holder's user id of duty (or of the first of several duties in order of precedence
+    with a term in force) for each (subject id, moment) pair that had one then (`terms_at`)."""
+    return {key: term.user_id for key, term in terms_at(session, subject_type, duty, moments).items()}
+
+
+def duty_answering(session: Session, subject_type: str, subject_id: int, duty: Duties, at: datetime) -> str:
+    """Which of the duties (in order of precedence) answers for the subject at `at`: the first with
+    a term in force then; when none has, the last (the duty every subject needs, whose gap it is).
+    For a record that went wrong (the accountability trace) to name the duty of the moment."""
+    duties = precedence(duty)
+    term = terms_at(session, subject_type, duties, [(subject_id, at)]).get((subject_id, at))
+    return term.duty if term is not None else duties[-1]
 
 
 def history(

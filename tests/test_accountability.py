@@ -14,7 +14,7 @@ from secgov.accountability import assignments
 from secgov.accountability.assignments import AssignmentIn
 from secgov.authz import Actor
 from secgov.errors import Conflict, Forbidden, Invalid, NotFound
-from secgov.models import AuditEntry, Department, Responsibility
+from secgov.models import AuditEntry, Department, Responsibility, User
 
 # The moment the tests act at: a day after the records the fixtures make (at the real time).
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
@@ -51,6 +51,7 @@ def _holder(session, subject_type, subject_id, duty, at):
 def test_every_duty_is_declared_once_with_a_label_and_assigners():
     codes = list(DUTIES)
     assert {"city.chief", "department.head", "asset.owner", "risk.owner"} <= set(codes)
+    assert {"asset.assessment_lead", "asset.scan_owner"} <= set(codes)
     for duty in DUTIES.values():
         assert duty.level in ("chief", "head", "sub_item") and duty.assigners and duty.label
 
@@ -293,3 +294,88 @@ def test_open_drills_and_actions_need_a_holder(app, session, people):
     found = {(g.duty.code, g.subject.id) for g in assignments.gaps(session, Actor.of(people["admin"]), duties)}
     # Written as plain rows, without terms: both lack a holder until one is assigned.
     assert found == {("drill.lead", drill.id), ("corrective_action.owner", action.id)}
+
+
+# An asset's assessment lead and scan owner answer in its owner's place while named.
+FALLBACKS = {"assessment_lead": ("assessment_lead", "owner"), "scan_owner": ("scan_owner", "owner")}
+
+
+def test_a_named_lead_answers_in_the_owners_place_during_their_term_only(app, session, people):
+    """officer.a owns the asset from its registration, gone.a from T0+30d. owner.a1 is its
+    assessment lead from T0+10d until T0+20d; leader.a its scan owner from T0+5d, open-ended."""
+    asset = people["assets"]["a1"]
+    with _en(app):
+        _give(
+            session, people["officer_a"], {"officer"}, "asset.assessment_lead", asset.id, "owner.a1", T0,
+            valid_from=T0 + timedelta(days=10), valid_to=T0 + timedelta(days=20),
+        )  # fmt: skip
+        _give(session, people["admin"], {"admin"}, "asset.scan_owner", asset.id, "owner.a1", T0 + timedelta(days=5))
+        _give(session, people["admin"], {"admin"}, "asset.owner", asset.id, "gone.a", T0 + timedelta(days=30))
+    # The test's own table of terms: (duty, from, until, holder).
+    terms = [
+        ("owner", None, T0 + timedelta(days=30), "officer.a"),
+        ("owner", T0 + timedelta(days=30), None, "gone.a"),
+        ("assessment_lead", T0 + timedelta(days=10), T0 + timedelta(days=20), "owner.a1"),
+        ("scan_owner", T0 + timedelta(days=5), None, "owner.a1"),
+    ]
+
+    def expected(duty: str, at: datetime) -> tuple[str, str]:
+        for held in (duty, "owner"):
+            for name, start, end, who in terms:
+                if name == held and (start is None or start <= at) and (end is None or at < end):
+                    return held, who
+        raise AssertionError("the asset always has an owner")
+
+    moments = [T0 + timedelta(days=d) for d in (0, 5, 10, 15, 20, 25, 30, 31)]
+    moments += [T0 + timedelta(days=20) - timedelta(seconds=1), T0 + timedelta(days=10) - timedelta(seconds=1)]
+    for duty, order in FALLBACKS.items():
+        pairs = [(asset.id, at) for at in moments]
+        users = {u.id: u.username for u in session.exec(select(User)).all()}
+        at_each = responsibility.holders_at(session, "asset", order, pairs)
+        terms_at = responsibility.terms_at(session, "asset", order, pairs)
+        for at in moments:
+            held, who = expected(duty, at)
+            assert _holder(session, "asset", asset.id, order, at) == who, (duty, at)
+            assert users[at_each[(asset.id, at)]] == who, (duty, at)
+            assert terms_at[(asset.id, at)].duty == held
+            assert responsibility.duty_answering(session, "asset", asset.id, order, at) == held
+    # Spelled out: the lead answers from the start of their term until its end, the owner around it.
+    assert _holder(session, "asset", asset.id, FALLBACKS["assessment_lead"], T0 + timedelta(days=9)) == "officer.a"
+    assert _holder(session, "asset", asset.id, FALLBACKS["assessment_lead"], T0 + timedelta(days=10)) == "owner.a1"
+    assert _holder(session, "asset", asset.id, FALLBACKS["assessment_lead"], T0 + timedelta(days=20)) == "officer.a"
+    assert _holder(session, "asset", asset.id, FALLBACKS["assessment_lead"], T0 + timedelta(days=31)) == "gone.a"
+    assert _holder(session, "asset", asset.id, FALLBACKS["scan_owner"], T0 + timedelta(days=31)) == "owner.a1"
+    # A single duty reads as before: the lead alone, nobody outside their term.
+    assert _holder(session, "asset", asset.id, "assessment_lead", T0) is None
+    # Nobody at all: the duty whose gap it is, the last one.
+    before = asset.created_at - timedelta(days=1)
+    assert responsibility.duty_answering(session, "asset", asset.id, FALLBACKS["scan_owner"], before) == "owner"
+
+
+def test_leads_and_scan_owners_are_assigned_like_owners_and_are_gaps_only_when_named_and_gone(app, session, people):
+    asset, other = people["assets"]["a1"], people["assets"]["b"]
+    duties = [DUTIES["asset.assessment_lead"], DUTIES["asset.scan_owner"]]
+    admin = Actor.of(people["admin"])
+    # Nobody named: no gap, the owner answers.
+    assert assignments.gaps(session, admin, duties) == []
+    with _en(app):
+        # A leader does not assign them; an officer of b does not see a1's asset.
+        with pytest.raises(Forbidden):
+            _give(session, _user(session, "leader.a"), {"leader"}, "asset.scan_owner", asset.id, "gone.a", T0)
+        with pytest.raises(NotFound):
+            _give(session, people["officer_b"], {"officer"}, "asset.assessment_lead", asset.id, "officer.b", T0)
+        session.rollback()
+        # The holder must see the asset, as an owner must.
+        with pytest.raises(Invalid, match="outside the department"):
+            _give(session, people["admin"], {"admin"}, "asset.scan_owner", other.id, "officer.a", T0)
+        session.rollback()
+        _give(session, people["officer_a"], {"officer"}, "asset.scan_owner", asset.id, "gone.a", None)
+    assert assignments.gaps(session, admin, duties) == []
+    gone = _user(session, "gone.a")
+    gone.disabled = True
+    session.add(gone)
+    session.commit()
+    # The named scan owner has left: a gap until the duty is given to someone else or ends.
+    found = [(g.duty.code, g.subject.id, g.holder.username) for g in assignments.gaps(session, admin, duties)]
+    assert found == [("asset.scan_owner", asset.id, "gone.a")]
+    assert assignments.gaps(session, Actor.of(people["officer_b"]), duties) == []

@@ -195,6 +195,11 @@ def test_the_duties_in_the_readers_language(api):
     answer = api("auditor.b")("GET", f"{BASE}/duties")
     codes = {i["code"]: i for i in answer.json["items"]}
     assert {"city.chief", "department.head", "asset.owner", "risk.owner"} <= set(codes)
+    assert (codes["asset.assessment_lead"]["label"], codes["asset.scan_owner"]["label"]) == (
+        "Assessment lead",
+        "Scan owner",
+    )
+    assert codes["asset.assessment_lead"]["assigners"] == codes["asset.owner"]["assigners"] == ["admin", "officer"]
     assert codes["city.chief"] == {
         "code": "city.chief",
         "label": "Chief responsible person",

@@ -1,11 +1,13 @@
 """The accountability matrix: rows are the assets in scope by department, a column per declared
 duty; each cell's person and state are checked against what the test computes itself from the
-records it made (owners, risks and their due dates, grading dates, drills), then the filters,
-the scope, the pages and the number of statements."""
+records it made (owners, assessment leads and scan owners, risks and their due dates, grading
+dates, scan findings, drills), then the filters, the scope, the pages and the number of
+statements."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from factories import config_of
@@ -16,6 +18,7 @@ from assessments import rule
 from assessments.models import Risk
 from assets.models import Asset, AssetGrade
 from drills.models import Drill, DrillAsset
+from scans.models import Scan, ScanFinding
 from secgov import domains, responsibility, snapshots
 from secgov.accountability import matrix
 from secgov.accountability.matrix import Filters
@@ -57,6 +60,20 @@ def _drill(session, asset: Asset, lead: User, *, ended: date | None = None, plan
     return drill
 
 
+def _scan(session, asset: Asset, *found_ago: int, triaged: bool = False) -> None:
+    """A succeeded scan of the asset and a finding for each of found_ago (days before now), open
+    or triaged."""
+    scan = Scan(asset_id=asset.id, profile="quick", status="succeeded", targets=["127.0.0.1"])
+    session.add(scan)
+    session.flush()
+    for n, days in enumerate(found_ago):
+        session.add(ScanFinding(
+            asset_id=asset.id, scan_id=scan.id, kind="unexpected_service", host="127.0.0.1", port=1000 + n,
+            protocol="tcp", severity="medium", status="acknowledged" if triaged else "open",
+            created_at=datetime.now(UTC) - timedelta(days=days),
+        ))  # fmt: skip
+
+
 def _graded(session, asset: Asset, on: date) -> None:
     for grade in session.exec(select(AssetGrade).where(AssetGrade.asset_id == asset.id)).all():
         grade.changed_at = _at(on)
@@ -83,6 +100,23 @@ def town(app, session, city, make_user, make_asset):
     users = {k: session.merge(u) for k, u in users.items()}
     assets = {k: session.merge(a) for k, a in assets.items()}
     _graded(session, assets["A-LATE"], rule.add_months(today, -40))
+    for code in ("A-LATE", "A1-SOON", "B-GONE", "B-CII", "B-CII-OK", "A-NOBODY"):
+        assets[code].network_targets = ["127.0.0.1"]
+        session.add(assets[code])
+    _scan(session, assets["A-LATE"], 10, 2)  # one open finding past its 7 days: overdue
+    _scan(session, assets["A1-SOON"], 2)  # within its 7 days: due soon
+    _scan(session, assets["B-GONE"])  # scanned, nothing found: on time, but its owner is disabled
+    _scan(session, assets["B-CII"], 20, 30, triaged=True)  # every finding triaged: on time
+    _scan(session, assets["A-CII-NEW"], 30)  # no network targets (any more), an open finding: overdue
+    # B-CII-OK has targets but was never scanned; A-NOBODY neither: nothing due.
+    # A-LATE's assessments and scans have someone named; A-CII-NEW's lead's term is over.
+    now = datetime.now(UTC)
+    responsibility.assign(session, "asset", assets["A-LATE"].id, "assessment_lead", users["lead.a"], SYSTEM)
+    responsibility.assign(session, "asset", assets["A-LATE"].id, "scan_owner", users["lead.a"], SYSTEM)
+    responsibility.assign(
+        session, "asset", assets["A-CII-NEW"].id, "assessment_lead", users["lead.a"], SYSTEM,
+        at=now - timedelta(days=40), until=now - timedelta(days=1),
+    )  # fmt: skip
     for code in ("B-CII", "B-CII-OK", "A-CII-NEW"):
         assets[code].is_cii = True
         assets[code].cii_designated_on = today - timedelta(days=30)
@@ -116,11 +150,17 @@ def expected(session, town) -> dict[str, dict[str, tuple[str, str | None]]]:
     intervals = rule.method(session, config).intervals
     found: dict[str, dict[str, tuple[str, str | None]]] = {}
     assets = session.exec(select(Asset).where(Asset.lifecycle != "retired")).all()
+    tz = ZoneInfo(config.timezone)
     for asset in assets:
         holder = responsibility.holders(session, "asset", [asset.id], "owner").get(asset.id)
         owner = holder.username if holder else None
         active = holder is not None and not holder.disabled
         cells = {"owner": ("on_time" if active else "gap", owner)}
+        # The assessment lead and the scan owner named now, else the owner.
+        named = {
+            duty: responsibility.holders(session, "asset", [asset.id], duty).get(asset.id) or holder
+            for duty in ("assessment_lead", "scan_owner")
+        }
         # Assessments: never assessed, each kind counts from the grading (CII: the designation).
         dues = []
         if asset.mlps_level is not None:
@@ -132,10 +172,29 @@ def expected(session, town) -> dict[str, dict[str, tuple[str, str | None]]]:
         if asset.is_cii:
             dues.append(rule.add_months(asset.cii_designated_on, intervals["cii_annual"]))
         if dues:
+            lead = named["assessment_lead"]
             state = _state(min(dues), today, intervals["due_soon_days"])
-            cells["assessment"] = (state if active else "gap", owner)
+            cells["assessment"] = (state if lead and not lead.disabled else "gap", lead.username if lead else None)
         else:
             cells["assessment"] = ("none", None)
+        # Scans: open findings, each due 7 days after it was found (the city's calendar).
+        seen = session.exec(select(ScanFinding).where(ScanFinding.asset_id == asset.id)).all()
+        succeeded = session.exec(select(Scan).where(Scan.asset_id == asset.id, Scan.status == "succeeded")).all()
+        deadlines = [(f.created_at + timedelta(days=7)).astimezone(tz).date() for f in seen if f.status == "open"]
+        if deadlines:
+            state = "overdue" if min(deadlines) < today else "due_soon"
+        elif asset.network_targets and (seen or succeeded):
+            state = "on_time"
+        else:
+            state = None
+        scanner = named["scan_owner"]
+        if state is None:
+            cells["scans"] = ("none", None)
+        else:
+            cells["scans"] = (
+                state if scanner and not scanner.disabled else "gap",
+                scanner.username if scanner else None,
+            )
         # Remediation: live risks; the earliest due one's owner answers.
         live = session.exec(
             select(Risk).where(Risk.asset_id == asset.id, Risk.status.in_(("open", "in_treatment")))
@@ -186,7 +245,7 @@ def _table(found: matrix.Matrix) -> dict[str, dict[str, tuple[str, str | None]]]
 
 
 def test_the_columns_are_declared_by_the_domains_in_order():
-    assert CODES == ["owner", "assessment", "remediation", "drills"]
+    assert CODES == ["owner", "assessment", "scans", "remediation", "drills"]
     assert REGISTRY.matrix_rows is not None
 
 
@@ -196,7 +255,14 @@ def test_every_cell_is_what_the_records_say(app, session, town):
     assert _table(found) == want
     # The cases the town was built for, spelled out.
     assert want["A-LATE"]["remediation"] == ("overdue", "officer.a")
-    assert want["A-LATE"]["assessment"] == ("overdue", "officer.a")
+    assert want["A-LATE"]["assessment"] == ("overdue", "lead.a")  # its assessment lead, not its owner
+    assert want["A-CII-NEW"]["assessment"][1] == "officer.a"  # its lead's term is over: the owner
+    assert want["A-LATE"]["scans"] == ("overdue", "lead.a")  # its scan owner
+    assert want["A1-SOON"]["scans"] == ("due_soon", "officer.a")  # no scan owner: the asset's owner
+    assert want["B-GONE"]["scans"] == ("gap", "gone.b")
+    assert want["B-CII"]["scans"] == ("on_time", "officer.b")
+    assert want["A-CII-NEW"]["scans"] == ("overdue", "officer.a")
+    assert want["B-CII-OK"]["scans"] == want["A-NOBODY"]["scans"] == ("none", None)
     assert want["A1-SOON"]["remediation"] == ("due_soon", "lead.a")
     assert want["A-NOBODY"]["owner"] == ("gap", None)
     assert want["B-GONE"]["owner"] == ("gap", "gone.b")
@@ -214,6 +280,12 @@ def test_cells_carry_their_records_and_dates(app, session, town):
     assert (late.kind, set(late.ids), late.count) == ("risk", {risks["late"].id, risks["later"].id}, 2)
     assert late.due_on == town["today"] - timedelta(days=1)
     assert lines["A-CII-NEW"]["drills"].ids == (town["drills"]["next"].id, town["drills"]["recent"].id)
+    scans = lines["A-LATE"]["scans"]
+    found = session.exec(select(ScanFinding).where(ScanFinding.asset_id == town["assets"]["A-LATE"].id)).all()
+    first = min(f.created_at for f in found) + timedelta(days=7)
+    assert (scans.kind, set(scans.ids), scans.count) == ("scan_finding", {f.id for f in found}, 2)
+    assert scans.due_on == first.astimezone(ZoneInfo(town["config"].timezone)).date()
+    assert (lines["B-CII"]["scans"].count, lines["B-CII"]["scans"].due_on) == (0, None)
 
 
 def test_rows_are_grouped_by_department_then_code(app, session, town):
@@ -282,8 +354,8 @@ def test_pagination(app, session, town):
 
 
 def _populate(app, session, n: int, start: int) -> None:
-    """n assets in b, each with an owner, a live risk with its owner, and every other one a CII
-    asset with a completed drill."""
+    """n assets in b, each with an owner, a live risk with its owner, every other one a CII asset
+    with a completed drill, every third one a scan owner, and scans with open findings."""
     today = snapshots.local_today(config_of(app).timezone)
     b = session.exec(select(Department).where(Department.code == "b")).one()
     owner = session.exec(select(User).where(User.username == "officer.b")).one()
@@ -291,11 +363,16 @@ def _populate(app, session, n: int, start: int) -> None:
         asset = Asset(
             code=f"N-{i:04d}", name=f"System {i}", sector="transport", department_id=b.id, mlps_level=2,
             is_cii=bool(i % 2), cii_designated_on=today - timedelta(days=100) if i % 2 else None,
+            network_targets=["127.0.0.1"],
         )  # fmt: skip
         session.add(asset)
         session.flush()
         session.add(AssetGrade(asset_id=asset.id, mlps_level=2, changed_by="t"))
         responsibility.assign(session, "asset", asset.id, "owner", owner, SYSTEM)
+        if i % 3 == 0:
+            responsibility.assign(session, "asset", asset.id, "scan_owner", owner, SYSTEM)
+            responsibility.assign(session, "asset", asset.id, "assessment_lead", owner, SYSTEM)
+        _scan(session, asset, *range(i % 4), triaged=i % 5 == 0)
         _risk(session, asset, owner, today + timedelta(days=i % 60 - 20))
         if i % 4 == 1:
             _drill(session, asset, owner, ended=today - timedelta(days=i % 400))
@@ -329,7 +406,7 @@ def test_the_statements_do_not_grow_with_the_assets(app, session, city):
         _populate(app, session, 190, 10)
         event.listen(engine, "before_cursor_execute", note)
         assert count() == small, "the matrix's statements grew with the number of assets"
-        assert small <= 20
+        assert small <= 24  # the rows, then a few for each of the five columns
     finally:
         if event.contains(engine, "before_cursor_execute", note):
             event.remove(engine, "before_cursor_execute", note)
@@ -353,6 +430,9 @@ def test_the_page_shows_what_the_api_answers(app, client, session, town, api_tok
     # B-CII's drills: overdue, nobody; B-CII-OK: the lead's drill linked.
     assert "Nobody" in html
     assert f'/drills/{town["drills"]["lapsing"].id}"' in html
+    # The scans cells link to the asset's findings: its open ones when it has some.
+    assert f'/scans/findings?asset_id={town["assets"]["B-GONE"].id}"' in html
+    assert f'/scans/findings?asset_id={town["assets"]["B-CII"].id}"' in html
     # Filters are kept by the pager and an unknown department is dropped with a warning.
     page = client.get("/accountability/matrix?department=a&state=overdue", headers={"Accept-Language": "en"}).get_data(
         as_text=True

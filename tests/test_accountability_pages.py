@@ -77,6 +77,13 @@ def test_an_officer_sees_the_sub_item_form_and_an_auditor_no_form(client, people
     html = client.get("/accountability").get_data(as_text=True)
     assert 'id="assign-sub_item"' in html and 'id="assign-leadership"' not in html
     assert "Asset owner" in html
+    # The sub-item duties an officer may assign, an asset's first (its owner, then who answers
+    # for its assessments and scans in the owner's place).
+    form = html.split('id="assign-sub_item"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]+)"', form) == [
+        "asset.owner", "asset.assessment_lead", "asset.scan_owner", "risk.owner"
+    ]  # fmt: skip
+    assert ">Assessment lead</option>" in form and ">Scan owner</option>" in form
     client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
     _open(client, people["users"]["auditor.a"])
     html = client.get("/accountability").get_data(as_text=True)

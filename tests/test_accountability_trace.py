@@ -4,15 +4,16 @@ terms is written with explicit moments around the lapse (the system writing its 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import factories
 import pytest
 from sqlmodel import select
 
 from assessments.models import Risk
+from assets.models import Asset, AssetGrade
 from drills.models import CorrectiveAction, Drill, DrillObjective
-from secgov import audit, domains, localtime, responsibility
+from secgov import audit, domains, localtime, responsibility, settings
 from secgov.accountability import trace
 from secgov.authz import Actor
 from secgov.errors import Invalid, NotFound
@@ -130,6 +131,75 @@ def test_a_refused_scan_names_the_asset_owner_of_that_moment(app, session, world
     result = _trace(app, session, "scan_refused", f"{world['asset'].id}/{entry.seq}")
     # Registered just now by old.owner's assignment at make_asset; nobody else held it since.
     assert _names(result)[0] == ("sub_item", "old.owner")
+
+
+def _refused(app, session, asset) -> AuditEntry:
+    with app.test_request_context():
+        audit.record(session, SYSTEM, "scan.refused", object_type="asset", object_id=asset.id,
+                     department_id=asset.department_id)  # fmt: skip
+        session.commit()
+    return session.exec(
+        select(AuditEntry).where(AuditEntry.action == "scan.refused", AuditEntry.object_id == str(asset.id))
+    ).one()
+
+
+def test_a_refused_scan_names_the_scan_owner_named_then(app, session, world, make_asset):
+    p = world["people"]
+    asset, later = world["asset"], make_asset("A1-LATER", "a1", owner="old.owner")
+    session.commit()  # the fixture's reads end before this session writes (SQLite)
+    _term(app, session, "asset", asset.id, "scan_owner", p["lead.one"], NOW - timedelta(days=3))
+    # A1-LATER's scan owner starts tomorrow: its owner answers for today's refusal.
+    _term(app, session, "asset", later.id, "scan_owner", p["lead.one"], NOW + timedelta(days=1))
+    named = _trace(app, session, "scan_refused", f"{asset.id}/{_refused(app, session, asset).seq}").chain[0]
+    assert (named.holder.username, named.duty_label, named.term.duty) == ("lead.one", "Scan owner", "scan_owner")
+    assert named.term.valid_from == NOW - timedelta(days=3)
+    owner = _trace(app, session, "scan_refused", f"{later.id}/{_refused(app, session, later).seq}").chain[0]
+    assert (owner.holder.username, owner.duty_label, owner.term.duty) == ("old.owner", "Asset owner", "owner")
+
+
+# Only the MLPS evaluation of level 3, every 12 months.
+INTERVALS = {"mlps_evaluation": {"3": 12}, "cii_annual": 0, "self_inspection": 0, "due_soon_days": 30}
+
+
+def test_a_missed_assessment_names_the_assessment_lead_of_that_day_else_the_owner(app, session, world):
+    p, a1 = world["people"], world["depts"]["a1"]
+    config = factories.config_of(app)
+    with app.test_request_context():
+        settings.update(session, domains.registry().settings, {"assessment_intervals": INTERVALS}, SYSTEM, config)
+        session.commit()
+    graded = TODAY - timedelta(days=400)
+    if (graded.month, graded.day) == (2, 29):
+        graded -= timedelta(days=1)
+    due = graded.replace(year=graded.year + 1)  # never evaluated: due a year after its grading
+    lapse_at = localtime.day_start(due + timedelta(days=1), config.timezone)
+    assets = {}
+    for code in ("A1-LED", "A1-UNLED"):
+        asset = assets[code] = Asset(code=code, name=code, sector="transport", department_id=a1.id, mlps_level=3)
+        session.add(asset)
+        session.flush()
+        graded_at = datetime.combine(graded, time(4), UTC)  # noon in the city
+        session.add(AssetGrade(asset_id=asset.id, mlps_level=3, changed_at=graded_at, changed_by="t"))
+        session.commit()
+        _term(app, session, "asset", asset.id, "owner", p["old.owner"], lapse_at - timedelta(days=60))
+    # A1-LED's lead holds the duty across the lapse; A1-UNLED's lead's term ended the moment before.
+    _term(app, session, "asset", assets["A1-LED"].id, "assessment_lead", p["new.owner"], lapse_at - timedelta(days=5))
+    with app.test_request_context():
+        responsibility.assign(
+            session, "asset", assets["A1-UNLED"].id, "assessment_lead", p["new.owner"], SYSTEM,
+            at=lapse_at - timedelta(days=5), until=lapse_at,
+        )  # fmt: skip
+        session.commit()
+    led = _trace(app, session, "assessment_missed", f"{assets['A1-LED'].id}:mlps_evaluation")
+    assert led.lapse.at == lapse_at
+    lead = led.chain[0]
+    assert (lead.holder.username, lead.duty_label, lead.term.duty) == (
+        "new.owner",
+        "Assessment lead",
+        "assessment_lead",
+    )
+    assert lead.term.valid_from == lapse_at - timedelta(days=5)
+    unled = _trace(app, session, "assessment_missed", f"{assets['A1-UNLED'].id}:mlps_evaluation").chain[0]
+    assert (unled.holder.username, unled.duty_label, unled.term.duty) == ("old.owner", "Asset owner", "owner")
 
 
 def test_a_gap_and_a_correction_are_shown(app, session, world):

@@ -187,9 +187,12 @@ def _tally(outcomes, users) -> Counter:
     return Counter((names.get(o.user_id), o.good) for o in outcomes)
 
 
-def _expected_assessments(world, last_day: date, as_of: datetime) -> list[tuple]:
-    """(asset, record type, good, owner, due) of every required evaluation due in 2025 by last_day."""
+def _expected_assessments(world, last_day: date, as_of: datetime, leads=None) -> list[tuple]:
+    """(asset, record type, good, owner, due) of every required evaluation due in 2025 by last_day;
+    the one who answers is the asset's assessment lead on the day after the due date (`leads`:
+    asset code -> (from, until, who)), else its owner then."""
     tz = world["tz"]
+    leads = leads or {}
     found = []
     for code, (dept, lifecycle, graded, done) in ASSETS.items():
         if lifecycle == "retired":
@@ -198,7 +201,9 @@ def _expected_assessments(world, last_day: date, as_of: datetime) -> list[tuple]
         for finished, decided in [*approved, (None, None)]:
             due = _year_later(base)
             if date(2025, 1, 1) <= due <= last_day:
-                owner = _owner_at(ASSET_OWNERS[dept], _at(due + timedelta(days=1), 0, tz), tz)
+                moment = _at(due + timedelta(days=1), 0, tz)
+                start, end, lead = leads.get(code, (None, None, None))
+                owner = lead if lead and start <= moment < end else _owner_at(ASSET_OWNERS[dept], moment, tz)
                 if finished is None:
                     found.append((code, "asset", False, owner, due))
                 else:
@@ -238,6 +243,33 @@ def test_assessments_on_time_count_each_due_date_for_its_owner_then(app, session
     else:
         assert _tally(found, world["users"]) == Counter({("owner.one", True): 1, ("owner.one", False): 1,
                                                          ("owner.b", True): 1})  # fmt: skip
+
+
+def test_the_assessment_lead_named_on_the_due_date_answers_for_it(app, session, world, make_user):
+    """A's lead from January to April (A fell due on 10 March: theirs); B's lead's term ended on
+    20 August at noon, before B's due date was over (the owner's); D's lead is open-ended from
+    July (D fell due on 2 November: theirs)."""
+    tz, period = world["tz"], _period(app)
+    make_user("lead.one", roles=("officer",), department="a1")
+    lead = session.exec(select(User).where(User.username == "lead.one")).one()
+    leads = {
+        "A": (_at(date(2025, 1, 1), 9, tz), _at(date(2025, 4, 1), 9, tz), "lead.one"),
+        "B": (_at(date(2025, 8, 1), 9, tz), _at(date(2025, 8, 20), 12, tz), "lead.one"),
+        "D": (_at(date(2025, 7, 1), 9, tz), datetime.max.replace(tzinfo=UTC), "lead.one"),
+    }
+    with app.test_request_context():
+        for code, (start, end, _who) in leads.items():
+            until = None if end.year == datetime.max.year else end
+            asset_id = world["assets"][code].id
+            responsibility.assign(session, "asset", asset_id, "assessment_lead", lead, SYSTEM, at=start, until=until)
+        session.commit()
+    users = {**world["users"], "lead.one": lead}
+    as_of = period.end
+    found = _collect(app, session, "assessments_on_time", as_of, period)
+    want = _expected_assessments(world, date(2025, 12, 31), as_of, leads)
+    assert _tally(found, users) == Counter((owner, good) for _c, _t, good, owner, _d in want)
+    assert want != _expected_assessments(world, date(2025, 12, 31), as_of)
+    assert sorted(code for code, _t, _g, owner, _d in want if owner == "lead.one") == ["A", "D"]
 
 
 def _expected_treatment(world, last_day: date, as_of: datetime) -> list[tuple]:

@@ -136,16 +136,19 @@ def holder(terms, moment):
     return begun[-1] if begun else None
 
 
-def expected(days: int, as_of: datetime):
+def expected(days: int, as_of: datetime, scanners=None):
     """(title, holder, good): found in the period with its deadline passed by as_of; good when its
-    first triage (any action or a promotion) came by the deadline; the owner when it was found."""
+    first triage (any action or a promotion) came by the deadline; the scan owner when it was
+    found (`scanners`: asset code -> (from, until, who)), else the owner then."""
     items = []
     for title, (code, found, events) in FINDINGS.items():
         deadline = found + timedelta(days=days)
         if not PERIOD.start <= found < PERIOD.end or deadline > as_of:
             continue
         first = min((when for _action, when in events), default=None)
-        items.append((title, holder(OWNERS[code], found), first is not None and first <= deadline))
+        start, end, scanner = (scanners or {}).get(code, (None, None, None))
+        who = scanner if scanner and start <= found < end else holder(OWNERS[code], found)
+        items.append((title, who, first is not None and first <= deadline))
     return items
 
 
@@ -175,6 +178,28 @@ def test_findings_triaged_in_time(app, session, world):
     resolved = session.get(ScanFinding, world["findings"]["acknowledged, resolved later"])
     assert resolved.triaged_at == at(date(2026, 5, 30)) and by_title["acknowledged, resolved later"].good
     assert MEASURE.links["finding"] == ("scans.finding", "finding_id")
+
+
+def test_the_scan_owner_named_when_a_finding_was_found_answers_for_it(app, session, world, make_user):
+    """S1's scan owner is s1.scanner from 9 April until 21 May: the findings found then are
+    theirs, those found before and after are the owner's (o1, then o2)."""
+    make_user("s1.scanner", roles=("officer",), department="a")
+    scanner = session.exec(select(User).where(User.username == "s1.scanner")).one()
+    term = (at(date(2026, 4, 9)), at(date(2026, 5, 21)), "s1.scanner")
+    with app.test_request_context():
+        responsibility.assign(
+            session, "asset", world["assets"]["S1"].id, "scan_owner", scanner, SYSTEM, at=term[0], until=term[1]
+        )
+        session.commit()
+    users = {u.id: u.username for u in session.exec(select(User)).all()}
+    titles = {i: t for t, i in world["findings"].items()}
+    got = sorted((titles[o.record_id], users.get(o.user_id), o.good) for o in collected(app, session))
+    want = expected(7, PERIOD.end, {"S1": term})
+    assert got == sorted(want)
+    assert want != expected(7, PERIOD.end)
+    assert Counter(who for _t, who, _good in want)["s1.scanner"] == 3
+    assert dict((t, who) for t, who, _good in want)["never triaged, after the reassignment"] == "s1.scanner"
+    assert dict((t, who) for t, who, _good in want)["promoted in 3 days"] == "o2"  # found after the term
 
 
 def test_a_finding_counts_once_its_deadline_has_passed(app, session, world):

@@ -110,8 +110,9 @@ def test_a_new_domain_needs_nothing_but_its_declaration(database_url, monkeypatc
 def test_the_accountability_matrix_takes_its_rows_and_columns_from_the_domains():
     registry = domains.registry()
     assert registry.matrix_rows is domains.registry().domains[0].matrix_rows  # the asset domain's
-    assert [c.code for c in registry.matrix_columns] == ["owner", "assessment", "remediation", "drills"]
+    assert [c.code for c in registry.matrix_columns] == ["owner", "assessment", "scans", "remediation", "drills"]
     export = registry.register("accountability_matrix")
     assert export.importers == () and "drills_state" in export.column_names
+    assert {"scans_holder", "scans_state", "scans_due_on"} <= set(export.column_names)
     bare = Registry(domains=(Domain(name="bare"),))
     assert bare.matrix_rows is None and bare.matrix_columns == () and bare.registers == []

@@ -89,8 +89,13 @@ class GapRead(BaseModel):
 
 
 def duty_list(duties: Mapping[str, Duty]) -> list[DutyRead]:
-    """The declared duties, the chief first, then the heads, then the sub-item duties."""
-    ordered = sorted(duties.values(), key=lambda d: ("chief", "head", "sub_item").index(d.level))
+    """The declared duties, the chief first, then the heads, then the sub-item duties; those of a
+    kind of subject together, in the order they were declared (an asset's owner, then the duties
+    other domains declare on an asset, before a risk's)."""
+    kinds = list(dict.fromkeys(d.subject_type for d in duties.values()))
+    ordered = sorted(
+        duties.values(), key=lambda d: (("chief", "head", "sub_item").index(d.level), kinds.index(d.subject_type))
+    )
     return [DutyRead(code=d.code, label=_(d.label), level=d.level, assigners=sorted(d.assigners)) for d in ordered]
 
 

@@ -32,7 +32,7 @@ class CellRead(BaseModel):
     user: str | None = Field(description="The user name of the person who holds the duty (None: nobody).")
     due_on: date | None = Field(description="When it is or was due.")
     count: int = Field(description="How many records are behind the cell.")
-    kind: str = Field(description="The kind of those records (asset, assessment_due, risk, drill).")
+    kind: str = Field(description="The kind of those records (asset, assessment_due, scan_finding, risk, drill).")
     ids: list[int] = Field(description="Their ids.")
 
 
