@@ -24,6 +24,7 @@ from assets import services as asset_services
 from drills import actions, coverage
 from drills.models import CorrectiveAction
 from secgov import responsibility
+from secgov.accountability import duties
 from secgov.accountability.measures import Measure, Outcome, Period
 from secgov.authz import Actor
 from secgov.codes import N_
@@ -43,9 +44,7 @@ def held(session: Session, period: Period, as_of: datetime, config: ServiceConfi
     owners = responsibility.holders_at(
         session, asset_services.SUBJECT, asset_services.OWNER, [(asset.id, as_of) for asset, _seen in found.assets]
     )
-    heads = responsibility.holders_at(
-        session, actions.HEAD_SUBJECT, actions.HEAD, [(dept.id, as_of) for dept, _seen in found.departments]
-    )
+    heads = duties.heads_at(session, [(dept, as_of) for dept, _seen in found.departments])
     outcomes = []
     for asset, seen in found.assets:
         outcomes.append(
@@ -70,7 +69,7 @@ def held(session: Session, period: Period, as_of: datetime, config: ServiceConfi
                 title=f"{dept.code} {dept.name}",
                 at=as_of,
                 department_id=dept.id,
-                user_id=heads.get((dept.id, as_of)),
+                user_id=heads[(dept.id, as_of)][1].user_id if (dept.id, as_of) in heads else None,
                 good=found.covered(seen),
                 note=_covered_note(found, seen),
             )  # fmt: skip
@@ -142,7 +141,7 @@ MEASURES = (
         help=N_(
             "Every CII system, and every department holding a system in operation, that the drill coverage "
             "requires at the end of the period: good when a completed drill within the coverage period covers it. "
-            "The system's owner or the department's head at that moment answers."
+            "The system's owner or the department's head at that moment (or the head of the nearest department above it) answers."
         ),
         kind="rate",
         weight=20,

@@ -10,15 +10,17 @@ each domain declares its own in its `Domain(duties=...)`, and the registry colle
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
 from sqlmodel import Session, select
 
+from secgov import responsibility
 from secgov.codes import N_
-from secgov.models import Department
+from secgov.models import Department, Responsibility
 
 LEVELS = ("chief", "head", "sub_item")
 
@@ -110,3 +112,28 @@ HEAD = Duty(
 )
 
 CORE = (CHIEF, HEAD)
+
+
+def ancestry(department: Department) -> list[int]:
+    """The ids of a department and of the departments above it, from the root down."""
+    return [int(part) for part in department.path.strip("/").split("/") if part]
+
+
+def heads_at(
+    session: Session, moments: Iterable[tuple[Department, datetime]]
+) -> dict[tuple[int, datetime], tuple[int, Responsibility]]:
+    """For each (department, moment), the head who answered for it then: its own head's term in
+    force, or that of the nearest department above it that had one — with that department's id;
+    nothing for a department none of whose departments had a head then. One statement per 500
+    departments asked about (the trace, the appraisal and the report read heads this one way)."""
+    pairs = list(moments)
+    asked = {(ancestor, at) for department, at in pairs for ancestor in ancestry(department)}
+    terms = responsibility.terms_at(session, HEAD.subject_type, HEAD.duty, asked)
+    found: dict[tuple[int, datetime], tuple[int, Responsibility]] = {}
+    for department, at in pairs:
+        for ancestor in reversed(ancestry(department)):
+            term = terms.get((ancestor, at))
+            if term is not None:
+                found[(department.id, at)] = (ancestor, term)
+                break
+    return found

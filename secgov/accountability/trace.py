@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from secgov import responsibility
-from secgov.accountability.duties import CHIEF, HEAD
+from secgov.accountability.duties import CHIEF, HEAD, ancestry, heads_at
 from secgov.authz import Actor
 from secgov.config import ServiceConfig
 from secgov.errors import Invalid, NotFound
@@ -155,18 +155,16 @@ def chain(
     holder, the head of the department (or of the nearest department above it that had one: the
     link names whose head it was), the city's chief. The report's overdue chapter asks it too."""
     links = [_link(session, "sub_item", duty_label, held_for, _term_at(session, subject_type, subject_id, duty, at))]
-    ancestors = [int(part) for part in department.path.strip("/").split("/") if part]
+    ancestors = ancestry(department)
     departments = {d.id: d for d in session.exec(select(Department).where(Department.id.in_(ancestors))).all()}
-    head = None
-    for dept_id in reversed(ancestors):
-        found = _term_at(session, "department", dept_id, "head", at)
-        if found[0] is not None:
-            head = (departments[dept_id], found)
-            break
+    head = heads_at(session, [(department, at)]).get((department.id, at))
     if head is None:
         links.append(_link(session, "head", HEAD.label, department.name, (None, None)))
     else:
-        links.append(_link(session, "head", HEAD.label, head[0].name, head[1]))
+        whose, term = head
+        links.append(
+            _link(session, "head", HEAD.label, departments[whose].name, (term, session.get(User, term.user_id)))
+        )
     root = departments.get(ancestors[0]) if ancestors else None
     if root is not None:
         links.append(_link(session, "chief", CHIEF.label, root.name, _term_at(session, "city", root.id, "chief", at)))
