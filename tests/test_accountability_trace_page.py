@@ -46,7 +46,9 @@ def scene(app, session, world):  # noqa: F811 - the imported fixture
     if not session.exec(select(AssetGrade).where(AssetGrade.asset_id == asset.id)).first():
         session.add(AssetGrade(asset_id=asset.id, mlps_level=3, changed_by="t", changed_at=NOW - timedelta(days=1220)))
     session.commit()
-    _history(app, session, world, "risk", risk.id, "owner", localtime.day_start(due + timedelta(days=1), config.timezone))
+    _history(
+        app, session, world, "risk", risk.id, "owner", localtime.day_start(due + timedelta(days=1), config.timezone)
+    )
     ended = NOW - timedelta(days=20)
     drill = Drill(
         title="Ransomware", department_id=a1.id, exercise_type="tabletop", incident_grade="II",

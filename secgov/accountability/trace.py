@@ -110,7 +110,9 @@ def _term_at(session: Session, subject_type: str, subject_id: int, duty: str, at
     return found if found is not None else (None, None)
 
 
-def _link(session: Session, level: str, duty_label: str, held_for: str, found, department_id: int | None = None) -> Link:
+def _link(
+    session: Session, level: str, duty_label: str, held_for: str, found, department_id: int | None = None
+) -> Link:
     term, holder = found
     correction, corrected_to = None, None
     if term is not None:

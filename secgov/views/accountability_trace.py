@@ -28,7 +28,9 @@ def _record_link(session: Session, reader: Actor, lapse: trace.Lapse) -> str | N
     kind = current_app.extensions["secgov_registry"].audit_vocabulary.objects.get(lapse.record_type)
     if kind is None or not kind.endpoint or not can(kind.endpoint):
         return None
-    located = kind.locate(session, reader, [str(lapse.record_id)]) if kind.locate else {str(lapse.record_id): lapse.record_id}
+    located = (
+        kind.locate(session, reader, [str(lapse.record_id)]) if kind.locate else {str(lapse.record_id): lapse.record_id}
+    )
     if str(lapse.record_id) not in located:
         return None
     arguments = {kind.argument: located[str(lapse.record_id)]} if kind.argument else {}
