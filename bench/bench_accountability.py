@@ -121,7 +121,7 @@ def populate(app, args: argparse.Namespace) -> dict:
     today = now.date()
     counts: dict[str, int] = {}
     with app.app_context(), write_session(engine) as session:
-        departments = session.exec(select(Department.id, Department.parent_id)).all()
+        departments = session.exec(select(Department.id, Department.parent_id).order_by(Department.id)).all()
         dept_ids = [d for d, _p in departments]
         root = next(d for d, parent in departments if parent is None)
         session.execute(
@@ -129,7 +129,9 @@ def populate(app, args: argparse.Namespace) -> dict:
             [{"username": f"bench.officer{n:04d}", "display_name": f"Officer {n}", "department_id": rng.choice(dept_ids),
               "password_hash": "!", "created_at": now} for n in range(args.people)],
         )  # fmt: skip
-        people = session.exec(select(User.id, User.department_id).where(User.username.startswith("bench."))).all()
+        people = session.exec(
+            select(User.id, User.department_id).where(User.username.startswith("bench.")).order_by(User.id)
+        ).all()
         session.execute(insert(UserRole), [{"user_id": u, "role": "officer"} for u, _d in people])
         by_dept: dict[int, list[int]] = {}
         for user_id, dept_id in people:
@@ -168,9 +170,9 @@ def populate(app, args: argparse.Namespace) -> dict:
             })  # fmt: skip
         session.execute(insert(Asset), rows)
         assets = session.exec(
-            select(Asset.id, Asset.department_id, Asset.mlps_level, Asset.is_cii).where(
-                Asset.code.startswith("BENCH-AC-")
-            )
+            select(Asset.id, Asset.department_id, Asset.mlps_level, Asset.is_cii)
+            .where(Asset.code.startswith("BENCH-AC-"))
+            .order_by(Asset.id)
         ).all()
         grades, assessments, risks = [], [], []
         for asset_id, dept_id, level, _cii in assets:
@@ -241,9 +243,9 @@ def populate(app, args: argparse.Namespace) -> dict:
         if actions:
             session.execute(insert(CorrectiveAction), actions)
             for action_id, owner, created in session.exec(
-                select(CorrectiveAction.id, CorrectiveAction.owner_id, CorrectiveAction.created_at).where(
-                    CorrectiveAction.title.startswith("bench action")
-                )
+                select(CorrectiveAction.id, CorrectiveAction.owner_id, CorrectiveAction.created_at)
+                .where(CorrectiveAction.title.startswith("bench action"))
+                .order_by(CorrectiveAction.id)
             ).all():
                 hold("corrective_action", action_id, "owner", owner, created)
         session.execute(insert(Responsibility), terms)

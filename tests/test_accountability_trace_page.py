@@ -99,7 +99,7 @@ def page_chain(html: str) -> list[dict]:
         correction = re.search(r'class="correction">(.*?)</div>', body, re.S)
         steps.append(
             {
-                "duty": _text(re.search(r"<h3>(.*?)<span", body, re.S)[1]),
+                "duty": _text(re.search(r"<h3>(.*?)(<span|</h3>)", body, re.S)[1]),
                 "person": unescape(person[1]) if cls == "held" else None,
                 "text": _text(body),
                 "correction": _text(correction[1]) if correction else None,
