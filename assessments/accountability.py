@@ -47,7 +47,13 @@ def assessment_cells(session: Session, config: ServiceConfig, asset_ids: Sequenc
         first = min(dues, key=lambda d: (d.due_on, d.kind))
         state = first.state(today, method.soon_days)
         cells[asset_id] = judged(
-            state, leads.get(asset_id), due_on=first.due_on, count=len(dues), kind="assessment_due", ids=(asset_id,)
+            state,
+            leads.get(asset_id),
+            due_on=first.due_on,
+            count=len(dues),
+            kind="assessment_due",
+            ids=(asset_id,),
+            detail=first.kind,
         )
     return cells
 
@@ -86,7 +92,31 @@ def _risk_page(asset_id: int, cell: Cell) -> tuple[str, dict] | None:
     return ("risks.index", {"asset_id": asset_id, "status": "live"})
 
 
+def _missed_trace(asset_id: int, cell: Cell) -> tuple[str, str] | None:
+    """An overdue assessment: the trace of the one due first (assessments.trace)."""
+    return ("assessment_missed", f"{asset_id}:{cell.detail}") if cell.state == "overdue" and cell.detail else None
+
+
+def _risk_trace(_asset_id: int, cell: Cell) -> tuple[str, str] | None:
+    """Overdue remediation: the trace of the most urgent risk, the first overdue (assessments.trace)."""
+    return ("risk_overdue", str(cell.ids[0])) if cell.state == "overdue" and cell.ids else None
+
+
 COLUMNS = (
-    Column(code="assessment", label=N_("Assessment"), order=20, cells=assessment_cells, link=_due_page),
-    Column(code="remediation", label=N_("Remediation"), order=40, cells=remediation_cells, link=_risk_page),
+    Column(
+        code="assessment",
+        label=N_("Assessment"),
+        order=20,
+        cells=assessment_cells,
+        link=_due_page,
+        trace=_missed_trace,
+    ),
+    Column(
+        code="remediation",
+        label=N_("Remediation"),
+        order=40,
+        cells=remediation_cells,
+        link=_risk_page,
+        trace=_risk_trace,
+    ),
 )

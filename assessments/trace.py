@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask_babel import gettext as _
 from sqlmodel import Session
 
 from assessments import rule, schedule
@@ -20,22 +19,15 @@ from assets.models import Asset
 from assets.services import SUBJECT as ASSET
 from assets.services import get_asset
 from secgov import responsibility
-from secgov.accountability.trace import Lapse, TraceSource
+from secgov.accountability.trace import Lapse, TraceSource, number
 from secgov.authz import Actor
 from secgov.codes import N_
 from secgov.config import ServiceConfig
-from secgov.errors import NotFound
 from secgov.localtime import day_start
 
 
-def _number(ref: str) -> int:
-    if not ref.isdigit():
-        raise NotFound(_("Not found."))
-    return int(ref)
-
-
 def overdue_risk(session: Session, actor: Actor, ref: str, config: ServiceConfig, today: date) -> Lapse | None:
-    risk: Risk = get_risk(session, _number(ref), actor)
+    risk: Risk = get_risk(session, number(ref), actor)
     if not treatment_overdue(risk, today):
         return None
     asset = session.get(Asset, risk.asset_id)
@@ -49,7 +41,7 @@ def overdue_risk(session: Session, actor: Actor, ref: str, config: ServiceConfig
 def missed_assessment(session: Session, actor: Actor, ref: str, config: ServiceConfig, today: date) -> Lapse | None:
     """ref: "ASSET_ID:KIND" (the asset and the kind of assessment, e.g. "12:mlps_evaluation")."""
     asset_ref, _sep, kind = ref.partition(":")
-    asset = get_asset(session, _number(asset_ref), actor)
+    asset = get_asset(session, number(asset_ref), actor)
     rows = schedule.assessed_assets(session, Asset.id == asset.id)
     due = next(
         (s.due for s in schedule.schedule(session, rows, rule.method(session, config)) if s.due.kind == kind), None

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from drills import actions, rule, services
 from drills.models import CorrectiveAction, Drill, DrillObjective
-from secgov.accountability.trace import Lapse, TraceSource
+from secgov.accountability.trace import Lapse, TraceSource, number
 from secgov.authz import Actor
 from secgov.codes import N_
 from secgov.config import ServiceConfig
@@ -22,14 +22,8 @@ from secgov.localtime import day_start
 FAILED = "U"  # capability_rating: unable to be performed
 
 
-def _number(ref: str) -> int:
-    if not ref.isdigit():
-        raise NotFound(_("Not found."))
-    return int(ref)
-
-
 def overdue_action(session: Session, actor: Actor, ref: str, config: ServiceConfig, today: date) -> Lapse | None:
-    action: CorrectiveAction = actions.get_action(session, actor, _number(ref))
+    action: CorrectiveAction = actions.get_action(session, actor, number(ref))
     if not rule.overdue(action.due_date, action.status, today):
         return None
     return Lapse(
@@ -43,8 +37,8 @@ def failed_objective(session: Session, actor: Actor, ref: str, config: ServiceCo
     """ref: "DRILL_ID/OBJECTIVE_ID" (the drill in scope first, so that an objective of a drill out
     of scope costs what a missing one costs)."""
     drill_ref, _sep, objective_ref = ref.partition("/")
-    drill: Drill = services.get(session, actor, _number(drill_ref))
-    objective = session.get(DrillObjective, _number(objective_ref))
+    drill: Drill = services.get(session, actor, number(drill_ref))
+    objective = session.get(DrillObjective, number(objective_ref))
     if objective is None or objective.drill_id != drill.id:
         raise NotFound(_("Not found."))
     if objective.rating != FAILED or drill.ended_at is None:

@@ -14,7 +14,7 @@ from assets.duties import OWNER_DUTY
 from assets.services import SUBJECT, get_asset
 from scans.duties import ANSWERS, DUTY, SCAN_OWNER
 from secgov import responsibility
-from secgov.accountability.trace import Lapse, TraceSource
+from secgov.accountability.trace import Lapse, TraceSource, number
 from secgov.authz import Actor
 from secgov.codes import N_
 from secgov.config import ServiceConfig
@@ -27,10 +27,9 @@ def refused_scan(session: Session, actor: Actor, ref: str, config: ServiceConfig
     """ref: "ASSET_ID/SEQ", the asset (looked up in scope first) and the sequence number of the
     audit entry `scan.refused` about it."""
     asset_ref, _sep, seq = ref.partition("/")
-    if not (asset_ref.isdigit() and seq.isdigit()):
-        raise NotFound(_("Not found."))
-    asset = get_asset(session, int(asset_ref), actor)
-    entry = session.get(AuditEntry, int(seq))
+    asset_id, entry_seq = number(asset_ref), number(seq)
+    asset = get_asset(session, asset_id, actor)
+    entry = session.get(AuditEntry, entry_seq)
     if entry is None or entry.object_type != "asset" or entry.object_id != str(asset.id):
         raise NotFound(_("Not found."))
     if entry.action != "scan.refused":

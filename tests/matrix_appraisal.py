@@ -38,5 +38,12 @@ ROUTES = [
         city_only="appraisal.denied",
     ),
     Route("registers.export_appraisal", "GET", "/registers/export/appraisal?format=csv&period=2026", READERS),
+    Route(
+        "registers.export_appraisal_records",
+        "GET",
+        "/registers/export/appraisal_records?format=xlsx&good=false",
+        READERS,
+    ),
+    Route("registers_api.appraisal_export", "GET", "/api/v1/appraisal/export?format=csv&period=2026-Q3", READERS),
     Route("registers_api.appraisal_records_export", "GET", "/api/v1/appraisal_records/export?format=xlsx", READERS),
 ]

@@ -38,7 +38,8 @@ class Cell:
     """One duty on one asset. `state`: `overdue`, `due_soon`, `on_time` (from the records), `gap`
     (nobody holds the duty, or its holder is disabled) or `none` (nothing is due for this asset in
     this column). `due_on`: when it is or was due; `count`: how many records are behind it; `kind`
-    and `ids`: those records (a kind of record its column knows how to link to)."""
+    and `ids`: those records (a kind of record its column knows how to link to); `detail`: what
+    else its column needs to name the first of them (the kind of assessment due first)."""
 
     state: str
     user_id: int | None = None
@@ -47,6 +48,7 @@ class Cell:
     count: int = 0
     kind: str = ""
     ids: tuple[int, ...] = ()
+    detail: str = ""
 
 
 NOTHING = Cell("none")
@@ -72,18 +74,23 @@ def judged(state: str, holder: User | None, **fields) -> Cell:
 CellsOf = Callable[[Session, ServiceConfig, Sequence[int], date], Mapping[int, Cell]]
 # link(asset id, cell) -> (endpoint, its arguments) of the page showing the cell's records, or None.
 LinkOf = Callable[[int, Cell], tuple[str, dict] | None]
+# trace(asset id, cell) -> (kind, ref) of the accountability trace (secgov.accountability.trace)
+# of the cell's record that went wrong, or None when the cell has none to trace.
+TraceOf = Callable[[int, Cell], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)
 class Column:
     """A column of the matrix: its code, its label (an English message marked with N_), its place
-    among the columns (`order`), how its cells are computed, and where a cell's records are shown."""
+    among the columns (`order`), how its cells are computed, where a cell's records are shown, and
+    which lapse of a cell the accountability trace follows (`trace`)."""
 
     code: str
     label: str
     order: int
     cells: CellsOf
     link: LinkOf | None = None
+    trace: TraceOf | None = None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ class TraceSource:
 class Link:
     """One person in the chain: their level (sub_item, head, chief), the duty and what it was held
     for, and the term in force at the lapse (None: nobody held it, a gap), with the term that
-    later corrected it, if any."""
+    later corrected it, if any. `department_id`: the department a head or the chief answered for
+    (pages name it in the reader's language; `held_for` is its stored name)."""
 
     level: str
     duty_label: str
@@ -71,6 +72,7 @@ class Link:
     holder: User | None
     corrected_by: Responsibility | None = None
     corrected_to: User | None = None
+    department_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,14 @@ class Trace:
     label: str
     department: Department
     chain: list[Link]
+
+
+def number(ref: str) -> int:
+    """A record's id in a trace's reference: not found unless it is digits within the databases'
+    INTEGER columns (a larger number names no row, and the databases refuse it in a query)."""
+    if not (ref.isascii() and ref.isdigit()) or int(ref) > 2**31 - 1:
+        raise NotFound(_("Not found."))
+    return int(ref)
 
 
 def source_named(sources: Mapping[str, TraceSource], kind: str) -> TraceSource:
@@ -102,7 +112,9 @@ def _term_at(session: Session, subject_type: str, subject_id: int, duty: str, at
     return found if found is not None else (None, None)
 
 
-def _link(session: Session, level: str, duty_label: str, held_for: str, found) -> Link:
+def _link(
+    session: Session, level: str, duty_label: str, held_for: str, found, department_id: int | None = None
+) -> Link:
     term, holder = found
     correction, corrected_to = None, None
     if term is not None:
@@ -113,7 +125,7 @@ def _link(session: Session, level: str, duty_label: str, held_for: str, found) -
         ).first()
         if later is not None:
             correction, corrected_to = later
-    return Link(level, duty_label, held_for, term, holder, correction, corrected_to)
+    return Link(level, duty_label, held_for, term, holder, correction, corrected_to, department_id)
 
 
 def trace(
@@ -159,15 +171,19 @@ def chain(
     departments = {d.id: d for d in session.exec(select(Department).where(Department.id.in_(ancestors))).all()}
     head = heads_at(session, [(department, at)]).get((department.id, at))
     if head is None:
-        links.append(_link(session, "head", HEAD.label, department.name, (None, None)))
+        links.append(_link(session, "head", HEAD.label, department.name, (None, None), department.id))
     else:
         whose, term = head
         links.append(
-            _link(session, "head", HEAD.label, departments[whose].name, (term, session.get(User, term.user_id)))
+            _link(
+                session, "head", HEAD.label, departments[whose].name, (term, session.get(User, term.user_id)), whose
+            )
         )
     root = departments.get(ancestors[0]) if ancestors else None
     if root is not None:
-        links.append(_link(session, "chief", CHIEF.label, root.name, _term_at(session, "city", root.id, "chief", at)))
+        links.append(
+            _link(session, "chief", CHIEF.label, root.name, _term_at(session, "city", root.id, "chief", at), root.id)
+        )
     return links
 
 

@@ -9,6 +9,7 @@ from secgov.views import (
     account,
     accountability,
     accountability_matrix,
+    accountability_trace,
     admin,
     audit_log,
     auth_views,
@@ -31,5 +32,6 @@ def blueprints(registry: Registry) -> list[Blueprint]:
         reports.bp,
         accountability.bp,
         accountability_matrix.bp,
+        accountability_trace.bp,
         registers.blueprint(registry.registers),
     ]

@@ -38,6 +38,20 @@ def _links(found: matrix.Matrix) -> dict[tuple[int, str], str]:
     return links
 
 
+def _traces(found: matrix.Matrix) -> dict[tuple[int, str], str]:
+    """The accountability trace of each cell whose record went wrong, as its column declares it,
+    by (asset id, column code)."""
+    if not can("accountability_trace.index"):
+        return {}
+    traces = {}
+    for line in found.lines:
+        for column, cell in zip(found.columns, line.cells, strict=True):
+            target = column.trace(line.row.id, cell) if column.trace is not None else None
+            if target is not None:
+                traces[(line.row.id, column.code)] = url_for("accountability_trace.index", kind=target[0], id=target[1])
+    return traces
+
+
 @bp.get("/matrix")
 @roles(*READERS)
 def index():
@@ -67,6 +81,7 @@ def index():
         "accountability/matrix.html",
         found=found,
         links=_links(found),
+        traces=_traces(found),
         query=query,
         args=args,
         today=today,
