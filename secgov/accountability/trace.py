@@ -175,9 +175,7 @@ def chain(
     else:
         whose, term = head
         links.append(
-            _link(
-                session, "head", HEAD.label, departments[whose].name, (term, session.get(User, term.user_id)), whose
-            )
+            _link(session, "head", HEAD.label, departments[whose].name, (term, session.get(User, term.user_id)), whose)
         )
     root = departments.get(ancestors[0]) if ancestors else None
     if root is not None:
