@@ -155,9 +155,9 @@ def test_the_page_shows_the_chain_the_api_answers_for_each_kind(app, session, wo
                 gaps += 1
                 assert "Nobody held this duty then." in shown["text"]
             elif expected["to"]:
-                assert f"from {expected['from']} to {expected['to']}" in shown["text"], kind
+                assert f"{expected['from']} until {expected['to']}" in shown["text"], kind
             else:
-                assert f"from {expected['from']}, still today" in shown["text"], kind
+                assert f"since {expected['from']}, still today" in shown["text"], kind
             if expected["corrected"]:
                 corrections += 1
                 assert f"{expected['corrected']} should have held this duty" in shown["correction"]
