@@ -655,7 +655,13 @@ def test_the_full_registers_go_with_the_report(client, app, city, registers, peo
         "a-drills-20260630.xlsx",
         "a-corrective_actions-20260630.xlsx",
         "a-accountability_matrix-20260630.xlsx",
+        "a-appraisal-20260630.xlsx",
+        "a-appraisal_records-20260630.xlsx",
     }
+    # The appraisal's ranking goes for the report's period, not for today's quarter.
+    ranking = client.get(f"/api/v1/reports/{report_id}/files/a-appraisal-20260630.xlsx", headers=people["officer_a"])
+    rows = list(openpyxl.load_workbook(io.BytesIO(ranking.data), read_only=True).active.iter_rows(values_only=True))
+    assert rows[0][0] == "period" and {row[0] for row in rows[1:]} <= {"2026-06"}
     got = client.get(f"/api/v1/reports/{report_id}/files/a-assets-20260630.xlsx", headers=people["officer_a"])
     assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
     assert hashlib.sha256(got.data).hexdigest() == files["a-assets-20260630.xlsx"]["sha256"]
@@ -671,7 +677,7 @@ def test_the_full_registers_go_with_the_report(client, app, city, registers, peo
         downloads = session.exec(
             select(AuditEntry).where(AuditEntry.action == "report.downloaded", AuditEntry.object_id == str(report_id))
         ).all()
-    assert len(downloads) == 1
+    assert len(downloads) == 2  # the ranking and the assets
     login(client, city["officer_a"])
     page = client.get(f"/reports/{report_id}", headers=EN).get_data(as_text=True)
     assert "a-assets-20260630.xlsx" in page and files["a-assets-20260630.xlsx"]["sha256"] in page

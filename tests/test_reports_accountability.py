@@ -17,7 +17,7 @@ from test_reports import actor_of, make_report, pdf_text, stored_file
 
 from assets.models import Asset, AssetGrade
 from secgov import domains, localtime, responsibility
-from secgov.accountability import appraisal, chapter
+from secgov.accountability import appraisal
 from secgov.accountability.measures import Measure, Outcome
 from secgov.authz import Actor
 from secgov.models import Department, Responsibility, User
@@ -55,7 +55,7 @@ MEASURES = (Measure("level", "Graded high", "", "rate", 100, _levels, {"asset": 
     ],
 )
 def test_a_reports_days_are_appraised_as_the_smallest_period_holding_them(start, end, code):
-    assert chapter.period_code(start, end) == code
+    assert appraisal.covering(start, end) == code
 
 
 def _set(session, subject_type: str, subject_id: int, duty: str, user: User, at: datetime) -> None:

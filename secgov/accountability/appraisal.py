@@ -102,6 +102,19 @@ def quarter_of(day: date) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
+def covering(start: date, end: date) -> str:
+    """The appraisal period of a report's days: the month, quarter, half or year (the smallest)
+    holding both its first and last days; a period across years is appraised by its last year."""
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{end.year}-{end.month:02d}"
+    if start.year == end.year:
+        if (start.month - 1) // 3 == (end.month - 1) // 3:
+            return quarter_of(end)
+        if (start.month - 1) // 6 == (end.month - 1) // 6:
+            return f"{end.year}-H{(end.month - 1) // 6 + 1}"
+    return str(end.year)
+
+
 def offered(today: date, closed: Iterable[str] = ()) -> list[str]:
     """The periods a reader picks from: this quarter and the four before it, this year and the
     last, and every closed period; newest first."""

@@ -11,7 +11,7 @@ domains only through what the registry collected, so the registry builds it."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -27,19 +27,6 @@ from secgov.models import Department, Responsibility, User
 from secgov.reports.chapters import Chapter, Period, Scope, listed
 
 ORDER = 890  # after the domains' chapters, before the overdue items and the methodology
-
-
-def period_code(start: date, end: date) -> str:
-    """The appraisal period of a report's days: the month, quarter, half or year (the smallest)
-    holding both its first and last days; a period across years is appraised by its last year."""
-    if (start.year, start.month) == (end.year, end.month):
-        return f"{end.year}-{end.month:02d}"
-    if start.year == end.year:
-        if (start.month - 1) // 3 == (end.month - 1) // 3:
-            return appraisal.quarter_of(end)
-        if (start.month - 1) // 6 == (end.month - 1) // 6:
-            return f"{end.year}-H{(end.month - 1) // 6 + 1}"
-    return str(end.year)
 
 
 def _leaders(session: Session, scope: Scope, at: datetime, tz: str) -> dict[str, Any]:
@@ -119,7 +106,7 @@ def accountability(
     for gap in gaps:
         by_duty[gap.duty.code] = by_duty.get(gap.duty.code, 0) + 1
     labels = {duty.code: duty.label for duty in duties}
-    code = period_code(period.start, period.end)
+    code = appraisal.covering(period.start, period.end)
     found = appraisal.appraise(session, scope.actor, appraisal.READERS, measures, code, service_config, now)
     totals: dict[str, dict[str, int]] = {}  # each measure over the scope: its departments' together
     for line in found.departments:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from secgov import audit, checkpoints, runs, snapshots
-from secgov.accountability import trace
+from secgov.accountability import appraisal, trace
 from secgov.authz import CITY, Actor, deny_out_of_scope, in_scope, path_in_scope
 from secgov.codes import N_
 from secgov.config import ServiceConfig
@@ -536,10 +536,11 @@ def register_files(
     service_config = ServiceConfig.from_mapping(config)
     files = []
     for register in registers:
+        # A register read by period (the appraisal's) is read for the report's.
+        period = {"period": appraisal.covering(report.period_from, report.period_to)}
         for fmt in register_formats(config):
-            made = export(
-                session, register, register.export_query(format=fmt), scope.actor, service_config, audited=False
-            )
+            query = register.export_query(format=fmt, **(period if "period" in register.filter_names else {}))
+            made = export(session, register, query, scope.actor, service_config, audited=False)
             name = f"{scope.code}-{register.name}-{report.period_to:%Y%m%d}.{fmt}"
             files.append(
                 ReportAttachment(
