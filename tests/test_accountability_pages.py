@@ -182,3 +182,25 @@ def test_the_history_is_filtered_by_duty(client, people, session):
     heads = history("?duty=department.head")
     assert "Department head" in heads and "Asset owner" not in heads and "(1 in all)" in heads
     assert history("?duty=no.such") == everything  # an unknown duty is no filter
+
+
+def test_a_long_list_of_ones_duties_and_of_gaps_is_folded(client, people, make_asset, session):
+    from secgov.views.accountability import FOLDED
+
+    for n in range(FOLDED + 3):
+        make_asset(f"A-{n:02d}", "a", owner="officer.a")
+        make_asset(f"G-{n:02d}", "a")  # no owner: a gap
+    _open(client, people["users"]["officer.a"])
+    html = client.get("/accountability").get_data(as_text=True)
+    text = _text(html)
+    owned = FOLDED + 3 + 1  # and A1-SYS
+    assert f"Show all {owned} of your duties" in text and f"Asset owner: {owned}" in text
+    mine = _text(html.split('id="mine"')[1].split("</section>")[0])
+    assert len(re.findall(r"Asset owner A-?\w", mine)) == FOLDED
+    gaps = re.search(r"Show all (\d+) gaps", text)
+    assert gaps is not None and int(gaps.group(1)) >= FOLDED + 3
+    html = client.get("/accountability?all_mine=1&all_gaps=1").get_data(as_text=True)
+    assert "Show all" not in _text(html)
+    mine = _text(html.split('id="mine"')[1].split("</section>")[0])
+    gaps = _text(html.split('id="gaps"')[1].split("</section>")[0])
+    assert all(f"A-{n:02d}" in mine and f"G-{n:02d}" in gaps for n in range(FOLDED + 3))

@@ -37,6 +37,7 @@ ASSIGNMENT = Form(AssignmentIn, checkboxes=("correction",), empty_is_none=("vali
 MOMENTS = ("valid_from", "valid_to")
 FORMS = ("leadership", "sub_item")
 HISTORY_PAGE = 25
+FOLDED = 20  # the rows of one's duties and of the gaps shown before "show all"
 
 
 def _duties() -> Mapping[str, Duty]:
@@ -76,6 +77,14 @@ def _links(session: Session, reader: Actor, gaps: Sequence[GapRead]) -> dict[tup
     return links
 
 
+def _counts(terms) -> list[tuple[str, int]]:
+    """How many of each duty, in the order the duties first appear."""
+    counts: dict[str, int] = {}
+    for term in terms:
+        counts[term.duty_label] = counts.get(term.duty_label, 0) + 1
+    return list(counts.items())
+
+
 def _page(errors: dict[str, str] | None = None, posted: dict | None = None, which: str = ""):
     db, who, duties = get_session(), actor(), _duties()
     user = require_user()
@@ -99,6 +108,10 @@ def _page(errors: dict[str, str] | None = None, posted: dict | None = None, whic
         gaps=gaps,
         links=_links(db, who, gaps),
         mine=mine,
+        mine_counts=_counts(mine),
+        all_mine=request.args.get("all_mine") == "1",
+        all_gaps=request.args.get("all_gaps") == "1",
+        folded=FOLDED,
         history=history,
         total=total,
         page=page,
