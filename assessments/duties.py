@@ -21,8 +21,6 @@ from assessments.risks import OWNER, SUBJECT
 from assessments.services import WRITERS
 from assets import duties as asset_duties
 from assets.models import Asset
-from assets.services import OWNER as ASSET_OWNER
-from assets.services import SUBJECT as ASSET
 from secgov.accountability.duties import Duty, Subject
 from secgov.codes import N_
 from secgov.models import Department
@@ -54,17 +52,7 @@ def required(path: str) -> Select:
 
 LEAD = "assessment_lead"
 # Who answers for an asset's assessments: its assessment lead, else its owner.
-ANSWERS = (LEAD, ASSET_OWNER)
-
-ASSESSMENT_LEAD = Duty(
-    subject_type=ASSET,
-    duty=LEAD,
-    label=N_("Assessment lead"),
-    level="sub_item",
-    find=asset_duties.find,
-    required=asset_duties.named_required(LEAD),
-    assigners=asset_duties.OWNER_DUTY.assigners,
-)
+ASSESSMENT_LEAD, ANSWERS = asset_duties.falling_back(LEAD, N_("Assessment lead"))
 REMEDIATION_OWNER = Duty(
     subject_type=SUBJECT,
     duty=OWNER,

@@ -2,7 +2,7 @@
 aside, has an owner, who is accountable for it; officers and admins assign owners in their scope
 (the asset's form and import write through the same mechanism, secgov.responsibility). The
 assessments and scans domains declare duties on an asset that fall back to its owner
-(`named_required`)."""
+(`falling_back`)."""
 
 from __future__ import annotations
 
@@ -71,3 +71,19 @@ OWNER_DUTY = Duty(
 )
 
 DUTIES = (OWNER_DUTY,)
+
+
+def falling_back(duty: str, label: str) -> tuple[Duty, tuple[str, str]]:
+    """A duty on an asset that falls back to its owner (the assessments' lead, the scans' owner):
+    assigned like the owner, a gap only where someone named has been disabled; and who answers
+    for it, the duties in order of precedence that its readers pass to secgov.responsibility."""
+    declared = Duty(
+        subject_type=SUBJECT,
+        duty=duty,
+        label=label,
+        level="sub_item",
+        find=find,
+        required=named_required(duty),
+        assigners=OWNER_DUTY.assigners,
+    )
+    return declared, (duty, OWNER)

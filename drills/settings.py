@@ -3,30 +3,20 @@ department holding an operational system must be covered by a completed drill.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import gettext as _
 
 from secgov import settings
 from secgov.codes import N_
-from secgov.errors import Invalid
 
-
-def _check_months(value: Any, _config) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 36:
-        raise Invalid(_("The coverage period is a whole number of months from 1 to 36."), field="drill_coverage_months")
-    return value
-
-
-def _read_form(form: settings.FormData) -> Any:
-    text = form.get("drill_coverage_months", "").strip()
-    return int(text) if text.isdigit() else text
+_check, _read_form = settings.whole_number(
+    "drill_coverage_months", 1, 36, lambda: _("The coverage period is a whole number of months from 1 to 36.")
+)
 
 
 COVERAGE_MONTHS = settings.Setting(
     "drill_coverage_months",
     lambda _config: 12,
-    _check_months,
+    _check,
     type=int,
     label=N_("Drill coverage period"),
     help=N_(

@@ -7,22 +7,10 @@ their scope."""
 from __future__ import annotations
 
 from assets import duties as asset_duties
-from assets.services import OWNER, SUBJECT
-from secgov.accountability.duties import Duty
 from secgov.codes import N_
 
 SCAN_OWNER = "scan_owner"
 # Who answers for an asset's scans and findings: its scan owner, else its owner.
-ANSWERS = (SCAN_OWNER, OWNER)
-
-DUTY = Duty(
-    subject_type=SUBJECT,
-    duty=SCAN_OWNER,
-    label=N_("Scan owner"),
-    level="sub_item",
-    find=asset_duties.find,
-    required=asset_duties.named_required(SCAN_OWNER),
-    assigners=asset_duties.OWNER_DUTY.assigners,
-)
+DUTY, ANSWERS = asset_duties.falling_back(SCAN_OWNER, N_("Scan owner"))
 
 DUTIES = (DUTY,)

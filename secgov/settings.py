@@ -155,6 +155,22 @@ def _store(session: Session, setting: Setting, value: Any, actor: Actor, config:
 # --- the core's settings -----------------------------------------------------------------------
 
 
+def whole_number(key: str, lo: int, hi: int, message: Callable[[], str]):
+    """The `check` and `read_form` of a setting that is a whole number from lo to hi (a number of
+    days, of months); `message()` says so in the reader's language."""
+
+    def check(value: Any, _config: ServiceConfig) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise Invalid(message(), field=key)
+        return value
+
+    def read_form(form: FormData) -> Any:
+        text = form.get(key, "").strip()
+        return int(text) if text.isdigit() else text
+
+    return check, read_form
+
+
 def _roles_default(config: ServiceConfig) -> list[str]:
     return [role for role in ROLES if role in config.mfa_required_roles]
 

@@ -454,6 +454,14 @@ def weights_now(session: Session, measures: Sequence[Measure], config: ServiceCo
     return {m.code: int(value.get(m.code, 0)) for m in measures}
 
 
+def _live(
+    session: Session, measures: Sequence[Measure], span: Period, config: ServiceConfig, now: datetime
+) -> tuple[list[MeasureInfo], list[dict[str, Any]]]:
+    """The measures with today's weights, and the period's outcomes as they are now."""
+    weights = weights_now(session, measures, config)
+    return [MeasureInfo.of(m, weights[m.code]) for m in measures], collect(session, measures, span, config, now)
+
+
 def appraise(
     session: Session,
     actor: Actor,
@@ -475,9 +483,7 @@ def appraise(
         closed = Closed(row.closed_at, row.closed_by, row.sha256)
         as_of = localtime.instant(data["as_of"])
     else:
-        weights = weights_now(session, measures, config)
-        infos = [MeasureInfo.of(m, weights[m.code]) for m in measures]
-        rows = collect(session, measures, span, config, now)
+        infos, rows = _live(session, measures, span, config, now)
         closed, as_of = None, min(span.end, now)
     seen, own_only = _visible(session, actor, roles, rows)
     return summarise(span, as_of, infos, seen, closed, own_only)
@@ -536,9 +542,7 @@ def close(
         )
     if stored_period(session, span.code) is not None:
         raise Conflict(_("The period %(period)s is already closed.", period=span.code))
-    weights = weights_now(session, measures, config)
-    infos = [MeasureInfo.of(m, weights[m.code]) for m in measures]
-    rows = collect(session, measures, span, config, now)
+    infos, rows = _live(session, measures, span, config, now)
     data = {
         "period": span.code,
         "as_of": localtime.utc_text(min(span.end, now)),
@@ -567,7 +571,7 @@ def close(
         object_id=span.code,
         stored_sha256=digest,
         records=len(rows),
-        weights=weights,
+        weights={info.code: info.weight for info in infos},
         overall_score=summary.score,
     )
     return stored
